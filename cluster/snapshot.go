@@ -1,0 +1,65 @@
+// Package cluster takes a snapshot of the Kubernetes objects credence reasons
+// about, from a live API server or from manifests, and says what it could not read.
+package cluster
+
+import (
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	nodev1 "k8s.io/api/node/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+)
+
+// Snapshot is every object of the kinds credence uses, read once. Consumers
+// (posture, graph, policy) read it and never go back to the cluster.
+//
+// Pods holds the live pods plus, for each workload (Deployment, StatefulSet,
+// DaemonSet, ReplicaSet, Job, CronJob) with no live pod, one pod made from
+// its template; such pods carry the workload in Workload.
+type Snapshot struct {
+	// Source says where the snapshot came from: "context kind-dev at
+	// https://...", "manifests ./deploy".
+	Source string `json:"source"`
+
+	Namespaces      []corev1.Namespace      `json:"namespaces,omitempty"`
+	Nodes           []corev1.Node           `json:"nodes,omitempty"`
+	Pods            []Pod                   `json:"pods,omitempty"`
+	ServiceAccounts []corev1.ServiceAccount `json:"serviceAccounts,omitempty"`
+	// Secrets hold metadata and type only; Data and StringData are never kept.
+	Secrets                []corev1.Secret                `json:"secrets,omitempty"`
+	Services               []corev1.Service               `json:"services,omitempty"`
+	Ingresses              []networkingv1.Ingress         `json:"ingresses,omitempty"`
+	NetworkPolicies        []networkingv1.NetworkPolicy   `json:"networkPolicies,omitempty"`
+	Roles                  []rbacv1.Role                  `json:"roles,omitempty"`
+	ClusterRoles           []rbacv1.ClusterRole           `json:"clusterRoles,omitempty"`
+	RoleBindings           []rbacv1.RoleBinding           `json:"roleBindings,omitempty"`
+	ClusterRoleBindings    []rbacv1.ClusterRoleBinding    `json:"clusterRoleBindings,omitempty"`
+	PersistentVolumes      []corev1.PersistentVolume      `json:"persistentVolumes,omitempty"`
+	PersistentVolumeClaims []corev1.PersistentVolumeClaim `json:"persistentVolumeClaims,omitempty"`
+	RuntimeClasses         []nodev1.RuntimeClass          `json:"runtimeClasses,omitempty"`
+
+	MutatingWebhooks                  []admissionregistrationv1.MutatingWebhookConfiguration     `json:"mutatingWebhooks,omitempty"`
+	ValidatingWebhooks                []admissionregistrationv1.ValidatingWebhookConfiguration   `json:"validatingWebhooks,omitempty"`
+	ValidatingAdmissionPolicies       []admissionregistrationv1.ValidatingAdmissionPolicy        `json:"validatingAdmissionPolicies,omitempty"`
+	ValidatingAdmissionPolicyBindings []admissionregistrationv1.ValidatingAdmissionPolicyBinding `json:"validatingAdmissionPolicyBindings,omitempty"`
+
+	// Gaps lists what could not be read (forbidden, unknown kinds, invalid
+	// documents). A consumer must treat what a gap hides as unknown, never
+	// as absent.
+	Gaps []Gap `json:"gaps,omitempty"`
+}
+
+// Pod is a pod, live or made from a workload template.
+type Pod struct {
+	corev1.Pod `json:",inline"`
+	// Workload names the owning workload ("Deployment/web") when the pod was
+	// made from its template; empty for a live pod.
+	Workload string `json:"workload,omitempty"`
+}
+
+// Gap is something the snapshot could not read.
+type Gap struct {
+	Kind      string `json:"kind"`                // "Secret", "ClusterRole", or a document
+	Namespace string `json:"namespace,omitempty"` // empty for cluster scope or all namespaces
+	Reason    string `json:"reason"`              // "forbidden: ...", "unknown kind Foo"
+}
