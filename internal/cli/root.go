@@ -68,6 +68,7 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 	root.AddCommand(
 		newVersionCmd(),
 		newInventoryCmd(),
+		newSBOMCmd(),
 	)
 	for _, c := range root.Commands() {
 		if c.Args == nil {
