@@ -4,8 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -18,7 +18,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/klauspost/compress/gzip"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -27,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/credence-dev/credence/image"
 )
@@ -382,13 +382,13 @@ func TestReferences(t *testing.T) {
 	}
 
 	for ref, want := range map[string]string{
-		"oci:" + ociDir + ":nope":                      `no image tagged "nope"; tags: v1`,
-		"docker-archive:" + archive + ":other/app:v2":  "no image tagged other/app:v2 (tags: example.com/app:v1)",
-		"./does/not/exist":                             "no such file or directory",
-		"oci:" + plainDir:                              "is not an OCI image layout",
+		"oci:" + ociDir + ":nope":                     `no image tagged "nope"; tags: v1`,
+		"docker-archive:" + archive + ":other/app:v2": "no image tagged other/app:v2 (tags: example.com/app:v1)",
+		"./does/not/exist":                            "no such file or directory",
+		"oci:" + plainDir:                             "is not an OCI image layout",
 		"docker-archive:" + filepath.Join(plainDir, "etc/os-release"): "is not a docker-archive",
-		"Bad Ref!":                                     "not a file, a directory or a registry reference",
-		"":                                             "empty reference",
+		"Bad Ref!": "not a file, a directory or a registry reference",
+		"":         "empty reference",
 	} {
 		if _, err := image.Open(context.Background(), ref); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Open(%q) error = %v, want it to contain %q", ref, err, want)

@@ -14,11 +14,11 @@ import (
 
 func TestFileRequired(t *testing.T) {
 	for path, want := range map[string]bool{
-		"var/lib/dpkg/status":                   true,
-		"var/lib/dpkg/status-old":               false,
-		"var/lib/dpkg/status.d/base":            true,
-		"var/lib/dpkg/status.d/base.md5sums":    false,
-		"var/lib/dpkg/status.d/sub/dir":         false,
+		"var/lib/dpkg/status":                    true,
+		"var/lib/dpkg/status-old":                false,
+		"var/lib/dpkg/status.d/base":             true,
+		"var/lib/dpkg/status.d/base.md5sums":     false,
+		"var/lib/dpkg/status.d/sub/dir":          false,
 		"usr/share/doc/dpkg/var/lib/dpkg/status": false,
 	} {
 		if got := dpkg.New().FileRequired(inventory.FileInfo{Path: path, Mode: 0o644}); got != want {
