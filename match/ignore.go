@@ -1,0 +1,126 @@
+package match
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// IgnoreRule accepts the risk of one vulnerability, optionally only in one
+// package, until it expires. Suppressed findings stay in every output,
+// marked, so nothing is hidden.
+type IgnoreRule struct {
+	// ID is the finding id or any of its aliases (a CVE id works).
+	ID string `yaml:"id" json:"id"`
+	// Package, when set, limits the rule to packages of that name (the
+	// ecosystem's canonical name, "groupId:artifactId" for Maven, also
+	// accepted: the plain name or the purl without version).
+	Package string `yaml:"package,omitempty" json:"package,omitempty"`
+	Reason  string `yaml:"reason" json:"reason"`
+	// Expires is a date (2006-01-02) or an RFC 3339 time; after it the rule
+	// stops applying and a warning says so. Empty: no expiry.
+	Expires string `yaml:"expires,omitempty" json:"expires,omitempty"`
+	expiry  time.Time
+}
+
+// Suppression marks a finding as an accepted risk.
+type Suppression struct {
+	Reason  string `json:"reason"`
+	Expires string `json:"expires,omitempty"`
+	RuleID  string `json:"rule"`
+}
+
+// maxIgnoreFile bounds an ignore file.
+const maxIgnoreFile = 4 << 20
+
+// ParseIgnores reads an ignore file, YAML or JSON: either a list of rules
+// or an object {"ignore": [rules]}. Every rule needs an id and a reason.
+func ParseIgnores(r io.Reader) ([]IgnoreRule, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxIgnoreFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read ignore file: %w", err)
+	}
+	if len(b) > maxIgnoreFile {
+		return nil, fmt.Errorf("read ignore file: larger than %d bytes", maxIgnoreFile)
+	}
+	var rules []IgnoreRule
+	trim := bytes.TrimSpace(b)
+	if len(trim) > 0 && trim[0] == '[' || bytes.HasPrefix(trim, []byte("- ")) || bytes.HasPrefix(trim, []byte("-\n")) {
+		err = yaml.Unmarshal(b, &rules)
+	} else {
+		var doc struct {
+			Ignore []IgnoreRule `yaml:"ignore"`
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err = dec.Decode(&doc); err == io.EOF {
+			err = nil
+		}
+		rules = doc.Ignore
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse ignore file: %w", err)
+	}
+	for i := range rules {
+		r := &rules[i]
+		if strings.TrimSpace(r.ID) == "" {
+			return nil, fmt.Errorf("parse ignore file: rule %d has no id", i+1)
+		}
+		if strings.TrimSpace(r.Reason) == "" {
+			return nil, fmt.Errorf("parse ignore file: rule %d (%s) has no reason: say why the risk is accepted", i+1, r.ID)
+		}
+		if r.Expires != "" {
+			t, err := time.Parse(time.DateOnly, r.Expires)
+			if err != nil {
+				t, err = time.Parse(time.RFC3339, r.Expires)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("parse ignore file: rule %d (%s): expires %q is not a date (2006-01-02)", i+1, r.ID, r.Expires)
+			}
+			if len(r.Expires) == len(time.DateOnly) {
+				t = t.Add(24*time.Hour - time.Nanosecond) // the whole day
+			}
+			r.expiry = t
+		}
+	}
+	return rules, nil
+}
+
+// ApplyIgnores marks the findings the rules accept as suppressed. Expired
+// rules do not apply; each gives a warning.
+func ApplyIgnores(fs []Finding, rules []IgnoreRule, now time.Time) (warnings []string) {
+	for _, r := range rules {
+		if !r.expiry.IsZero() && now.After(r.expiry) {
+			warnings = append(warnings, fmt.Sprintf("ignore rule for %s expired on %s and no longer applies (%s)", r.ID, r.Expires, r.Reason))
+			continue
+		}
+		for i := range fs {
+			f := &fs[i]
+			if f.Suppressed != nil {
+				continue
+			}
+			if f.ID != r.ID && !slices.Contains(f.Aliases, r.ID) {
+				continue
+			}
+			if r.Package != "" && !packageIs(f, r.Package) {
+				continue
+			}
+			f.Suppressed = &Suppression{Reason: r.Reason, Expires: r.Expires, RuleID: r.ID}
+		}
+	}
+	return warnings
+}
+
+func packageIs(f *Finding, name string) bool {
+	p := f.Package
+	if name == p.Name || name == CanonicalName(p) {
+		return true
+	}
+	purl, _, _ := strings.Cut(p.PURL, "@")
+	return purl != "" && name == purl
+}

@@ -1,0 +1,117 @@
+// Package version orders versions the way each ecosystem does (dpkg, apk,
+// rpm, SemVer, PEP 440, Maven) on top of osv-scalibr/semantic, with guards.
+package version
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/osv-scalibr/semantic"
+
+	"github.com/credence-dev/credence/vulndb/osv"
+)
+
+// ErrUnsupportedEcosystem is returned for an ecosystem whose version order
+// credence does not know: its packages are undecided, never "not affected".
+var ErrUnsupportedEcosystem = errors.New("unsupported ecosystem")
+
+// ErrInvalidVersion is returned for a version the ecosystem's rules reject.
+var ErrInvalidVersion = errors.New("invalid version")
+
+// maxVersionLen bounds a version string; real ones are under 100 bytes.
+const maxVersionLen = 256
+
+// Version is a parsed version in one ecosystem's order.
+type Version struct {
+	raw string
+	v   semantic.Version
+}
+
+// String is the version as written.
+func (v Version) String() string { return v.raw }
+
+// Parse parses s under the version rules of ecosystem (an OSV
+// ecosystem, with or without a release suffix: "Debian:12", "npm"):
+// dpkg for Debian and Ubuntu, apk for Alpine, rpm for AlmaLinux, Rocky, Red
+// Hat and SUSE, SemVer for npm, Go and crates.io, PEP 440 for PyPI, Maven's
+// ComparableVersion for Maven (osv-scalibr/semantic).
+func Parse(ecosystem, s string) (Version, error) {
+	if len(s) > maxVersionLen {
+		return Version{}, fmt.Errorf("%w: %d bytes", ErrInvalidVersion, len(s))
+	}
+	if strings.TrimSpace(s) == "" {
+		return Version{}, fmt.Errorf("%w: empty", ErrInvalidVersion)
+	}
+	base := osv.BaseEcosystem(ecosystem)
+	if base == "Go" {
+		s = Go(s)
+	}
+	v, err := semantic.Parse(s, base)
+	if err != nil {
+		if errors.Is(err, semantic.ErrUnsupportedEcosystem) {
+			return Version{}, fmt.Errorf("%w: %s", ErrUnsupportedEcosystem, ecosystem)
+		}
+		return Version{}, fmt.Errorf("%w: %q in %s: %v", ErrInvalidVersion, s, base, err)
+	}
+	return Version{raw: s, v: v}, nil
+}
+
+// Compare returns -1, 0 or +1 as v is older than, equal to or newer than w.
+// Both must come from the same ecosystem.
+func (v Version) Compare(w Version) int {
+	c, err := v.v.Compare(w.v)
+	if err != nil {
+		// Different ecosystems: a programming error, ordered by text so the
+		// order stays total.
+		return strings.Compare(v.raw, w.raw)
+	}
+	switch {
+	case c < 0:
+		return -1
+	case c > 0:
+		return 1
+	}
+	return 0
+}
+
+// Supported reports whether credence can order versions of eco.
+func Supported(eco string) bool {
+	_, err := semantic.Parse("0", osv.BaseEcosystem(eco))
+	return err == nil || !errors.Is(err, semantic.ErrUnsupportedEcosystem)
+}
+
+// Go turns the spellings Go versions come in into the SemVer form
+// the Go vulnerability database uses: module versions drop the leading "v"
+// ("v0.17.0" → "0.17.0"); toolchain versions drop "go" and spell
+// pre-releases as SemVer ("go1.21" → "1.21.0", "go1.21rc2" → "1.21.0-rc.2").
+func Go(s string) string {
+	s = strings.TrimSpace(s)
+	if rest, ok := strings.CutPrefix(s, "go"); ok && len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
+		return toolchainSemver(rest)
+	}
+	return strings.TrimPrefix(s, "v")
+}
+
+func toolchainSemver(s string) string {
+	// Split off a pre-release ("rc2", "beta1") glued to the number.
+	num, pre := s, ""
+	for _, tag := range []string{"rc", "beta", "alpha"} {
+		if i := strings.Index(s, tag); i > 0 {
+			num, pre = s[:i], tag+"."+s[i+len(tag):]
+			break
+		}
+	}
+	if i := strings.IndexAny(num, " -+"); i >= 0 { // "1.21.2 X:boringcrypto"
+		num = num[:i]
+	}
+	parts := strings.Split(num, ".")
+	for len(parts) < 3 {
+		parts = append(parts, "0")
+	}
+	out := strings.Join(parts, ".")
+	if pre != "" {
+		out += "-" + pre
+	}
+	return out
+}
