@@ -3,7 +3,6 @@
 package osv
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,8 +136,7 @@ func Parse(b []byte) (*Advisory, error) {
 		return nil, fmt.Errorf("%w: %d bytes is over the %d limit", ErrInvalid, len(b), MaxRecordSize)
 	}
 	var a Advisory
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&a); err != nil {
+	if err := json.Unmarshal(b, &a); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if err := a.Check(); err != nil {
