@@ -5,7 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-		"errors"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"

@@ -68,6 +68,8 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 	root.AddCommand(
 		newVersionCmd(),
 		newInventoryCmd(),
+		newScanCmd(),
+		newDBCmd(),
 		newSBOMCmd(),
 	)
 	for _, c := range root.Commands() {

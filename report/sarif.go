@@ -1,0 +1,218 @@
+// Package report renders results for people and tools: SARIF 2.1.0 for code
+// scanning dashboards (and, later, HTML with the blast-radius picture).
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/credence-dev/credence/internal/version"
+	"github.com/credence-dev/credence/match"
+)
+
+// SARIFInput is what a SARIF log describes: one scanned image and its findings.
+type SARIFInput struct {
+	ImageRef string
+	ImageID  string
+	Findings []match.Finding
+	// ToolVersion defaults to the running binary's version.
+	ToolVersion string
+}
+
+// SARIF 2.1.0 object model (the subset credence writes).
+type sarifLog struct {
+	Schema  string     `json:"$schema"`
+	Version string     `json:"version"`
+	Runs    []sarifRun `json:"runs"`
+}
+
+type sarifRun struct {
+	Tool    sarifTool     `json:"tool"`
+	Results []sarifResult `json:"results"`
+	// Properties of the run: the scanned image.
+	Properties map[string]any `json:"properties,omitempty"`
+}
+
+type sarifTool struct {
+	Driver sarifDriver `json:"driver"`
+}
+
+type sarifDriver struct {
+	Name           string      `json:"name"`
+	Version        string      `json:"version,omitempty"`
+	InformationURI string      `json:"informationUri,omitempty"`
+	Rules          []sarifRule `json:"rules"`
+}
+
+type sarifMessage struct {
+	Text     string `json:"text"`
+	Markdown string `json:"markdown,omitempty"`
+}
+
+type sarifRule struct {
+	ID               string         `json:"id"`
+	Name             string         `json:"name,omitempty"`
+	ShortDescription sarifMessage   `json:"shortDescription"`
+	FullDescription  *sarifMessage  `json:"fullDescription,omitempty"`
+	HelpURI          string         `json:"helpUri,omitempty"`
+	Help             *sarifMessage  `json:"help,omitempty"`
+	Properties       map[string]any `json:"properties,omitempty"`
+}
+
+type sarifResult struct {
+	RuleID       string             `json:"ruleId"`
+	RuleIndex    int                `json:"ruleIndex"`
+	Level        string             `json:"level"`
+	Message      sarifMessage       `json:"message"`
+	Locations    []sarifLocation    `json:"locations,omitempty"`
+	Suppressions []sarifSuppression `json:"suppressions,omitempty"`
+	// PartialFingerprints keep a result's identity across runs.
+	PartialFingerprints map[string]string `json:"partialFingerprints,omitempty"`
+	Properties          map[string]any    `json:"properties,omitempty"`
+}
+
+type sarifLocation struct {
+	PhysicalLocation sarifPhysical `json:"physicalLocation"`
+}
+
+type sarifPhysical struct {
+	ArtifactLocation sarifArtifact `json:"artifactLocation"`
+}
+
+type sarifArtifact struct {
+	URI string `json:"uri"`
+}
+
+type sarifSuppression struct {
+	Kind          string `json:"kind"`
+	Status        string `json:"status,omitempty"`
+	Justification string `json:"justification,omitempty"`
+}
+
+// sarifLevel maps severity to SARIF result levels.
+func sarifLevel(l match.Level) string {
+	switch l {
+	case match.Critical, match.High:
+		return "error"
+	case match.Medium:
+		return "warning"
+	}
+	return "note"
+}
+
+// WriteSARIF writes a SARIF 2.1.0 log: one rule per vulnerability id, one
+// result per (vulnerability, package), located at the package's paths in the
+// image. Rules carry "security-severity" (the CVSS score) as code scanning
+// dashboards expect; suppressed findings carry an external suppression.
+func WriteSARIF(w io.Writer, in SARIFInput) error {
+	toolVersion := in.ToolVersion
+	if toolVersion == "" {
+		toolVersion = version.Get().Version
+	}
+	run := sarifRun{
+		Tool:       sarifTool{Driver: sarifDriver{Name: "credence", Version: toolVersion, InformationURI: "https://github.com/credence-dev/credence", Rules: []sarifRule{}}},
+		Results:    []sarifResult{},
+		Properties: map[string]any{"image": in.ImageRef, "imageID": in.ImageID},
+	}
+	ruleIndex := map[string]int{}
+	for _, f := range in.Findings {
+		idx, ok := ruleIndex[f.ID]
+		if !ok {
+			idx = len(run.Tool.Driver.Rules)
+			ruleIndex[f.ID] = idx
+			run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, rule(f))
+		}
+		pkg := match.CanonicalName(f.Package)
+		msg := fmt.Sprintf("%s %s is affected by %s", pkg, f.Installed, f.ID)
+		if f.Summary != "" {
+			msg += ": " + f.Summary
+		}
+		if f.FixState == match.NoFixYet {
+			msg += ". No fix yet."
+		} else {
+			msg += ". Fixed in " + strings.Join(f.Fixed, ", ") + "."
+		}
+		if f.KEV != nil {
+			msg += " Known exploited (CISA KEV, added " + f.KEV.DateAdded + ")."
+		}
+		res := sarifResult{
+			RuleID: f.ID, RuleIndex: idx, Level: sarifLevel(f.Severity.Level),
+			Message:             sarifMessage{Text: msg},
+			PartialFingerprints: map[string]string{"credence/v1": f.ID + "|" + f.Package.PURL + "|" + strings.Join(f.Package.Locations, ",")},
+			Properties: map[string]any{
+				"package": pkg, "installedVersion": f.Installed, "ecosystem": f.Package.Ecosystem, "purl": f.Package.PURL,
+				"fixedVersions": f.Fixed, "fixState": string(f.FixState), "severity": string(f.Severity.Level), "aliases": f.Aliases,
+			},
+		}
+		if f.Package.Layer != nil {
+			res.Properties["layer"] = f.Package.Layer.Index
+			res.Properties["layerDigest"] = cmpOr(f.Package.Layer.Digest, f.Package.Layer.DiffID)
+		}
+		if f.KEV != nil {
+			res.Properties["kev"] = f.KEV
+		}
+		if f.EPSS != nil {
+			res.Properties["epss"] = f.EPSS
+		}
+		for _, loc := range f.Package.Locations {
+			res.Locations = append(res.Locations, sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: uriPath(loc)}}})
+		}
+		if f.Suppressed != nil {
+			res.Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted", Justification: f.Suppressed.Reason}}
+		}
+		run.Results = append(run.Results, res)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}})
+}
+
+func rule(f match.Finding) sarifRule {
+	short := f.Summary
+	if short == "" {
+		short = f.ID
+	}
+	r := sarifRule{ID: f.ID, ShortDescription: sarifMessage{Text: short}, Properties: map[string]any{"tags": []string{"security", "vulnerability"}}}
+	if len(f.References) > 0 {
+		r.HelpURI = f.References[0]
+	}
+	help := f.ID
+	if len(f.Aliases) > 0 {
+		help += " (also " + strings.Join(f.Aliases, ", ") + ")"
+	}
+	r.Help = &sarifMessage{Text: help}
+	if f.Severity.Score > 0 {
+		r.Properties["security-severity"] = strconv.FormatFloat(f.Severity.Score, 'f', 1, 64)
+	} else if s, ok := levelScore[f.Severity.Level]; ok {
+		r.Properties["security-severity"] = s
+	}
+	if f.Severity.Vector != "" {
+		r.Properties["cvssVector"] = f.Severity.Vector
+	}
+	if slices.Contains(f.CVEs(), f.ID) {
+		r.Name = f.ID
+	}
+	return r
+}
+
+// levelScore stands in for a CVSS score when only a rating is known, at the
+// bottom of the rating's CVSS band.
+var levelScore = map[match.Level]string{match.Critical: "9.0", match.High: "7.0", match.Medium: "4.0", match.Low: "0.1"}
+
+func uriPath(p string) string {
+	// Paths inside nested archives ("a.jar!/b.jar") keep the outer file.
+	p, _, _ = strings.Cut(p, "!")
+	return strings.ReplaceAll(strings.TrimPrefix(p, "/"), " ", "%20")
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
