@@ -154,6 +154,10 @@ func Match(ctx context.Context, src Source, pkgs []*inventory.Package, opts ...O
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if p.Ecosystem == "" {
+			res.Undecided = append(res.Undecided, Undecided{Package: p, Reason: "no OSV ecosystem known for this package (unrecognised distribution?)"})
+			continue
+		}
 		var m Matcher
 		for _, c := range o.matchers {
 			if c.Filter(p) {
@@ -162,9 +166,7 @@ func Match(ctx context.Context, src Source, pkgs []*inventory.Package, opts ...O
 			}
 		}
 		if m == nil {
-			if p.Ecosystem == "" {
-				res.Undecided = append(res.Undecided, Undecided{Package: p, Reason: "no OSV ecosystem known for this package (unrecognised distribution?)"})
-			}
+			res.Undecided = append(res.Undecided, Undecided{Package: p, Reason: "no matcher handles this package type"})
 			continue
 		}
 		var hits []hit

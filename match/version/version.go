@@ -5,6 +5,7 @@ package version
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/google/osv-scalibr/semantic"
@@ -46,6 +47,14 @@ func Parse(ecosystem, s string) (Version, error) {
 	base := osv.BaseEcosystem(ecosystem)
 	if base == "Go" {
 		s = Go(s)
+	}
+	if base == "Debian" || base == "Ubuntu" {
+		if err := checkDebian(s); err != nil {
+			return Version{}, fmt.Errorf("%w: %q in %s: %v", ErrInvalidVersion, s, base, err)
+		}
+	}
+	if base == "Alpine" && !apkVersion.MatchString(s) {
+		return Version{}, fmt.Errorf("%w: %q does not follow apk's version grammar", ErrInvalidVersion, s)
 	}
 	v, err := semantic.Parse(s, base)
 	if err != nil {
@@ -115,3 +124,50 @@ func toolchainSemver(s string) string {
 	}
 	return out
 }
+
+// checkDebian applies Debian policy 5.6.12 (semantic accepts anything):
+// [epoch:]upstream_version[-debian_revision]; the epoch is digits; the
+// upstream version starts with a digit and holds only alphanumerics and
+// . + ~ - (hyphen only when there is a revision); the revision holds only
+// alphanumerics and . + ~.
+func checkDebian(s string) error {
+	rest := s
+	if epoch, after, ok := strings.Cut(s, ":"); ok {
+		if epoch == "" || strings.Trim(epoch, "0123456789") != "" {
+			return errors.New("epoch is not a number")
+		}
+		rest = after
+	}
+	upstream, revision := rest, ""
+	if i := strings.LastIndexByte(rest, '-'); i >= 0 {
+		upstream, revision = rest[:i], rest[i+1:]
+		if revision == "" {
+			return errors.New("empty revision")
+		}
+	}
+	if upstream == "" || upstream[0] < '0' || upstream[0] > '9' {
+		return errors.New("upstream version must start with a digit")
+	}
+	for _, r := range upstream {
+		if !isAlnum(r) && !strings.ContainsRune(".+~-", r) {
+			return fmt.Errorf("character %q not allowed in the upstream version", r)
+		}
+	}
+	for _, r := range revision {
+		if !isAlnum(r) && !strings.ContainsRune(".+~", r) {
+			return fmt.Errorf("character %q not allowed in the revision", r)
+		}
+	}
+	return nil
+}
+
+func isAlnum(r rune) bool {
+	return r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+}
+
+// apkVersion is apk-tools' version grammar: numbers separated by dots, an
+// optional letter, suffixes (_alpha, _beta, _pre, _rc, _cvs, _svn, _git,
+// _hg, _p, each with an optional number), an optional ~hash, and -rN.
+// osv-scalibr/semantic parses strings outside it ("10.rc.0") and orders
+// them non-transitively, so they are refused here (found by TestTotalOrder).
+var apkVersion = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*[a-z]?(_(alpha|beta|pre|rc|cvs|svn|git|hg|p)[0-9]*)*(~[0-9a-f]+)?(-r[0-9]+)?$`)
