@@ -64,9 +64,10 @@ func affects(eco, installed string, v version.Version, af *osv.Affected) ([]Reas
 	if osv.BaseEcosystem(eco) == "Go" {
 		raw = version.Go(installed)
 	}
-	for _, listed := range af.Versions {
-		if listed == installed || listed == raw {
-			return []Reason{{RangeType: "versions"}}, nil
+	listed := false
+	for _, l := range af.Versions {
+		if l == installed || l == raw {
+			listed = true
 		}
 	}
 	var reasons []Reason
@@ -84,8 +85,13 @@ func affects(eco, installed string, v version.Version, af *osv.Affected) ([]Reas
 			reasons = append(reasons, reason)
 		}
 	}
+	// Ranges say which fix applies, so they are preferred as the reason;
+	// a listed version alone (GIT-only records) is enough to match.
 	if len(reasons) > 0 {
 		return reasons, nil
+	}
+	if listed {
+		return []Reason{{RangeType: "versions"}}, nil
 	}
 	return nil, undecided
 }

@@ -166,8 +166,8 @@ func isAlnum(r rune) bool {
 }
 
 // apkVersion is apk-tools' version grammar: numbers separated by dots, an
-// optional letter, suffixes (_alpha, _beta, _pre, _rc, _cvs, _svn, _git,
+// optional letter (with digits, as in libretls 3.3.3p1), suffixes (_alpha, _beta, _pre, _rc, _cvs, _svn, _git,
 // _hg, _p, each with an optional number), an optional ~hash, and -rN.
 // osv-scalibr/semantic parses strings outside it ("10.rc.0") and orders
 // them non-transitively, so they are refused here (found by TestTotalOrder).
-var apkVersion = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*[a-z]?(_(alpha|beta|pre|rc|cvs|svn|git|hg|p)[0-9]*)*(~[0-9a-f]+)?(-r[0-9]+)?$`)
+var apkVersion = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*([a-z][0-9]*)?(_(alpha|beta|pre|rc|cvs|svn|git|hg|p)[0-9]*)*(~[0-9a-f]+)?(-r[0-9]+)?$`)

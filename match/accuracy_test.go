@@ -1,0 +1,464 @@
+package match_test
+
+import (
+	"archive/zip"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/osv-scalibr/semantic"
+
+	"github.com/credence-dev/credence/image"
+	"github.com/credence-dev/credence/internal/testutil"
+	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/all"
+	"github.com/credence-dev/credence/match"
+	"github.com/credence-dev/credence/vulndb"
+	"github.com/credence-dev/credence/vulndb/sample"
+)
+
+// The accuracy tests compare credence's findings with ground truth read
+// straight from the advisory data, not from match: the oracle below reads
+// the raw OSV JSON of the shared archives and applies the one rule the
+// distro data uses (an ECOSYSTEM range "introduced 0, fixed X": affected
+// when installed < X), with osv-scalibr/semantic to compare. Language
+// packages are held to the facts of ../shared/data/README.md.
+
+var (
+	sharedOnce sync.Once
+	sharedDB   *vulndb.DB
+	sharedErr  error
+)
+
+// shared imports all of ../shared/data once per test binary.
+func shared(t *testing.T) *vulndb.DB {
+	t.Helper()
+	data := filepath.Join(testutil.Shared(t), "data")
+	sharedOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "credence-accuracy-")
+		if err != nil {
+			sharedErr = err
+			return
+		}
+		p := filepath.Join(dir, "vuln.db")
+		ins, err := vulndb.Inputs(data)
+		if err == nil {
+			_, err = vulndb.Import(context.Background(), p, ins)
+		}
+		if err == nil {
+			sharedDB, err = vulndb.Open(p)
+		}
+		sharedErr = err
+	})
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return sharedDB
+}
+
+// rawRecord is the oracle's own minimal reading of an OSV record.
+type rawRecord struct {
+	ID       string `json:"id"`
+	Affected []struct {
+		Package struct{ Ecosystem, Name string } `json:"package"`
+		Ranges  []struct {
+			Type   string              `json:"type"`
+			Events []map[string]string `json:"events"`
+		} `json:"ranges"`
+	} `json:"affected"`
+}
+
+// oracle lists, for each package, the ids of the records of zipPath that
+// affect it, by the rule "introduced 0, fixed X: affected when version < X"
+// applied to the package's source name (dpkg Source, apk origin) and source
+// version. Records of any other shape fail the test: the oracle only
+// claims what it can check directly.
+func oracle(t *testing.T, zipPath string, pkgs []*inventory.Package) map[string][]string {
+	t.Helper()
+	type key struct{ eco, name string }
+	want := map[key][]*inventory.Package{}
+	for _, p := range pkgs {
+		name, ver := p.SourceName, p.SourceVersion
+		if name == "" {
+			name = p.Name
+		}
+		if ver == "" {
+			ver = p.Version
+		}
+		_ = ver
+		want[key{p.Ecosystem, name}] = append(want[key{p.Ecosystem, name}], p)
+	}
+	zr, err := zip.OpenReader(zipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	out := map[string][]string{}
+	for _, f := range zr.File {
+		rc, _ := f.Open()
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		var r rawRecord
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		for _, af := range r.Affected {
+			ps := want[key{af.Package.Ecosystem, af.Package.Name}]
+			if len(ps) == 0 {
+				continue
+			}
+			if len(af.Ranges) != 1 || af.Ranges[0].Type != "ECOSYSTEM" || len(af.Ranges[0].Events) != 2 || af.Ranges[0].Events[0]["introduced"] != "0" {
+				t.Fatalf("%s: the oracle does not handle this range shape: %+v", r.ID, af.Ranges)
+			}
+			fixed := af.Ranges[0].Events[1]["fixed"]
+			for _, p := range ps {
+				ver := p.SourceVersion
+				if ver == "" {
+					ver = p.Version
+				}
+				v, err := semantic.Parse(ver, af.Package.Ecosystem)
+				if err != nil {
+					t.Fatalf("%s: %v", ver, err)
+				}
+				c, err := v.CompareStr(fixed)
+				if err != nil {
+					t.Fatalf("%s: fixed %q: %v", r.ID, fixed, err)
+				}
+				if c < 0 {
+					k := p.Name + "@" + p.Version
+					if !slices.Contains(out[k], r.ID) {
+						out[k] = append(out[k], r.ID)
+					}
+				}
+			}
+		}
+	}
+	for k := range out {
+		sort.Strings(out[k])
+	}
+	return out
+}
+
+// matched lists, per package, every advisory behind the findings.
+func matched(res *match.Result) map[string][]string {
+	out := map[string][]string{}
+	for _, f := range res.Findings {
+		k := f.Package.Name + "@" + f.Package.Version
+		out[k] = append(out[k], f.Advisories...)
+	}
+	for k := range out {
+		sort.Strings(out[k])
+	}
+	return out
+}
+
+func scanImage(t *testing.T, ref string) *inventory.Inventory {
+	t.Helper()
+	img, err := image.Open(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Run(context.Background(), img, all.Extractors(), inventory.WithTempDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+func osPackages(inv *inventory.Inventory) []*inventory.Package {
+	var out []*inventory.Package
+	for _, p := range inv.Packages {
+		if p.OSPackage() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// TestAccuracyAlpine scans each real Alpine apk database of
+// ../shared/fixtures/alpine and compares with the oracle on the Alpine data.
+func TestAccuracyAlpine(t *testing.T) {
+	db := shared(t)
+	root := filepath.Join(testutil.Shared(t), "fixtures", "alpine")
+	dirs, _ := os.ReadDir(root)
+	total := 0
+	for _, d := range dirs {
+		t.Run(d.Name(), func(t *testing.T) {
+			inv := scanImage(t, "dir:"+filepath.Join(root, d.Name()))
+			pkgs := osPackages(inv)
+			if len(pkgs) == 0 || pkgs[0].Ecosystem == "" {
+				t.Skipf("no Alpine ecosystem for %s (distro %+v)", d.Name(), inv.Distro)
+			}
+			res, err := match.Match(context.Background(), db, pkgs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := oracle(t, filepath.Join(testutil.Shared(t), "data", "osv", "Alpine", "all.zip"), pkgs)
+			if diff := cmp.Diff(want, matched(res)); diff != "" {
+				t.Errorf("%s (%s): advisories per package (-oracle +credence):\n%s", d.Name(), pkgs[0].Ecosystem, diff)
+			}
+			if len(res.Undecided) > 0 {
+				t.Errorf("undecided: %+v", res.Undecided)
+			}
+			n := 0
+			for _, ids := range want {
+				n += len(ids)
+			}
+			total += n
+			t.Logf("%s: %d packages, %d advisories, %d findings", pkgs[0].Ecosystem, len(pkgs), n, len(res.Findings))
+		})
+	}
+	if total == 0 {
+		t.Errorf("no Alpine fixture has any advisory: the test checks nothing")
+	}
+}
+
+// TestAccuracyDebianFixture scans the real Debian bookworm fixture-app image.
+func TestAccuracyDebianFixture(t *testing.T) {
+	db := shared(t)
+	fx := testutil.DebianFixtures(t)
+	inv := scanImage(t, "oci:"+filepath.Join(fx, "oci", "fixture-app"))
+	pkgs := osPackages(inv)
+	res, err := match.Match(context.Background(), db, pkgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := oracle(t, filepath.Join(testutil.Shared(t), "data", "osv", "Debian", "all.zip"), pkgs)
+	if diff := cmp.Diff(want, matched(res)); diff != "" {
+		t.Errorf("advisories per package (-oracle +credence):\n%s", diff)
+	}
+	if len(res.Undecided) > 0 {
+		t.Errorf("undecided: %+v", res.Undecided)
+	}
+	n := 0
+	for _, ids := range want {
+		n += len(ids)
+	}
+	t.Logf("Debian:12: %d dpkg packages, %d advisories, %d findings", len(pkgs), n, len(res.Findings))
+
+	// The language packages of the image, as its ground truth lists them
+	// (EXPECTED/), held to the facts; and, where credence's extractors
+	// report them, the same facts on the scan itself.
+	truth := []*inventory.Package{
+		{Name: "golang.org/x/net", Version: "v0.0.0-20210226172049-e18ecbb05110", Type: "golang", Ecosystem: "Go"},
+		{Name: "stdlib", Version: goVersionOf(t, fx), Type: "golang", Ecosystem: "Go"},
+		{Name: "requests", Version: "2.28.1", Type: "pypi", Ecosystem: "PyPI"},
+		{Name: "urllib3", Version: "1.26.12", Type: "pypi", Ecosystem: "PyPI"},
+		{Name: "lodash", Version: "4.17.15", Type: "npm", Ecosystem: "npm"},
+		{Name: "minimist", Version: "1.2.0", Type: "npm", Ecosystem: "npm"},
+	}
+	facts := []fact{
+		{"golang.org/x/net", "GO-2023-2102", true},
+		{"golang.org/x/net", "GO-2024-2687", true},
+		{"stdlib", "GO-2023-2102", false}, // built with a current Go
+		{"requests", "PYSEC-2023-74", true},
+		{"urllib3", "PYSEC-2023-212", true},
+		{"lodash", "GHSA-35jh-r3h4-6jhm", true},
+		{"lodash", "GHSA-jf85-cpcp-j695", false}, // 4.17.15 >= 4.17.12; the deleted 4.17.4 must not show
+		{"minimist", "GHSA-xvch-5gv4-984h", true},
+	}
+	res, err = match.Match(context.Background(), db, truth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFacts(t, "EXPECTED packages", res, facts)
+	var scanned []*inventory.Package
+	for _, p := range inv.Packages {
+		if !p.OSPackage() {
+			scanned = append(scanned, p)
+		}
+	}
+	res, err = match.Match(context.Background(), db, scanned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var present []fact
+	for _, f := range facts {
+		for _, p := range scanned {
+			if p.Name == f.pkg {
+				present = append(present, f)
+				break
+			}
+		}
+	}
+	t.Logf("scan reports %d language packages; %d of %d facts checkable on the scan", len(scanned), len(present), len(facts))
+	checkFacts(t, "scan", res, present)
+}
+
+// goVersionOf reads the Go version of the goapp binary from EXPECTED.
+func goVersionOf(t *testing.T, fx string) string {
+	b, err := os.ReadFile(filepath.Join(fx, "EXPECTED", "go-binaries.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if i := strings.LastIndex(line, ": go"); i > 0 {
+			return strings.TrimSpace(line[i+2:])
+		}
+	}
+	t.Fatal("no Go version in go-binaries.txt")
+	return ""
+}
+
+type fact struct {
+	pkg, id string
+	want    bool
+}
+
+func checkFacts(t *testing.T, what string, res *match.Result, facts []fact) {
+	t.Helper()
+	for _, f := range facts {
+		found := false
+		for _, fd := range res.Findings {
+			if fd.Package.Name == f.pkg && (fd.ID == f.id || slices.Contains(fd.Advisories, f.id)) {
+				found = true
+				if len(fd.Reasons) == 0 {
+					t.Errorf("%s: %s on %s has no reason", what, f.id, f.pkg)
+				}
+			}
+		}
+		if found != f.want {
+			t.Errorf("%s: %s on %s: reported %v, want %v", what, f.id, f.pkg, found, f.want)
+		}
+	}
+}
+
+// TestFactsShared holds the facts of ../shared/data/README.md on the full
+// database, including distro facts for ecosystems with no fixture image.
+func TestFactsShared(t *testing.T) {
+	db := shared(t)
+	pkgs := []*inventory.Package{
+		{Name: "libssl1.1", Version: "1.1.1n-0+deb11u3", Type: "deb", Ecosystem: "Debian:11", SourceName: "openssl", SourceVersion: "1.1.1n-0+deb11u3"},
+		{Name: "sudo", Version: "1.9.5p1-1", Type: "deb", Ecosystem: "Debian:12", SourceName: "sudo"},
+		{Name: "libc6", Version: "2.35-0ubuntu3.3", Type: "deb", Ecosystem: "Ubuntu:22.04:LTS", SourceName: "glibc", SourceVersion: "2.35-0ubuntu3.3"},
+		{Name: "libcrypto3", Version: "3.0.7-r0", Type: "apk", Ecosystem: "Alpine:v3.17", SourceName: "openssl"},
+		{Name: "busybox", Version: "1.36.1-r0", Type: "apk", Ecosystem: "Alpine:v3.18", SourceName: "busybox"},
+		{Name: "glibc-common", Version: "2.34-60.el9_2.6", Type: "rpm", Ecosystem: "AlmaLinux:9", SourceName: "glibc", SourceVersion: "2.34-60.el9_2.6"},
+		{Name: "h2", Version: "0.4.3", Type: "cargo", Ecosystem: "crates.io"},
+		{Name: "log4j-core", Namespace: "org.apache.logging.log4j", Version: "2.14.1", Type: "maven", Ecosystem: "Maven"},
+		{Name: "log4j-core", Namespace: "org.apache.logging.log4j", Version: "2.12.2", Type: "maven", Ecosystem: "Maven"},
+		{Name: "spring-beans", Namespace: "org.springframework", Version: "5.3.17", Type: "maven", Ecosystem: "Maven"},
+		{Name: "stdlib", Version: "go1.21.2", Type: "golang", Ecosystem: "Go"},
+		{Name: "stdlib", Version: "go1.21.3", Type: "golang", Ecosystem: "Go"},
+	}
+	res, err := match.Match(context.Background(), db, pkgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		pkg, version, id string
+		kevAdded         string // "" when not in KEV
+	}
+	for _, w := range []want{
+		{"libssl1.1", "1.1.1n-0+deb11u3", "DSA-5343-1", ""},
+		{"sudo", "1.9.5p1-1", "DEBIAN-CVE-2021-3156", "2022-04-06"},
+		{"libc6", "2.35-0ubuntu3.3", "UBUNTU-CVE-2023-4911", "2023-11-21"},
+		{"libcrypto3", "3.0.7-r0", "ALPINE-CVE-2023-0286", ""},
+		{"busybox", "1.36.1-r0", "ALPINE-CVE-2022-48174", ""},
+		{"glibc-common", "2.34-60.el9_2.6", "ALSA-2023:5453", "2023-11-21"},
+		{"h2", "0.4.3", "RUSTSEC-2024-0332", ""},
+		{"log4j-core", "2.14.1", "GHSA-jfh8-c2jp-5v3q", "2021-12-10"},
+		{"spring-beans", "5.3.17", "GHSA-36p3-wjmg-h94x", "2022-04-04"},
+		{"stdlib", "go1.21.2", "GO-2023-2102", ""},
+	} {
+		var got *match.Finding
+		for i, f := range res.Findings {
+			if f.Package.Name == w.pkg && f.Package.Version == w.version && (f.ID == w.id || slices.Contains(f.Advisories, w.id)) {
+				got = &res.Findings[i]
+			}
+		}
+		if got == nil {
+			t.Errorf("%s %s: %s not reported", w.pkg, w.version, w.id)
+			continue
+		}
+		added := ""
+		if got.KEV != nil {
+			added = got.KEV.DateAdded
+		}
+		if added != w.kevAdded {
+			t.Errorf("%s %s %s: KEV dateAdded %q, want %q", w.pkg, w.version, w.id, added, w.kevAdded)
+		}
+	}
+	for _, f := range res.Findings {
+		if f.Package.Version == "2.12.2" && (f.ID == "GHSA-jfh8-c2jp-5v3q" || slices.Contains(f.Advisories, "GHSA-jfh8-c2jp-5v3q")) {
+			t.Errorf("log4j-core 2.12.2 is not affected by Log4Shell")
+		}
+		if f.Package.Version == "go1.21.3" && slices.Contains(f.Advisories, "GO-2023-2102") {
+			t.Errorf("go1.21.3 is fixed for GO-2023-2102")
+		}
+		// DSA-5343-1 and DEBIAN-CVE-2023-0286 are one finding for libssl1.1.
+		if f.ID == "DEBIAN-CVE-2023-0286" {
+			t.Errorf("DEBIAN-CVE-2023-0286 reported on its own; it should merge into DSA-5343-1")
+		}
+	}
+	// The Log4Shell KEV entry says ransomware use is known.
+	for _, f := range res.Findings {
+		if f.ID == "GHSA-jfh8-c2jp-5v3q" && f.Package.Version == "2.14.1" && (f.KEV == nil || f.KEV.KnownRansomwareCampaignUse != "Known") {
+			t.Errorf("Log4Shell KEV = %+v, want knownRansomwareCampaignUse Known", f.KEV)
+		}
+	}
+	k, _ := db.KEV(context.Background(), []string{"CVE-2024-3094", "CVE-2014-0160"})
+	if _, ok := k["CVE-2024-3094"]; ok {
+		t.Errorf("CVE-2024-3094 (xz) is not in KEV")
+	}
+	if _, ok := k["CVE-2014-0160"]; !ok {
+		t.Errorf("CVE-2014-0160 is in KEV")
+	}
+}
+
+// TestFactsSample holds the facts on the embedded sample data with the
+// language packages of testdata/images/sample: no ../shared needed.
+func TestFactsSample(t *testing.T) {
+	db, err := sample.Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs := []*inventory.Package{
+		{Name: "lodash", Version: "4.17.4", Type: "npm", Ecosystem: "npm"},
+		{Name: "minimist", Version: "1.2.0", Type: "npm", Ecosystem: "npm"},
+		{Name: "requests", Version: "2.25.0", Type: "pypi", Ecosystem: "PyPI"},
+		{Name: "urllib3", Version: "1.26.4", Type: "pypi", Ecosystem: "PyPI"},
+		{Name: "golang.org/x/net", Version: "v0.0.0-20210226172049-e18ecbb05110", Type: "golang", Ecosystem: "Go"},
+		{Name: "h2", Version: "0.3.20", Type: "cargo", Ecosystem: "crates.io"},
+		{Name: "log4j-core", Namespace: "org.apache.logging.log4j", Version: "2.14.1", Type: "maven", Ecosystem: "Maven"},
+	}
+	res, err := match.Match(context.Background(), db, pkgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFacts(t, "sample", res, []fact{
+		{"lodash", "GHSA-jf85-cpcp-j695", true},
+		{"lodash", "GHSA-35jh-r3h4-6jhm", true},
+		{"minimist", "GHSA-xvch-5gv4-984h", true},
+		{"requests", "PYSEC-2023-74", true},
+		{"urllib3", "PYSEC-2023-212", true},
+		{"golang.org/x/net", "GO-2023-2102", true},
+		{"h2", "RUSTSEC-2024-0332", true},
+		{"log4j-core", "GHSA-jfh8-c2jp-5v3q", true},
+		{"log4j-core", "GHSA-7rjr-3q55-vv33", true},
+	})
+	for _, f := range res.Findings {
+		switch f.ID {
+		case "GHSA-jfh8-c2jp-5v3q":
+			if f.KEV == nil || f.KEV.DateAdded != "2021-12-10" || f.Severity.Level != match.Critical {
+				t.Errorf("Log4Shell: KEV %+v severity %+v", f.KEV, f.Severity)
+			}
+		case "PYSEC-2023-212":
+			if diff := cmp.Diff([]string{"1.26.18"}, f.Fixed); diff != "" {
+				t.Errorf("urllib3 fixed (-want +got):\n%s", diff)
+			}
+		case "GHSA-jf85-cpcp-j695":
+			if f.Severity.Score != 9.1 || !slices.Contains(f.Aliases, "CVE-2019-10744") {
+				t.Errorf("lodash: severity %+v aliases %v", f.Severity, f.Aliases)
+			}
+		}
+	}
+}
