@@ -33,6 +33,13 @@ type ExploitSource interface {
 	EPSS(ctx context.Context, cves []string) (map[string]epss.Score, error)
 }
 
+// SeveritySource is an optional capability of a Source: the CVSS vectors
+// any advisory in the database states for a CVE. Findings whose own records
+// carry no vector (Alpine, Debian, Go) are scored from them.
+type SeveritySource interface {
+	CVSS(ctx context.Context, cves []string) (map[string][]osv.CVEVector, error)
+}
+
 // Finding is one vulnerability in one package: the advisories that name
 // the same vulnerability (by id, alias, upstream, or the CVEs a distro
 // advisory bundles) are merged into one finding.
@@ -226,6 +233,11 @@ func Match(ctx context.Context, src Source, pkgs []*inventory.Package, opts ...O
 			f.Installed = p.Version
 			f.Matcher = fmt.Sprintf("%s@%d", m.Name(), m.Version())
 			res.Findings = append(res.Findings, f)
+		}
+	}
+	if ss, ok := src.(SeveritySource); ok {
+		if err := scoreByCVE(ctx, ss, res.Findings); err != nil {
+			return nil, err
 		}
 	}
 	if es, ok := src.(ExploitSource); ok {

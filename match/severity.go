@@ -1,6 +1,7 @@
 package match
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -105,6 +106,52 @@ func CVSSScore(vector string) (float64, error) {
 		return v.BaseScore(), nil
 	}
 	return 0, fmt.Errorf("unsupported CVSS vector %.40q", vector)
+}
+
+// scoreByCVE scores findings that have no CVSS vector of their own from
+// the vectors other records state for their CVEs (the highest wins). A
+// rating from the finding's own database is replaced only by a score.
+func scoreByCVE(ctx context.Context, ss SeveritySource, fs []Finding) error {
+	var cves []string
+	seen := map[string]bool{}
+	for i := range fs {
+		if fs[i].Severity.Score > 0 {
+			continue
+		}
+		for _, c := range fs[i].CVEs() {
+			if !seen[c] {
+				seen[c] = true
+				cves = append(cves, c)
+			}
+		}
+	}
+	if len(cves) == 0 {
+		return nil
+	}
+	vectors, err := ss.CVSS(ctx, cves)
+	if err != nil {
+		return fmt.Errorf("look up CVSS by CVE: %w", err)
+	}
+	for i := range fs {
+		f := &fs[i]
+		if f.Severity.Score > 0 {
+			continue
+		}
+		var best Severity
+		for _, c := range f.CVEs() {
+			for _, v := range vectors[c] {
+				score, err := CVSSScore(v.Vector)
+				if err != nil || math.IsNaN(score) || score <= best.Score {
+					continue
+				}
+				best = Severity{Level: FromScore(score), Score: score, Vector: v.Vector, Source: v.Type + " for " + c + " in " + v.Advisory}
+			}
+		}
+		if best.Score > 0 {
+			f.Severity = best
+		}
+	}
+	return nil
 }
 
 func severityOf(hs []hit) Severity {

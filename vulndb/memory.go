@@ -20,13 +20,14 @@ type Memory struct {
 	ids     map[string]bool
 	kevs    map[string]kev.Entry
 	scores  map[string]epss.Score
+	vectors map[string][]osv.CVEVector
 	sources []SourceStatus
 	source  string
 }
 
 // LoadMemory imports inputs into a new Memory database called name.
 func LoadMemory(ctx context.Context, name string, inputs []Input) (*Memory, *ImportReport, error) {
-	m := &Memory{name: name, byKey: map[[2]string][]*osv.Advisory{}, ids: map[string]bool{}, kevs: map[string]kev.Entry{}, scores: map[string]epss.Score{}}
+	m := &Memory{name: name, byKey: map[[2]string][]*osv.Advisory{}, ids: map[string]bool{}, kevs: map[string]kev.Entry{}, scores: map[string]epss.Score{}, vectors: map[string][]osv.CVEVector{}}
 	report := &ImportReport{}
 	im := &importer{report: report}
 	start := time.Now()
@@ -46,6 +47,9 @@ func (m *Memory) add(r *record) error {
 		return fmt.Errorf("advisory %s appears twice", r.adv.ID)
 	}
 	m.ids[r.adv.ID] = true
+	for _, v := range r.adv.CVEVectors() {
+		m.vectors[v.CVE] = append(m.vectors[v.CVE], v)
+	}
 	for _, k := range r.keys {
 		m.byKey[k] = append(m.byKey[k], r.adv)
 	}
@@ -88,6 +92,17 @@ func (m *Memory) EPSS(_ context.Context, cves []string) (map[string]epss.Score, 
 	for _, c := range cves {
 		if s, ok := m.scores[c]; ok {
 			out[c] = s
+		}
+	}
+	return out, nil
+}
+
+// CVSS implements match.SeveritySource.
+func (m *Memory) CVSS(_ context.Context, cves []string) (map[string][]osv.CVEVector, error) {
+	out := map[string][]osv.CVEVector{}
+	for _, c := range cves {
+		if v, ok := m.vectors[c]; ok {
+			out[c] = slices.Clone(v)
 		}
 	}
 	return out, nil

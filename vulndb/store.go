@@ -29,6 +29,7 @@ CREATE TABLE sources (name TEXT PRIMARY KEY, kind TEXT NOT NULL, imported_at TEX
 CREATE TABLE advisories (id TEXT PRIMARY KEY, source TEXT NOT NULL, modified TEXT NOT NULL, data BLOB NOT NULL);
 CREATE TABLE affected (id TEXT NOT NULL, ecosystem TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (id, ecosystem, name)) WITHOUT ROWID;
 CREATE TABLE ecosystems (ecosystem TEXT PRIMARY KEY, records INTEGER NOT NULL);
+CREATE TABLE cvss (cve TEXT NOT NULL, vector TEXT NOT NULL, type TEXT NOT NULL, advisory TEXT NOT NULL, PRIMARY KEY (cve, vector, advisory)) WITHOUT ROWID;
 CREATE TABLE kev (cve TEXT PRIMARY KEY, source TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE epss (cve TEXT PRIMARY KEY, source TEXT NOT NULL, epss REAL NOT NULL, percentile REAL NOT NULL);
 `
@@ -159,6 +160,8 @@ type writer struct {
 	insAdv  *sql.Stmt
 	insAff  *sql.Stmt
 	delAff  *sql.Stmt
+	insCVSS *sql.Stmt
+	delCVSS *sql.Stmt
 	insEPSS *sql.Stmt
 }
 
@@ -220,6 +223,8 @@ func createStore(ctx context.Context, path string, fresh bool) (*writer, error) 
 	w.insAdv = prep(`INSERT OR REPLACE INTO advisories (id, source, modified, data) VALUES (?, ?, ?, ?)`)
 	w.insAff = prep(`INSERT OR IGNORE INTO affected (id, ecosystem, name) VALUES (?, ?, ?)`)
 	w.delAff = prep(`DELETE FROM affected WHERE id = ?`)
+	w.insCVSS = prep(`INSERT OR IGNORE INTO cvss (cve, vector, type, advisory) VALUES (?, ?, ?, ?)`)
+	w.delCVSS = prep(`DELETE FROM cvss WHERE advisory = ?`)
 	w.insEPSS = prep(`INSERT OR REPLACE INTO epss (cve, source, epss, percentile) VALUES (?, ?, ?, ?)`)
 	if err != nil {
 		w.abort()
@@ -259,6 +264,9 @@ func (w *writer) beginSource(in Input) error {
 		_, err = w.tx.Exec(`DELETE FROM epss WHERE source = ?`, in.Name)
 	default:
 		if _, err = w.tx.Exec(`DELETE FROM affected WHERE id IN (SELECT id FROM advisories WHERE source = ?)`, in.Name); err == nil {
+			_, err = w.tx.Exec(`DELETE FROM cvss WHERE advisory IN (SELECT id FROM advisories WHERE source = ?)`, in.Name)
+		}
+		if err == nil {
 			_, err = w.tx.Exec(`DELETE FROM advisories WHERE source = ?`, in.Name)
 		}
 	}
@@ -273,12 +281,20 @@ func (w *writer) add(r *record) error {
 		if _, err := w.delAff.Exec(r.adv.ID); err != nil {
 			return fmt.Errorf("store %s: %w", r.adv.ID, err)
 		}
+		if _, err := w.delCVSS.Exec(r.adv.ID); err != nil {
+			return fmt.Errorf("store %s: %w", r.adv.ID, err)
+		}
 	}
 	if _, err := w.insAdv.Exec(r.adv.ID, w.source, r.adv.Modified.UTC().Format(time.RFC3339), r.blob); err != nil {
 		return fmt.Errorf("store %s: %w", r.adv.ID, err)
 	}
 	for _, k := range r.keys {
 		if _, err := w.insAff.Exec(r.adv.ID, k[0], k[1]); err != nil {
+			return fmt.Errorf("store %s: %w", r.adv.ID, err)
+		}
+	}
+	for _, v := range r.adv.CVEVectors() {
+		if _, err := w.insCVSS.Exec(v.CVE, v.Vector, v.Type, v.Advisory); err != nil {
 			return fmt.Errorf("store %s: %w", r.adv.ID, err)
 		}
 	}
@@ -492,6 +508,29 @@ func (d *DB) EPSS(ctx context.Context, cves []string) (map[string]epss.Score, er
 				return nil, err
 			}
 			out[s.CVE] = s
+		}
+		rows.Close()
+	}
+	return out, nil
+}
+
+// CVSS returns the CVSS vectors any advisory states for the given CVEs.
+func (d *DB) CVSS(ctx context.Context, cves []string) (map[string][]osv.CVEVector, error) {
+	out := map[string][]osv.CVEVector{}
+	for len(cves) > 0 {
+		batch := cves[:min(len(cves), 500)]
+		cves = cves[len(batch):]
+		rows, err := d.db.QueryContext(ctx, `SELECT cve, vector, type, advisory FROM cvss WHERE cve IN (`+inClause(len(batch))+`) ORDER BY cve, advisory`, anyArgs(batch)...)
+		if err != nil {
+			return nil, fmt.Errorf("query CVSS: %w", err)
+		}
+		for rows.Next() {
+			var v osv.CVEVector
+			if err := rows.Scan(&v.CVE, &v.Vector, &v.Type, &v.Advisory); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[v.CVE] = append(out[v.CVE], v)
 		}
 		rows.Close()
 	}

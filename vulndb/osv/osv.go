@@ -236,3 +236,30 @@ func BaseEcosystem(eco string) string {
 	base, _, _ := strings.Cut(eco, ":")
 	return base
 }
+
+// CVEVector is a CVSS vector an advisory states for one of its CVEs; the
+// database indexes them so a finding from a record without a score (Alpine,
+// Debian) can be scored from another record of the same CVE (Ubuntu, GHSA).
+type CVEVector struct {
+	CVE      string `json:"cve"`
+	Type     string `json:"type"` // CVSS_V3 or CVSS_V4
+	Vector   string `json:"vector"`
+	Advisory string `json:"advisory"` // the record that states it
+}
+
+// CVEVectors lists the CVSS v3/v4 vectors of a record by CVE: the record's
+// own top-level severity, for each CVE among its id, aliases and upstream.
+func (a *Advisory) CVEVectors() []CVEVector {
+	var out []CVEVector
+	for _, s := range a.Severity {
+		if s.Type != SeverityCVSSv3 && s.Type != SeverityCVSSv4 {
+			continue
+		}
+		for _, id := range a.IDs() {
+			if strings.HasPrefix(id, "CVE-") {
+				out = append(out, CVEVector{CVE: id, Type: s.Type, Vector: s.Score, Advisory: a.ID})
+			}
+		}
+	}
+	return out
+}
