@@ -84,7 +84,7 @@ func TestScanOutputsAndGates(t *testing.T) {
 	if code != 0 {
 		t.Fatal("sarif failed")
 	}
-	validate(t, compile(t, "testdata/schema/sarif-2.1.0-rtm.5.json"), out)
+	validate(t, compile(t, "../../report/testdata/schema/sarif-2.1.0-rtm.5.json"), out)
 	if !strings.Contains(out, `"security-severity": "10.0"`) {
 		t.Errorf("SARIF lacks security-severity:\n%s", out)
 	}
