@@ -24,7 +24,7 @@ func TestWriteSARIF(t *testing.T) {
 			References: []string{"https://github.com/advisories/GHSA-jf85-cpcp-j695"}},
 		{ID: "GHSA-jfh8-c2jp-5v3q", Aliases: []string{"CVE-2021-44228"}, Summary: "Remote code injection in Log4j", Package: log4j, Installed: "2.14.1",
 			Fixed: []string{"2.15.0"}, FixState: match.FixAvailable, Severity: match.Severity{Level: match.Critical},
-			KEV: &match.KEV{CVE: "CVE-2021-44228", DateAdded: "2021-12-10", KnownRansomwareCampaignUse: "Known"},
+			KEV:        &match.KEV{CVE: "CVE-2021-44228", DateAdded: "2021-12-10", KnownRansomwareCampaignUse: "Known"},
 			Suppressed: &match.Suppression{Reason: "JndiLookup removed", RuleID: "CVE-2021-44228"}},
 		{ID: "X-OPEN", Package: lodash, Installed: "4.17.4", FixState: match.NoFixYet, Severity: match.Severity{Level: match.Unknown}},
 	}
