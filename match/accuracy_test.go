@@ -39,7 +39,7 @@ var (
 )
 
 // shared imports all of ../shared/data once per test binary.
-func shared(t *testing.T) *vulndb.DB {
+func shared(t testing.TB) *vulndb.DB {
 	t.Helper()
 	data := filepath.Join(testutil.Shared(t), "data")
 	sharedOnce.Do(func() {
@@ -160,7 +160,7 @@ func matched(res *match.Result) map[string][]string {
 	return out
 }
 
-func scanImage(t *testing.T, ref string) *inventory.Inventory {
+func scanImage(t testing.TB, ref string) *inventory.Inventory {
 	t.Helper()
 	img, err := image.Open(context.Background(), ref)
 	if err != nil {
