@@ -445,4 +445,3 @@ func zeroLayer(t testing.TB, n int64) v1.Layer {
 	}
 	return l
 }
-
