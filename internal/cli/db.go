@@ -17,7 +17,7 @@ import (
 
 	"github.com/credence-dev/credence/match"
 	"github.com/credence-dev/credence/vulndb"
-	"github.com/credence-dev/credence/vulndb/sample"
+	sampledb "github.com/credence-dev/credence/vulndb/sample"
 )
 
 // dbFlag is the --db flag shared by db subcommands and scan.
@@ -47,8 +47,8 @@ func (f *dbFlag) resolve() string {
 // open opens the database, or explains how to get one.
 func (f *dbFlag) open(ctx context.Context) (match.Source, *vulndb.Status, func(), error) {
 	p := f.resolve()
-	if p == sample.Name {
-		m, err := sample.Open(ctx)
+	if p == sampledb.Name {
+		m, err := sampledb.Open(ctx)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -106,7 +106,7 @@ the whole import and leaves the database as it was.`,
 	replace := cmd.Flags().Bool("replace", false, "build the database from these inputs only")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		path := db.resolve()
-		if path == sample.Name {
+		if path == sampledb.Name {
 			return usagef("the sample database is embedded and read-only: give --db a file path")
 		}
 		var inputs []vulndb.Input
@@ -294,7 +294,7 @@ so unchanged sources are not downloaded again, and import what changed atomicall
 	cmd.Flags().StringVar(&cfg.EPSSURL, "epss-url", "", "URL of an EPSS CSV to load (none by default)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		path := db.resolve()
-		if path == sample.Name {
+		if path == sampledb.Name {
 			return usagef("the sample database is embedded and read-only: give --db a file path")
 		}
 		if b := newBar(cmd.ErrOrStderr()); b != nil {

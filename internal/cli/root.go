@@ -120,3 +120,13 @@ func commandPath(root *cobra.Command, args []string) string {
 	}
 	return strings.TrimPrefix(c.CommandPath(), root.Name()+" ")
 }
+
+// oneArg accepts exactly one positional argument, named in the error.
+func oneArg(what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return usagef("%s takes exactly one %s argument, got %d", cmd.CommandPath(), what, len(args))
+		}
+		return nil
+	}
+}

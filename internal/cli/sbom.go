@@ -21,7 +21,7 @@ licences, the paths it was found at and the layer that added it.
 ` + imageRefHelp,
 		Example: `  credence sbom testdata/images/sample -o cyclonedx-json > sample.cdx.json
   credence sbom oci:./layout:v1 -o spdx-json`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg("IMAGE"),
 	}
 	out := addOutputFlag(cmd, "table", "table", "json", "cyclonedx-json", "spdx-json")
 	imgFlags := addImageFlags(cmd)

@@ -16,7 +16,7 @@ import (
 	"github.com/credence-dev/credence/report"
 	"github.com/credence-dev/credence/sbom"
 	"github.com/credence-dev/credence/vulndb"
-	"github.com/credence-dev/credence/vulndb/sample"
+	sampledb "github.com/credence-dev/credence/vulndb/sample"
 )
 
 func newScanCmd() *cobra.Command {
@@ -79,7 +79,7 @@ The database is --db, $` + vulndb.EnvDB + ` or ` + displayDefaultDB() + `;
 		}
 		defer closeDB()
 		var warnings []string
-		if db.resolve() == sample.Name {
+		if db.resolve() == sampledb.Name {
 			warnings = append(warnings, "using the embedded sample database: a few dozen advisories for the demo image, not a real vulnerability database")
 		} else if t := st.OldestData(); *maxAge > 0 && !t.IsZero() && time.Since(t) > *maxAge {
 			warnings = append(warnings, fmt.Sprintf("vulnerability data is %s old (oldest source as of %s): run 'credence db update'", age(time.Since(t)), dateOf(t)))

@@ -13,14 +13,6 @@ import (
 	"github.com/credence-dev/credence/internal/testutil"
 )
 
-// run executes the CLI in-process.
-func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code = Execute(args, &out, &errb)
-	return out.String(), errb.String(), code
-}
-
 // scanFixture writes a small Alpine root filesystem (one apk package) and
 // a database with two synthetic advisories for it plus the sample KEV
 // subset, so scan output can be checked without ../shared.
@@ -151,7 +143,7 @@ func TestScanNeedsADatabase(t *testing.T) {
 // advisories; its language packages (lodash 4.17.4, requests 2.25.0,
 // log4j-core 2.14.1, ...) do, once their extractors report them.
 func TestScanSample(t *testing.T) {
-	img := filepath.Join(testutil.RepoRoot(t), "testdata", "images", "sample")
+	img := sample(t)
 	out, stderr, code := run(t, "scan", "--db", "sample", img, "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
