@@ -387,6 +387,15 @@ func TestFactsShared(t *testing.T) {
 			t.Errorf("%s %s %s: KEV dateAdded %q, want %q", w.pkg, w.version, w.id, added, w.kevAdded)
 		}
 	}
+	// GO-2023-2102 (CVE-2023-39325) lists the KEV-catalogued HTTP/2 rapid
+	// reset CVE-2023-44487 as related: shown as related KEV, not as KEV.
+	for _, f := range res.Findings {
+		if f.ID == "GO-2023-2102" && f.Package.Version == "go1.21.2" {
+			if f.KEV != nil || len(f.RelatedKEV) != 1 || f.RelatedKEV[0].CVE != "CVE-2023-44487" || f.RelatedKEV[0].DateAdded != "2023-10-10" {
+				t.Errorf("GO-2023-2102: KEV %+v related KEV %+v, want only related CVE-2023-44487 (2023-10-10)", f.KEV, f.RelatedKEV)
+			}
+		}
+	}
 	for _, f := range res.Findings {
 		if f.Package.Version == "2.12.2" && (f.ID == "GHSA-jfh8-c2jp-5v3q" || slices.Contains(f.Advisories, "GHSA-jfh8-c2jp-5v3q")) {
 			t.Errorf("log4j-core 2.12.2 is not affected by Log4Shell")

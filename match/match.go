@@ -59,12 +59,16 @@ type Finding struct {
 	FixState   FixState           `json:"fixState"`
 	Severity   Severity           `json:"severity"`
 	KEV        *KEV               `json:"kev,omitempty"`
-	EPSS       *EPSS              `json:"epss,omitempty"`
-	Reasons    []Reason           `json:"reasons"`
-	Suppressed *Suppression       `json:"suppressed,omitempty"`
-	Matcher    string             `json:"matcher"`
-	References []string           `json:"references,omitempty"`
-	Published  *time.Time         `json:"published,omitempty"`
+	// RelatedKEV are KEV entries of CVEs the advisories list as related
+	// (a different but closely linked vulnerability, as GO-2023-2102's
+	// CVE-2023-44487): shown, but not a KEV finding for --fail-on kev.
+	RelatedKEV []KEV        `json:"relatedKEV,omitempty"`
+	EPSS       *EPSS        `json:"epss,omitempty"`
+	Reasons    []Reason     `json:"reasons"`
+	Suppressed *Suppression `json:"suppressed,omitempty"`
+	Matcher    string       `json:"matcher"`
+	References []string     `json:"references,omitempty"`
+	Published  *time.Time   `json:"published,omitempty"`
 	advisories []*osv.Advisory
 }
 
@@ -416,6 +420,14 @@ func enrich(ctx context.Context, es ExploitSource, fs []Finding) error {
 			}
 		}
 	}
+	for i := range fs {
+		for _, c := range fs[i].relatedCVEs() {
+			if !seen[c] {
+				seen[c] = true
+				cves = append(cves, c)
+			}
+		}
+	}
 	if len(cves) == 0 {
 		return nil
 	}
@@ -436,6 +448,30 @@ func enrich(ctx context.Context, es ExploitSource, fs []Finding) error {
 				fs[i].EPSS = &EPSS{CVE: c, Score: s.EPSS, Percentile: s.Percentile}
 			}
 		}
+		for _, c := range fs[i].relatedCVEs() {
+			if e, ok := kevs[c]; ok {
+				fs[i].RelatedKEV = append(fs[i].RelatedKEV, KEV{CVE: c, DateAdded: e.DateAdded, DueDate: e.DueDate, KnownRansomwareCampaignUse: e.KnownRansomwareCampaignUse})
+			}
+		}
 	}
 	return nil
+}
+
+// relatedCVEs are the CVEs the finding's advisories list as related, not
+// already among its own names.
+func (f *Finding) relatedCVEs() []string {
+	own := map[string]bool{f.ID: true}
+	for _, a := range f.Aliases {
+		own[a] = true
+	}
+	var out []string
+	for _, a := range f.advisories {
+		for _, r := range a.Related {
+			if strings.HasPrefix(r, "CVE-") && !own[r] && !slices.Contains(out, r) {
+				out = append(out, r)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -155,6 +155,9 @@ func WriteSARIF(w io.Writer, in SARIFInput) error {
 		if f.KEV != nil {
 			res.Properties["kev"] = f.KEV
 		}
+		if len(f.RelatedKEV) > 0 {
+			res.Properties["relatedKEV"] = f.RelatedKEV
+		}
 		if f.EPSS != nil {
 			res.Properties["epss"] = f.EPSS
 		}

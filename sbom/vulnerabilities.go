@@ -105,6 +105,9 @@ func vulnerability(f match.Finding) cdx.Vulnerability {
 			props = append(props, cdx.Property{Name: "credence:kev:knownRansomwareCampaignUse", Value: f.KEV.KnownRansomwareCampaignUse})
 		}
 	}
+	for _, k := range f.RelatedKEV {
+		props = append(props, cdx.Property{Name: "credence:kev:related", Value: k.CVE + " " + k.DateAdded})
+	}
 	if f.EPSS != nil {
 		props = append(props, cdx.Property{Name: "credence:epss:score", Value: strconv.FormatFloat(f.EPSS.Score, 'f', -1, 64)},
 			cdx.Property{Name: "credence:epss:percentile", Value: strconv.FormatFloat(f.EPSS.Percentile, 'f', -1, 64)})

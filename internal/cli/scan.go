@@ -257,6 +257,9 @@ func printScan(w io.Writer, img *image.Image, inv *inventory.Inventory, rep scan
 					kev += " ransomware"
 				}
 			}
+			if kev == "" && len(f.RelatedKEV) > 0 {
+				kev = "related " + f.RelatedKEV[0].CVE + " in KEV " + f.RelatedKEV[0].DateAdded
+			}
 			note := ""
 			if f.Suppressed != nil {
 				note = "suppressed: " + f.Suppressed.Reason
