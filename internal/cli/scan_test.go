@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -224,5 +227,36 @@ func validate(t *testing.T, s *jsonschema.Schema, doc string) {
 	}
 	if err := s.Validate(inst); err != nil {
 		t.Errorf("does not validate against the official schema: %v", err)
+	}
+}
+
+func TestDBUpdateCommand(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "npm"), 0o755)
+	data := filepath.Join(testutil.RepoRoot(t), "vulndb", "sample", "data")
+	zf, _ := os.Create(filepath.Join(root, "npm", "all.zip"))
+	zw := zip.NewWriter(zf)
+	entries, _ := os.ReadDir(filepath.Join(data, "osv"))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "npm-") {
+			b, _ := os.ReadFile(filepath.Join(data, "osv", e.Name()))
+			w, _ := zw.Create(strings.TrimPrefix(e.Name(), "npm-"))
+			w.Write(b)
+		}
+	}
+	zw.Close()
+	zf.Close()
+	srv := httptest.NewServer(http.FileServer(http.Dir(root)))
+	defer srv.Close()
+	db := filepath.Join(t.TempDir(), "vuln.db")
+	args := []string{"db", "update", "--db", db, "--osv-url", srv.URL, "--ecosystems", "npm", "--kev-url", "-"}
+	out, stderr, code := run(t, args...)
+	if code != 0 || !strings.Contains(out, "fetched    "+srv.URL+"/npm/all.zip") || !strings.Contains(out, "Imported 3 advisories") {
+		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	}
+	// http.FileServer answers If-Modified-Since with 304.
+	out, _, code = run(t, args...)
+	if code != 0 || !strings.Contains(out, "unchanged") || !strings.Contains(out, "is up to date") {
+		t.Errorf("second update: exit %d\n%s", code, out)
 	}
 }
