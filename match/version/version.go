@@ -53,6 +53,11 @@ func Parse(ecosystem, s string) (Version, error) {
 			return Version{}, fmt.Errorf("%w: %q in %s: %v", ErrInvalidVersion, s, base, err)
 		}
 	}
+	if (base == "npm" || base == "Go" || base == "crates.io") && !semverLike.MatchString(s) {
+		// semantic parses anything ("(devel)", "latest") as a SemVer-like
+		// version, which would compare as old and match every range.
+		return Version{}, fmt.Errorf("%w: %q is not a SemVer version", ErrInvalidVersion, s)
+	}
 	if base == "Alpine" && !apkVersion.MatchString(s) {
 		return Version{}, fmt.Errorf("%w: %q does not follow apk's version grammar", ErrInvalidVersion, s)
 	}
@@ -171,3 +176,7 @@ func isAlnum(r rune) bool {
 // osv-scalibr/semantic parses strings outside it ("10.rc.0") and orders
 // them non-transitively, so they are refused here (found by TestTotalOrder).
 var apkVersion = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*([a-z][0-9]*)?(_(alpha|beta|pre|rc|cvs|svn|git|hg|p)[0-9]*)*(~[0-9a-f]+)?(-r[0-9]+)?$`)
+
+// semverLike accepts SemVer and the looser forms registries hold ("1.2",
+// "4.17.21", "0.0.0-2021…", "1.0.0-rc.1+build"): digits first.
+var semverLike = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*([-+.~_][0-9A-Za-z.+~_-]*)?$`)

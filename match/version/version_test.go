@@ -57,6 +57,7 @@ func TestInvalid(t *testing.T) {
 	for _, tt := range []struct{ eco, v string }{
 		{"Debian:12", "not a version!"}, {"Debian:12", "@@@"}, {"Debian:12", "a1.0"}, {"Debian:12", "x:1.0"},
 		{"Debian:12", "1.0-"}, {"Debian:12", ""}, {"npm", strings.Repeat("1", 300)},
+		{"Go", "(devel)"}, {"npm", "latest"}, {"crates.io", "*"}, {"npm", "^1.2.3"},
 	} {
 		if _, err := version.Parse(tt.eco, tt.v); !errors.Is(err, version.ErrInvalidVersion) {
 			t.Errorf("Parse(%s, %q) = %v, want ErrInvalidVersion", tt.eco, tt.v, err)
