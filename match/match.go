@@ -187,14 +187,19 @@ func Match(ctx context.Context, src Source, pkgs []*inventory.Package, opts ...O
 				res.Undecided = append(res.Undecided, Undecided{Package: p, Reason: fmt.Sprintf("no version order known for ecosystem %s", q.Ecosystem)})
 				continue
 			}
-			v, err := version.Parse(q.Ecosystem, q.Version)
-			if err != nil {
-				res.Undecided = append(res.Undecided, Undecided{Package: p, Reason: fmt.Sprintf("%s version: %v", q.Via, err)})
-				continue
-			}
 			advs, err := lookup(q.Ecosystem, q.Name)
 			if err != nil {
 				return nil, err
+			}
+			if len(advs) == 0 {
+				continue
+			}
+			// Only a package with advisories needs its version: one that
+			// does not parse ("(devel)") is then undecided, not safe.
+			v, err := version.Parse(q.Ecosystem, q.Version)
+			if err != nil {
+				res.Undecided = append(res.Undecided, Undecided{Package: p, Reason: fmt.Sprintf("%s version: %v (%d advisories name this package)", q.Via, err, len(advs))})
+				continue
 			}
 			for _, a := range advs {
 				if a.IsWithdrawn(o.now) {
