@@ -230,7 +230,7 @@ func TestUndecided(t *testing.T) {
 	pkgs := []*inventory.Package{
 		{Name: "foo", Version: "1.0-1", Type: "deb", Ecosystem: "Debian:12"},
 		{Name: "foo", Version: "@@@", Type: "deb", Ecosystem: "Debian:12"},
-		{Name: "bar", Version: "@@@", Type: "deb", Ecosystem: "Debian:12"}, // no advisories: nothing to decide
+		{Name: "bar", Version: "@@@", Type: "deb", Ecosystem: "Debian:12"},   // no advisories: nothing to decide
 		{Name: "baz", Version: "1.0", Type: "deb"},                           // no ecosystem: unknown distro
 		{Name: "qux", Version: "1.0", Type: "gem", Ecosystem: "Unknownland"}, // unknown ecosystem
 	}
