@@ -24,11 +24,11 @@ for i in $(seq "$runs"); do
 done
 echo "database size: $(stat -c %s "$work/vuln.db") bytes"
 
-echo "== scan + match of fixture-app (oci layout)"
-img=oci:$fx/oci/fixture-app
+for img in "docker-archive:$fx/fixture-app.docker.tar" "oci:$fx/oci/fixture-app"; do
+echo "== scan + match of $img"
 for i in $(seq "$runs"); do
   start=$(date +%s.%N)
-  "$work/credence" scan --db "$work/vuln.db" --max-db-age 0 -o json "$img" >"$work/scan.json"
+  /usr/bin/time -o "$work/scan.time" -f "cpu: user %U s, sys %S s, max RSS %M KB" "$work/credence" scan --db "$work/vuln.db" --max-db-age 0 -o json "$img" >"$work/scan.json"
   end=$(date +%s.%N)
   python3 - "$work/scan.json" "$start" "$end" <<'PY'
 import json, sys
@@ -38,6 +38,8 @@ inv, m = r["timing"]["inventoryNs"] / 1e9, r["timing"]["matchNs"] / 1e9
 print(f"scan: wall {wall:.3f} s (inventory {inv:.3f} s, match {m:.3f} s = {100*m/wall:.1f}% of wall), "
       f"{len(r['findings'])} findings, {r['summary']['packages']} vulnerable packages")
 PY
+  cat "$work/scan.time"
+done
 done
 
 osvs=$(ls -d "$cache"/osv-scanner-*/osv-scanner 2>/dev/null | tail -1 || true)
@@ -48,9 +50,9 @@ if [ -n "$osvs" ]; then
     e=$(basename "$d"); mkdir -p "$work/osvdb/osv-scanner/$e"; cp "$d/all.zip" "$work/osvdb/osv-scanner/$e/"
   done
   for i in $(seq "$runs"); do
-    OSV_SCANNER_LOCAL_DB_CACHE_DIRECTORY=$work/osvdb /usr/bin/time -f "osv-scanner: wall %e s, max RSS %M KB" \
-      "$osvs" scan image --offline-vulnerabilities --format json --archive "$fx/fixture-app.docker.tar" >"$work/osvs.json" 2>"$work/osvs.err" || true
-    tail -1 "$work/osvs.err"
+    OSV_SCANNER_LOCAL_DB_CACHE_DIRECTORY=$work/osvdb /usr/bin/time -o "$work/osvs.time" -f "osv-scanner: wall %e s, user %U s, sys %S s, max RSS %M KB" \
+      "$osvs" scan image --format json --offline --archive "$fx/fixture-app.docker.tar" >"$work/osvs.json" 2>"$work/osvs.err" || true
+    cat "$work/osvs.time"
   done
 else
   echo "== osv-scanner not built (optional): see the Vulnerabilities section of README.md"

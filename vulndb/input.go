@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -158,7 +159,8 @@ const maxWarnings = 20
 // record is one parsed advisory ready to store.
 type record struct {
 	adv  *osv.Advisory
-	blob []byte // the record's JSON, zstd-compressed
+	blob []byte // the record's digest (osv.Advisory.Digest) as JSON, zstd-compressed
+	raw  []byte // the record's JSON as given, zstd-compressed
 	keys [][2]string
 	warn []string
 }
@@ -397,7 +399,11 @@ func prepare(b []byte) (*record, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &record{adv: a, blob: compress(b)}
+	digest, err := json.Marshal(a.Digest())
+	if err != nil {
+		return nil, err
+	}
+	r := &record{adv: a, blob: compress(digest), raw: compress(b)}
 	for _, af := range a.Affected {
 		k := [2]string{af.Package.Ecosystem, osv.NormalizeName(af.Package.Ecosystem, af.Package.Name)}
 		if !slices.Contains(r.keys, k) {

@@ -27,6 +27,7 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE sources (name TEXT PRIMARY KEY, kind TEXT NOT NULL, imported_at TEXT NOT NULL, data_as_of TEXT,
   records INTEGER NOT NULL, warnings INTEGER NOT NULL, etag TEXT, last_modified TEXT);
 CREATE TABLE advisories (id TEXT PRIMARY KEY, source TEXT NOT NULL, modified TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE raw (id TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE affected (id TEXT NOT NULL, ecosystem TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (id, ecosystem, name)) WITHOUT ROWID;
 CREATE TABLE ecosystems (ecosystem TEXT PRIMARY KEY, records INTEGER NOT NULL);
 CREATE TABLE cvss (cve TEXT NOT NULL, vector TEXT NOT NULL, type TEXT NOT NULL, advisory TEXT NOT NULL, PRIMARY KEY (cve, vector, advisory)) WITHOUT ROWID;
@@ -159,6 +160,7 @@ type writer struct {
 	source  string
 	insAdv  *sql.Stmt
 	insAff  *sql.Stmt
+	insRaw  *sql.Stmt
 	delAff  *sql.Stmt
 	insCVSS *sql.Stmt
 	delCVSS *sql.Stmt
@@ -222,6 +224,7 @@ func createStore(ctx context.Context, path string, fresh bool) (*writer, error) 
 	}
 	w.insAdv = prep(`INSERT OR REPLACE INTO advisories (id, source, modified, data) VALUES (?, ?, ?, ?)`)
 	w.insAff = prep(`INSERT OR IGNORE INTO affected (id, ecosystem, name) VALUES (?, ?, ?)`)
+	w.insRaw = prep(`INSERT OR REPLACE INTO raw (id, data) VALUES (?, ?)`)
 	w.delAff = prep(`DELETE FROM affected WHERE id = ?`)
 	w.insCVSS = prep(`INSERT OR IGNORE INTO cvss (cve, vector, type, advisory) VALUES (?, ?, ?, ?)`)
 	w.delCVSS = prep(`DELETE FROM cvss WHERE advisory = ?`)
@@ -267,6 +270,9 @@ func (w *writer) beginSource(in Input) error {
 			_, err = w.tx.Exec(`DELETE FROM cvss WHERE advisory IN (SELECT id FROM advisories WHERE source = ?)`, in.Name)
 		}
 		if err == nil {
+			_, err = w.tx.Exec(`DELETE FROM raw WHERE id IN (SELECT id FROM advisories WHERE source = ?)`, in.Name)
+		}
+		if err == nil {
 			_, err = w.tx.Exec(`DELETE FROM advisories WHERE source = ?`, in.Name)
 		}
 	}
@@ -286,6 +292,9 @@ func (w *writer) add(r *record) error {
 		}
 	}
 	if _, err := w.insAdv.Exec(r.adv.ID, w.source, r.adv.Modified.UTC().Format(time.RFC3339), r.blob); err != nil {
+		return fmt.Errorf("store %s: %w", r.adv.ID, err)
+	}
+	if _, err := w.insRaw.Exec(r.adv.ID, r.raw); err != nil {
 		return fmt.Errorf("store %s: %w", r.adv.ID, err)
 	}
 	for _, k := range r.keys {
@@ -411,7 +420,8 @@ func (d *DB) Close() error {
 func (d *DB) Path() string { return d.path }
 
 // Advisories returns the advisories with an affected entry for name (as
-// normalised by osv.NormalizeName) in ecosystem.
+// normalised by osv.NormalizeName) in ecosystem, as digests (osv.Advisory.Digest:
+// no details; Raw has the full record).
 func (d *DB) Advisories(ctx context.Context, ecosystem, name string) ([]*osv.Advisory, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT a.id, a.data FROM affected f JOIN advisories a ON a.id = f.id WHERE f.ecosystem = ? AND f.name = ?`, ecosystem, name)
 	if err != nil {
@@ -440,10 +450,10 @@ func (d *DB) Advisories(ctx context.Context, ecosystem, name string) ([]*osv.Adv
 	return out, rows.Err()
 }
 
-// Raw returns the stored OSV JSON of one advisory.
+// Raw returns the OSV JSON of one advisory as it was imported.
 func (d *DB) Raw(ctx context.Context, id string) ([]byte, error) {
 	var blob []byte
-	if err := d.db.QueryRowContext(ctx, `SELECT data FROM advisories WHERE id = ?`, id).Scan(&blob); err != nil {
+	if err := d.db.QueryRowContext(ctx, `SELECT data FROM raw WHERE id = ?`, id).Scan(&blob); err != nil {
 		return nil, fmt.Errorf("read advisory %s: %w", id, err)
 	}
 	d.mu.Lock()

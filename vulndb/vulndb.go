@@ -10,7 +10,7 @@ import (
 )
 
 // SchemaVersion is written into every database; Open refuses others.
-const SchemaVersion = "1"
+const SchemaVersion = "2"
 
 // EnvDB names the environment variable that overrides the default path.
 const EnvDB = "CREDENCE_DB"

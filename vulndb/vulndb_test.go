@@ -102,6 +102,23 @@ func TestImportAndQuery(t *testing.T) {
 	if !strings.Contains(strings.Join(got, " "), "PYSEC-2023-74") {
 		t.Errorf("requests advisories %v lack PYSEC-2023-74", got)
 	}
+	// The full record is kept as imported; queries return digests.
+	raw, err := d.Raw(ctx, "PYSEC-2023-74")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, _ := os.ReadFile(filepath.Join(sampleDir(t), "osv", "PyPI-PYSEC-2023-74.json"))
+	if !bytes.Equal(raw, orig) {
+		t.Errorf("Raw differs from the imported file")
+	}
+	for _, a := range advs {
+		if a.Details != "" {
+			t.Errorf("%s: digest has details", a.ID)
+		}
+		if a.Summary == "" {
+			t.Errorf("%s: digest has no summary", a.ID)
+		}
+	}
 	k, err := d.KEV(ctx, []string{"CVE-2021-44228", "CVE-2024-3094"})
 	if err != nil {
 		t.Fatal(err)

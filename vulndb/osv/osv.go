@@ -263,3 +263,40 @@ func (a *Advisory) CVEVectors() []CVEVector {
 	}
 	return out
 }
+
+// Digest returns the part of a record that matching reads: everything but
+// details (its first line becomes the summary when there is none), free-form
+// database_specific (except a "severity" rating) and ecosystem_specific,
+// and all but five ADVISORY or WEB references. The database stores it
+// beside the full record so a scan parses a fraction of the JSON.
+func (a *Advisory) Digest() *Advisory {
+	d := *a
+	if d.Summary == "" {
+		d.Summary, _, _ = strings.Cut(strings.TrimSpace(a.Details), "\n")
+		if len(d.Summary) > 200 {
+			d.Summary = d.Summary[:197] + "..."
+		}
+	}
+	d.Details = ""
+	d.DatabaseSpecific = nil
+	if len(a.DatabaseSpecific) > 0 {
+		var ds struct {
+			Severity string `json:"severity"`
+		}
+		if json.Unmarshal(a.DatabaseSpecific, &ds) == nil && ds.Severity != "" {
+			d.DatabaseSpecific, _ = json.Marshal(ds)
+		}
+	}
+	d.References = nil
+	for _, r := range a.References {
+		if (r.Type == "ADVISORY" || r.Type == "WEB") && len(d.References) < 5 {
+			d.References = append(d.References, r)
+		}
+	}
+	d.Affected = make([]Affected, len(a.Affected))
+	for i, af := range a.Affected {
+		af.EcosystemSpecific, af.DatabaseSpecific = nil, nil
+		d.Affected[i] = af
+	}
+	return &d
+}
