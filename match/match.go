@@ -7,9 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/match/version"
@@ -161,6 +164,9 @@ func Match(ctx context.Context, src Source, pkgs []*inventory.Package, opts ...O
 		cache[k] = advs
 		return advs, nil
 	}
+	if err := prefetch(ctx, src, pkgs, o.matchers, cache, &res.Queries); err != nil {
+		return nil, err
+	}
 	for _, p := range pkgs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -169,13 +175,7 @@ func Match(ctx context.Context, src Source, pkgs []*inventory.Package, opts ...O
 			res.Undecided = append(res.Undecided, Undecided{Package: p, Reason: "no OSV ecosystem known for this package (unrecognised distribution?)"})
 			continue
 		}
-		var m Matcher
-		for _, c := range o.matchers {
-			if c.Filter(p) {
-				m = c
-				break
-			}
-		}
+		m := matcherFor(o.matchers, p)
 		if m == nil {
 			res.Undecided = append(res.Undecided, Undecided{Package: p, Reason: "no matcher handles this package type"})
 			continue
@@ -257,6 +257,60 @@ func Match(ctx context.Context, src Source, pkgs []*inventory.Package, opts ...O
 	SortFindings(res.Findings)
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// matcherFor returns the first matcher that handles p.
+func matcherFor(ms []Matcher, p *inventory.Package) Matcher {
+	for _, m := range ms {
+		if m.Filter(p) {
+			return m
+		}
+	}
+	return nil
+}
+
+// prefetch runs every look-up the packages need, a few at a time (the
+// store's work is mostly decoding records), into cache.
+func prefetch(ctx context.Context, src Source, pkgs []*inventory.Package, ms []Matcher, cache map[[2]string][]*osv.Advisory, queries *int) error {
+	var keys [][2]string
+	seen := map[[2]string]bool{}
+	for _, p := range pkgs {
+		if p.Ecosystem == "" {
+			continue
+		}
+		m := matcherFor(ms, p)
+		if m == nil {
+			continue
+		}
+		for _, q := range m.Query(p) {
+			k := [2]string{q.Ecosystem, q.Name}
+			if !seen[k] && version.Supported(q.Ecosystem) {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	results := make([][]*osv.Advisory, len(keys))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(2, runtime.GOMAXPROCS(0)))
+	for i, k := range keys {
+		g.Go(func() error {
+			advs, err := src.Advisories(ctx, k[0], k[1])
+			if err != nil {
+				return fmt.Errorf("look up %s %s: %w", k[0], k[1], err)
+			}
+			results[i] = advs
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, k := range keys {
+		cache[k] = results[i]
+	}
+	*queries += len(keys)
+	return nil
 }
 
 // SortFindings orders findings by package (name, version), then severity
