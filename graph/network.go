@@ -1,0 +1,284 @@
+package graph
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/credence-dev/credence/cluster"
+)
+
+// netClass is a group of pods NetworkPolicy cannot tell apart: same
+// namespace, labels, container ports, host networking (and node, for
+// hostNetwork), and the same answer for every ipBlock in the policies.
+type netClass struct {
+	ns         string
+	pods       []*cluster.Pod
+	containers []NodeID
+	in, out    NodeID
+	hostNet    bool
+	// isolation per direction: Denied (open), Unknown, Allowed (isolated).
+	inIso, outIso Verdict
+	// namespaces the isolated side can talk to; nil means any.
+	inNS, outNS map[string]bool
+}
+
+func (b *builder) classKey(p *cluster.Pod, blocks []*ipBlock) string {
+	var sb strings.Builder
+	sb.WriteString(p.Namespace)
+	keys := make([]string, 0, len(p.Labels))
+	for k := range p.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		sb.WriteString("\x00" + k + "=" + p.Labels[k])
+	}
+	sb.WriteString("\x01")
+	if p.Spec.HostNetwork {
+		sb.WriteString("hostNetwork@" + p.Spec.NodeName + "/" + p.Name)
+	}
+	var ports []string
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for _, c := range cs {
+			for _, cp := range c.Ports {
+				ports = append(ports, fmt.Sprintf("%s/%s/%d", cp.Name, cp.Protocol, cp.ContainerPort))
+			}
+		}
+	}
+	sort.Strings(ports)
+	sb.WriteString(strings.Join(ports, ","))
+	if len(blocks) > 0 {
+		sb.WriteString("\x01")
+		for _, blk := range blocks {
+			v, _ := b.net.onePeer(nil, netPeer{ip: blk}, &p.Pod)
+			sb.WriteString(v.String()[:1])
+		}
+	}
+	return sb.String()
+}
+
+func (b *builder) network() {
+	var blocks []*ipBlock
+	for _, ps := range b.net.policies {
+		for _, p := range ps {
+			for _, rules := range [][]netRule{p.ingRules, p.egRule} {
+				for _, r := range rules {
+					for _, pe := range r.peers {
+						if pe.ip != nil {
+							blocks = append(blocks, pe.ip)
+						}
+					}
+				}
+			}
+		}
+	}
+	var classes []*netClass
+	byKey := map[string]*netClass{}
+	ci := 0
+	for pi := range b.s.Pods {
+		p := &b.s.Pods[pi]
+		n := len(p.Spec.InitContainers) + len(p.Spec.Containers)
+		ids := b.g.Containers[ci : ci+n]
+		ci += n
+		k := b.classKey(p, blocks)
+		c := byKey[k]
+		if c == nil {
+			c = &netClass{ns: p.Namespace, hostNet: p.Spec.HostNetwork}
+			byKey[k] = c
+			classes = append(classes, c)
+		}
+		c.pods = append(c.pods, p)
+		c.containers = append(c.containers, ids...)
+	}
+	hub := b.g.node(KindNetwork, "net:open", "the pod network (no NetworkPolicy isolation on either side)", "")
+	ruleNS := map[*netRule]map[string]bool{}
+	for i, c := range classes {
+		rep := c.pods[0]
+		name := rep.Namespace + "/" + rep.Name
+		if len(c.pods) > 1 {
+			name += fmt.Sprintf(" (+%d alike)", len(c.pods)-1)
+		}
+		c.out = b.g.node(KindNetPeer, fmt.Sprintf("netout:%d", i), "connections from "+name, c.ns)
+		c.in = b.g.node(KindNetPeer, fmt.Sprintf("netin:%d", i), "listeners of "+name, c.ns)
+		c.inIso, c.inNS = b.isolation(rep, true, ruleNS)
+		c.outIso, c.outNS = b.isolation(rep, false, ruleNS)
+		podRef := "Pod " + rep.Namespace + "/" + rep.Name
+		for _, cid := range c.containers {
+			b.g.addEdge(Edge{From: cid, To: c.out, Kind: EdgeNetEgress, Likelihood: 1,
+				Reason: "opens connections from its pod's network namespace", Evidence: []Evidence{{Object: podRef}}})
+			n := b.g.Nodes[cid]
+			parts := strings.SplitN(strings.TrimPrefix(n.Key, "container:"), "/", 3)
+			ref := ContainerRef{Namespace: parts[0], Pod: parts[1], Container: parts[2]}
+			l, unknown, why := b.exploit(ref)
+			if l <= 0 {
+				b.g.Blocked = append(b.g.Blocked, Blocked{From: b.g.Nodes[c.in].Key, To: n.Key, Kind: EdgeNetExploit, Reason: "reachable over the network", Weakened: []string{why}})
+				continue
+			}
+			b.g.addEdge(Edge{From: c.in, To: cid, Kind: EdgeNetExploit, Technique: "T1210", Likelihood: l, Unknown: unknown,
+				Reason: "takes over container " + n.Name + " through a service it listens on: " + why, Evidence: []Evidence{{Object: podRef}}})
+		}
+		open := func(v Verdict) bool { return v == Denied && !c.hostNet }
+		if open(c.outIso) {
+			b.g.addEdge(Edge{From: c.out, To: hub, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 1,
+				Reason:   "egress of " + name + " is not isolated: no NetworkPolicy with Egress selects it",
+				Evidence: []Evidence{{Object: podRef, Field: "metadata.labels (selected by no egress policy in " + c.ns + ")"}},
+				Fixes:    []Fix{egressFix(c.ns)}})
+		}
+		if open(c.inIso) {
+			b.g.addEdge(Edge{From: hub, To: c.in, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 1,
+				Reason:   "ingress of " + name + " is not isolated: it accepts connections from any pod",
+				Evidence: []Evidence{{Object: podRef, Field: "metadata.labels (selected by no ingress policy in " + c.ns + ")"}},
+				Fixes:    []Fix{ingressFix(c.ns)}})
+		}
+	}
+	for _, c := range classes {
+		for _, d := range classes {
+			if c == d && len(c.pods) < 2 {
+				continue // self-traffic: the same pod
+			}
+			bothOpen := c.outIso == Denied && d.inIso == Denied && !c.hostNet && !d.hostNet
+			if bothOpen {
+				continue // through the hub
+			}
+			if !c.hostNet && !d.hostNet {
+				if c.outIso == Allowed && c.outNS != nil && !c.outNS[d.ns] {
+					continue
+				}
+				if d.inIso == Allowed && d.inNS != nil && !d.inNS[c.ns] {
+					continue
+				}
+			}
+			dst := d.pods[0]
+			if c == d {
+				dst = d.pods[1]
+			}
+			r := b.net.Reach(&c.pods[0].Pod, &dst.Pod, nil)
+			if r.Verdict == Denied {
+				continue
+			}
+			b.g.addEdge(b.reachEdge(c, d, r))
+		}
+	}
+}
+
+func egressFix(ns string) Fix {
+	return Fix{ID: "netpol-egress:" + ns, Summary: "add a default-deny egress NetworkPolicy in namespace " + ns + " and allow only what its pods need"}
+}
+
+func ingressFix(ns string) Fix {
+	return Fix{ID: "netpol-ingress:" + ns, Summary: "add a default-deny ingress NetworkPolicy in namespace " + ns + " and allow only what its pods need"}
+}
+
+func (b *builder) reachEdge(c, d *netClass, r NetReach) Edge {
+	src, dst := c.pods[0], d.pods[0]
+	e := Edge{From: c.out, To: d.in, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 1}
+	var ports []string
+	for _, p := range r.Ports {
+		ports = append(ports, p.String())
+	}
+	e.Reason = fmt.Sprintf("NetworkPolicy %s %s/%s → %s/%s on %s: %s", r.Verdict, src.Namespace, src.Name, dst.Namespace, dst.Name,
+		strings.Join(ports, ","), strings.Join(r.Reasons, "; "))
+	if r.Verdict == Unknown {
+		e.Likelihood, e.Unknown = 0.5, true
+	}
+	side := func(by []string, ns string, fix func(string) Fix) {
+		for _, p := range by {
+			if p != "" {
+				e.Evidence = append(e.Evidence, Evidence{Object: p})
+			}
+		}
+		if len(by) == 1 {
+			if by[0] == "" {
+				e.Fixes = append(e.Fixes, fix(ns))
+			} else if !strings.Contains(by[0], ",") {
+				e.Fixes = append(e.Fixes, Fix{ID: "netpol:" + by[0], Summary: "narrow " + by[0] + " (its rules admit this traffic)"})
+			}
+		}
+	}
+	side(r.egressBy, src.Namespace, egressFix)
+	side(r.ingressBy, dst.Namespace, ingressFix)
+	for _, p := range []*cluster.Pod{src, dst} {
+		if p.Spec.HostNetwork {
+			wl := workload(p)
+			e.Evidence = append(e.Evidence, Evidence{Object: "Pod " + p.Namespace + "/" + p.Name, Field: "spec.hostNetwork"})
+			e.Fixes = append(e.Fixes, Fix{ID: "sc:" + wl + ":hostNetwork", Summary: "set hostNetwork: false on " + wl})
+		}
+	}
+	return e
+}
+
+// isolation says whether pod is isolated in one direction, and (when it is
+// for certain) which namespaces its rules can admit; nil means any.
+func (b *builder) isolation(pod *cluster.Pod, ingress bool, memo map[*netRule]map[string]bool) (Verdict, map[string]bool) {
+	iso := Denied
+	var nss map[string]bool
+	all := false
+	for _, p := range b.net.policies[pod.Namespace] {
+		if (ingress && !p.ingress) || (!ingress && !p.egress) {
+			continue
+		}
+		sel := p.pod.match(labels.Set(pod.Labels), true)
+		if sel == Denied {
+			continue
+		}
+		iso = vmax(iso, sel)
+		rules := p.egRule
+		if ingress {
+			rules = p.ingRules
+		}
+		for i := range rules {
+			r := &rules[i]
+			set, ok := memo[r]
+			if !ok {
+				set = b.ruleNamespaces(p, r)
+				memo[r] = set
+			}
+			if set == nil {
+				all = true
+				continue
+			}
+			if nss == nil {
+				nss = map[string]bool{}
+			}
+			for ns := range set {
+				nss[ns] = true
+			}
+		}
+	}
+	if iso != Allowed || all {
+		return iso, nil
+	}
+	if nss == nil {
+		nss = map[string]bool{}
+	}
+	return iso, nss
+}
+
+// ruleNamespaces lists the namespaces a rule's peers can be in (matching
+// or unknown); nil means any (no peers, or an ipBlock).
+func (b *builder) ruleNamespaces(p *netPolicy, r *netRule) map[string]bool {
+	if r.allPeers {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, pe := range r.peers {
+		switch {
+		case pe.ip != nil, pe.pod == nil && pe.ns == nil:
+			return nil
+		case pe.ns == nil:
+			out[p.ns] = true
+		default:
+			for _, ns := range b.nsList {
+				set, complete := b.net.nsLabels(ns)
+				if pe.ns.match(set, complete) != Denied {
+					out[ns] = true
+				}
+			}
+		}
+	}
+	return out
+}
