@@ -47,7 +47,6 @@ const (
 	EdgeHostNetwork   EdgeKind = "HOST_NETWORK"
 	EdgeColocated     EdgeKind = "NODE_COLOCATED"
 	EdgeScopeMember   EdgeKind = "SCOPE_MEMBER"
-	EdgeRBACGranted   EdgeKind = "RBAC_GRANTED"
 	EdgeRBACCreatePod EdgeKind = "RBAC_CREATE_POD"
 	EdgeRBACExec      EdgeKind = "RBAC_EXEC"
 	EdgeRBACSecrets   EdgeKind = "RBAC_SECRETS"
@@ -198,4 +197,12 @@ func (g *Graph) String() string {
 		s += fmt.Sprintf("%s=%d ", k, st[k])
 	}
 	return s
+}
+
+// EdgeKinds lists every edge kind (a test checks each has a fixture).
+var EdgeKinds = []EdgeKind{
+	EdgeNetEgress, EdgeNetReach, EdgeNetExploit, EdgeSamePod, EdgeSharedNS, EdgeSharedVol, EdgeTokenSteal,
+	EdgeSecretMount, EdgeSecretToken, EdgeEscape, EdgeHostNetwork, EdgeColocated, EdgeScopeMember,
+	EdgeRBACCreatePod, EdgeRBACExec, EdgeRBACSecrets, EdgeRBACToken, EdgeRBACBind, EdgeRBACEscalate,
+	EdgeRBACImperson, EdgeRBACNodeProxy, EdgeRBACPV, EdgeRBACCSR, EdgeRBACAdmission, EdgeRBACAdmin, EdgeRBACPortFwd,
 }
