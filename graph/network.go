@@ -135,34 +135,262 @@ func (b *builder) network() {
 				Fixes:    []Fix{ingressFix(c.ns)}})
 		}
 	}
-	for _, c := range classes {
-		for _, d := range classes {
-			if c == d && len(c.pods) < 2 {
-				continue // self-traffic: the same pod
+	b.pairs(classes, hub, ruleNS)
+}
+
+// bitset is a set of class indices.
+type bitset []uint64
+
+func newBitset(n int) bitset    { return make(bitset, (n+63)/64) }
+func (s bitset) set(i int)      { s[i/64] |= 1 << (i % 64) }
+func (s bitset) has(i int) bool { return s[i/64]&(1<<(i%64)) != 0 }
+func (s bitset) or(o bitset) {
+	for i := range s {
+		s[i] |= o[i]
+	}
+}
+
+// rulePeers is which classes a rule's peers match: allowed, or unknown.
+type rulePeers struct{ allowed, unknown bitset }
+
+// pairs adds the reach edges between peer groups. Groups whose egress is
+// open reach, through the hub, every group whose ingress verdict is the
+// same for all of them; everything else is an explicit edge. Peer matching
+// is computed once per rule and class (bitsets), and the exact evaluator
+// (with ports and reasons) runs only for egress-isolated sources.
+func (b *builder) pairs(classes []*netClass, hub NodeID, ruleNS map[*netRule]map[string]bool) {
+	n := len(classes)
+	byNS := map[string][]int{}
+	for i, c := range classes {
+		byNS[c.ns] = append(byNS[c.ns], i)
+	}
+	memo := map[*netRule]*rulePeers{}
+	peers := func(p *netPolicy, r *netRule) *rulePeers {
+		if rp, ok := memo[r]; ok {
+			return rp
+		}
+		rp := &rulePeers{newBitset(n), newBitset(n)}
+		var cand []int
+		if set := ruleNS[r]; set != nil {
+			for ns := range set {
+				cand = append(cand, byNS[ns]...)
 			}
-			bothOpen := c.outIso == Denied && d.inIso == Denied && !c.hostNet && !d.hostNet
-			if bothOpen {
-				continue // through the hub
+		} else {
+			cand = make([]int, n)
+			for i := range cand {
+				cand[i] = i
 			}
-			if !c.hostNet && !d.hostNet {
-				if c.outIso == Allowed && c.outNS != nil && !c.outNS[d.ns] {
-					continue
-				}
-				if d.inIso == Allowed && d.inNS != nil && !d.inNS[c.ns] {
-					continue
-				}
+		}
+		for _, i := range cand {
+			switch v, _ := b.net.peerMatch(p, r, &classes[i].pods[0].Pod); v {
+			case Allowed:
+				rp.allowed.set(i)
+			case Unknown:
+				rp.unknown.set(i)
 			}
-			dst := d.pods[0]
-			if c == d {
-				dst = d.pods[1]
-			}
-			r := b.net.Reach(&c.pods[0].Pod, &dst.Pod, nil)
-			if r.Verdict == Denied {
+		}
+		memo[r] = rp
+		return rp
+	}
+	if _, ok := ruleNS[nil]; ok {
+		delete(ruleNS, nil)
+	}
+	// Ingress of every destination over all sources.
+	inAllowed := make([]bitset, n)
+	inUnknown := make([]bitset, n)
+	for di, d := range classes {
+		if d.hostNet || d.inIso != Allowed {
+			continue
+		}
+		al, un := newBitset(n), newBitset(n)
+		rep := &d.pods[0].Pod
+		for _, p := range b.net.policies[d.ns] {
+			if !p.ingress {
 				continue
 			}
-			b.g.addEdge(b.reachEdge(c, d, r))
+			sel := p.pod.match(labels.Set(rep.Labels), true)
+			if sel == Denied {
+				continue
+			}
+			for i := range p.ingRules {
+				r := &p.ingRules[i]
+				if len(rulePorts(r.ports, rep)) == 0 {
+					continue
+				}
+				if _, ok := ruleNS[r]; !ok {
+					ruleNS[r] = b.ruleNamespaces(p, r)
+				}
+				rp := peers(p, r)
+				if sel == Allowed {
+					al.or(rp.allowed)
+				} else {
+					un.or(rp.allowed)
+				}
+				un.or(rp.unknown)
+			}
+		}
+		inAllowed[di], inUnknown[di] = al, un
+	}
+	var openSrc []int
+	for ci, c := range classes {
+		if !c.hostNet && c.outIso == Denied {
+			openSrc = append(openSrc, ci)
 		}
 	}
+	hnSrc := b.g.node(KindNetwork, "net:from-hostnetwork", "traffic from hostNetwork pods (node traffic to NetworkPolicy)", "")
+	hnDst := b.g.node(KindNetwork, "net:to-hostnetwork", "listeners on hostNetwork pods (outside NetworkPolicy)", "")
+	b.g.addEdge(Edge{From: hnSrc, To: hnDst, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 1, Reason: "node traffic reaches host-network listeners"})
+	for ci, c := range classes {
+		if c.hostNet {
+			rep := c.pods[0]
+			b.g.addEdge(Edge{From: c.out, To: hnSrc, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 0.5, Unknown: true,
+				Reason:   "source " + rep.Namespace + "/" + rep.Name + " uses hostNetwork: NetworkPolicy treatment of node traffic is implementation-defined (node-local traffic is always allowed)",
+				Evidence: []Evidence{{Object: "Pod " + rep.Namespace + "/" + rep.Name, Field: "spec.hostNetwork"}},
+				Fixes:    []Fix{{ID: "sc:" + workload(rep) + ":hostNetwork", Summary: "set hostNetwork: false on " + workload(rep)}}})
+			b.g.addEdge(Edge{From: hnDst, To: c.in, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 0.5, Unknown: true,
+				Reason:   "destination " + rep.Namespace + "/" + rep.Name + " uses hostNetwork: NetworkPolicy does not apply to it; it listens on the node",
+				Evidence: []Evidence{{Object: "Pod " + rep.Namespace + "/" + rep.Name, Field: "spec.hostNetwork"}},
+				Fixes:    []Fix{{ID: "sc:" + workload(rep) + ":hostNetwork", Summary: "set hostNetwork: false on " + workload(rep)}}})
+			continue
+		}
+		b.g.addEdge(Edge{From: c.out, To: hnDst, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 1,
+			Reason: "any pod can open connections to host-network listeners"})
+		b.g.addEdge(Edge{From: hnSrc, To: c.in, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 1,
+			Reason: "node traffic reaches the pod (unknown whether NetworkPolicy filters it)"})
+		_ = ci
+	}
+	// Egress-open sources to each destination.
+	for di, d := range classes {
+		if d.hostNet {
+			continue
+		}
+		switch {
+		case d.inIso == Denied:
+			continue // hub → d added with the classes
+		case d.inIso == Unknown:
+			for ci, c := range classes {
+				if c.hostNet || c.outIso != Denied {
+					continue
+				}
+				b.exactPair(classes, ci, di)
+			}
+			continue
+		}
+		al, un := inAllowed[di], inUnknown[di]
+		uniform, v := true, Denied
+		for k, ci := range openSrc {
+			w := Denied
+			switch {
+			case al.has(ci):
+				w = Allowed
+			case un.has(ci):
+				w = Unknown
+			}
+			if ci == di && len(d.pods) < 2 {
+				continue
+			}
+			if k == 0 {
+				v = w
+			} else if w != v {
+				uniform = false
+				break
+			}
+		}
+		if uniform && v != Denied {
+			b.g.addEdge(b.classEdge(hub, d, nil, v, al))
+			continue
+		}
+		if uniform {
+			continue
+		}
+		for _, ci := range openSrc {
+			if ci == di && len(d.pods) < 2 {
+				continue
+			}
+			switch {
+			case al.has(ci):
+				b.g.addEdge(b.classEdge(classes[ci].out, d, classes[ci], Allowed, al))
+			case un.has(ci):
+				b.g.addEdge(b.classEdge(classes[ci].out, d, classes[ci], Unknown, un))
+			}
+		}
+	}
+	// Egress-isolated sources: exact evaluation of the candidates.
+	for ci, c := range classes {
+		if c.hostNet || c.outIso == Denied {
+			continue
+		}
+		for di, d := range classes {
+			if d.hostNet || (c == d && len(c.pods) < 2) {
+				continue
+			}
+			if c.outIso == Allowed && c.outNS != nil && !c.outNS[d.ns] {
+				continue
+			}
+			if d.inIso == Allowed && !inAllowed[di].has(ci) && !inUnknown[di].has(ci) {
+				continue
+			}
+			b.exactPair(classes, ci, di)
+		}
+	}
+}
+
+func (b *builder) exactPair(classes []*netClass, ci, di int) {
+	c, d := classes[ci], classes[di]
+	dst := d.pods[0]
+	if c == d {
+		dst = d.pods[1]
+	}
+	r := b.net.Reach(&c.pods[0].Pod, &dst.Pod, nil)
+	if r.Verdict != Denied {
+		b.g.addEdge(b.reachEdge(c, d, r))
+	}
+}
+
+// classEdge is an edge into destination group d admitted by its ingress
+// rules (from the hub when src is nil), explained by the admitting policies.
+func (b *builder) classEdge(from NodeID, d *netClass, src *netClass, v Verdict, admitted bitset) Edge {
+	rep := d.pods[0]
+	var refs []string
+	rep0 := &rep.Pod
+	for _, p := range b.net.policies[d.ns] {
+		if !p.ingress || p.pod.match(labels.Set(rep0.Labels), true) == Denied {
+			continue
+		}
+		for i := range p.ingRules {
+			r := &p.ingRules[i]
+			if src == nil || r.allPeers || b.ruleAdmits(p, r, src) {
+				refs = appendUnique(refs, p.ref+" "+r.field)
+			}
+		}
+	}
+	who := "every pod with open egress"
+	if src != nil {
+		who = src.pods[0].Namespace + "/" + src.pods[0].Name
+	}
+	e := Edge{From: from, To: d.in, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 1,
+		Reason: fmt.Sprintf("NetworkPolicy %s %s → %s/%s: ingress admitted by %s", v, who, rep.Namespace, rep.Name, strings.Join(refs, ", "))}
+	if v == Unknown {
+		e.Likelihood, e.Unknown = 0.5, true
+	}
+	var pols []string
+	for _, r := range refs {
+		pol, _, _ := strings.Cut(strings.TrimPrefix(r, "NetworkPolicy "), " ")
+		pols = appendUnique(pols, "NetworkPolicy "+pol)
+		e.Evidence = append(e.Evidence, Evidence{Object: "NetworkPolicy " + pol, Field: strings.TrimPrefix(r, "NetworkPolicy "+pol+" ")})
+	}
+	if len(pols) == 1 {
+		e.Fixes = append(e.Fixes, Fix{ID: "netpol:" + pols[0], Summary: "narrow " + pols[0] + " (its rules admit this traffic)"})
+	}
+	if src != nil {
+		e.Fixes = append(e.Fixes, egressFix(src.ns))
+	}
+	return e
+}
+
+func (b *builder) ruleAdmits(p *netPolicy, r *netRule, src *netClass) bool {
+	v, _ := b.net.peerMatch(p, r, &src.pods[0].Pod)
+	return v != Denied
 }
 
 func egressFix(ns string) Fix {

@@ -85,9 +85,8 @@ type Path struct {
 
 // Step is one edge of a path, explained.
 type Step struct {
-	From string   `json:"from"`
-	To   string   `json:"to"`
-	Kind EdgeKind `json:"kind"`
+	From string `json:"from"`
+	To   string `json:"to"`
 	Edge
 }
 
@@ -227,7 +226,7 @@ func (g *Graph) path(s *search, to NodeID) Path {
 	unknown := false
 	for n := to; s.via[n] >= 0; {
 		e := g.Edges[s.via[n]]
-		steps = append(steps, Step{From: g.Nodes[e.From].Name, To: g.Nodes[e.To].Name, Kind: e.Kind, Edge: e})
+		steps = append(steps, Step{From: g.Nodes[e.From].Name, To: g.Nodes[e.To].Name, Edge: e})
 		unknown = unknown || e.Unknown
 		n = e.From
 	}
@@ -281,11 +280,14 @@ func (g *Graph) Query(from string, opts ...QueryOption) (*Result, error) {
 	})
 	for _, id := range crit {
 		n := g.Nodes[id]
-		p := g.path(s, id)
+		unknown := false
+		for m := id; s.via[m] >= 0; m = g.Edges[s.via[m]].From {
+			unknown = unknown || g.Edges[s.via[m]].Unknown
+		}
 		res.Assets = append(res.Assets, Asset{Key: n.Key, Kind: n.Kind, Name: n.Name, Critical: n.Critical,
-			Likelihood: round(s.prob[id]), Steps: int(s.depth[id]), Unknown: p.Unknown})
+			Likelihood: round(s.prob[id]), Steps: int(s.depth[id]), Unknown: unknown})
 		if len(res.Paths) < o.maxPaths {
-			res.Paths = append(res.Paths, p)
+			res.Paths = append(res.Paths, g.path(s, id))
 		}
 	}
 	res.Cuts = g.cuts(start, s, crit, o)
@@ -336,8 +338,8 @@ func (g *Graph) cuts(start NodeID, s *search, crit []NodeID, o queryOptions) []C
 		}
 		return cands[i] < cands[j]
 	})
-	if len(cands) > 20 {
-		cands = cands[:20]
+	if len(cands) > 12 {
+		cands = cands[:12]
 	}
 	var before float64
 	for _, id := range crit {
