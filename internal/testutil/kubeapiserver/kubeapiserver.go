@@ -135,7 +135,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("kube-apiserver log tail:\n%s", tail(filepath.Join(dir, "kube-apiserver.log"), 30))
+			t.Logf("kube-apiserver log tail (%s):\n%s", s.Dir, tail(filepath.Join(s.Dir, "kube-apiserver.log"), 30))
 		}
 		s.Stop()
 	})
