@@ -205,9 +205,11 @@ func (b *builder) secrets() {
 
 // workload names what owns a pod, for fixes: "Deployment blast/web".
 func workload(p *cluster.Pod) string {
-	if p.Workload != "" {
-		kind, name, _ := strings.Cut(p.Workload, "/")
-		return kind + " " + p.Namespace + "/" + name
+	for _, w := range []string{p.Workload, p.Owner} {
+		if w != "" {
+			kind, name, _ := strings.Cut(w, "/")
+			return kind + " " + p.Namespace + "/" + name
+		}
 	}
 	for _, or := range p.OwnerReferences {
 		if or.Controller != nil && *or.Controller {
