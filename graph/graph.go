@@ -99,7 +99,7 @@ type Fix struct {
 
 // Edge is one explained attack step.
 type Edge struct {
-	From, To NodeID `json:"-"`
+	From, To NodeID   `json:"-"`
 	Kind     EdgeKind `json:"kind"`
 	// Reason says in one sentence why the step works.
 	Reason   string     `json:"reason"`
