@@ -337,6 +337,9 @@ func (b *builder) pairs(classes []*netClass, hub NodeID, ruleNS map[*netRule]map
 
 func (b *builder) exactPair(classes []*netClass, ci, di int) {
 	c, d := classes[ci], classes[di]
+	if c == d && len(c.pods) < 2 {
+		return // self-traffic: the same pod
+	}
 	dst := d.pods[0]
 	if c == d {
 		dst = d.pods[1]
