@@ -39,6 +39,7 @@ func Build(s *cluster.Snapshot, opts ...Option) (*Graph, error) {
 	b.volumes()
 	b.network()
 	b.rbacEdges()
+	b.unknownRBAC()
 	b.critical()
 	return b.g, nil
 }
@@ -455,6 +456,8 @@ func (b *builder) critical() {
 		switch n.Kind {
 		case KindClusterAdmin:
 			n.Critical = "cluster-admin equivalent"
+		case KindUnknown:
+			n.Critical = "unknown: " + n.Name
 		case KindNode:
 			n.Critical = "node: root on the shared kernel, every container and token on it"
 		case KindSecret:
@@ -471,3 +474,21 @@ func (b *builder) critical() {
 }
 
 func containsStr(list []string, s string) bool { return slices.Contains(list, s) }
+
+// unknownRBAC marks every identity's permissions unknown when the snapshot
+// could not read RBAC objects: an edge to the Unknown node, never silence.
+func (b *builder) unknownRBAC() {
+	u := b.rbac.Unknowns()
+	if len(u) == 0 {
+		return
+	}
+	unk := b.g.node(KindUnknown, "unknown:rbac", "permissions the snapshot could not read", "")
+	for i := range b.g.Nodes {
+		n := b.g.Nodes[i]
+		if n.Kind != KindIdentity {
+			continue
+		}
+		b.g.addEdge(Edge{From: n.ID, To: unk, Kind: EdgeUnknown, Likelihood: 0.5, Unknown: true,
+			Reason: "its permissions are not fully known: " + strings.Join(u, "; ")})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/credence-dev/credence/cluster"
 	"github.com/credence-dev/credence/graph"
 	"github.com/credence-dev/credence/internal/testutil"
 )
@@ -151,5 +152,31 @@ func TestQueryGolden(t *testing.T) {
 	}
 	if _, err := g.Query("container:app/nope/c"); err == nil {
 		t.Error("query of a missing container: no error")
+	}
+}
+
+// TestRBACGapIsUnknown: when RBAC objects could not be read, every
+// identity reaches the Unknown node and the query says so.
+func TestRBACGapIsUnknown(t *testing.T) {
+	s := loadManifests(t, "testdata/edges/cluster.yaml")
+	s.Gaps = append(s.Gaps, cluster.Gap{Kind: "ClusterRoleBinding", Reason: "forbidden: cannot list clusterrolebindings"})
+	g, err := graph.Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := g.Query(graph.ContainerKey("app", "web", "web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range res.Assets {
+		found = found || a.Kind == graph.KindUnknown
+	}
+	if !found || len(res.Unknowns) == 0 {
+		t.Errorf("RBAC gap not reported: assets %v, unknowns %v", res.Assets, res.Unknowns)
+	}
+	m := graph.NewRBAC(s)
+	if v, _ := m.Allows(graph.ServiceAccountUser("app", "web"), graph.Attributes{Verb: "get", Resource: "secrets", Namespace: "app"}); v != graph.Unknown {
+		t.Errorf("denied request under an RBAC gap: %s, want unknown", v)
 	}
 }

@@ -27,6 +27,9 @@ const (
 	KindPermissionSet NodeKind = "PermissionSet"
 	// KindClusterAdmin is control of the whole cluster.
 	KindClusterAdmin NodeKind = "ClusterAdmin"
+	// KindUnknown stands for what the snapshot hides (unreadable RBAC):
+	// reaching it means the blast radius is not bounded by what is known.
+	KindUnknown NodeKind = "Unknown"
 )
 
 // EdgeKind names the attack step an edge stands for.
@@ -60,6 +63,7 @@ const (
 	EdgeRBACAdmission EdgeKind = "RBAC_ADMISSION_EDIT"
 	EdgeRBACAdmin     EdgeKind = "RBAC_CLUSTER_ADMIN"
 	EdgeRBACPortFwd   EdgeKind = "RBAC_PORT_FORWARD"
+	EdgeUnknown       EdgeKind = "UNKNOWN"
 )
 
 // NodeID indexes Graph.Nodes.

@@ -355,6 +355,7 @@ func (b *builder) exactPair(classes []*netClass, ci, di int) {
 func (b *builder) classEdge(from NodeID, d *netClass, src *netClass, v Verdict, admitted bitset) Edge {
 	rep := d.pods[0]
 	var refs []string
+	var ports []PortRange
 	rep0 := &rep.Pod
 	for _, p := range b.net.policies[d.ns] {
 		if !p.ingress || p.pod.match(labels.Set(rep0.Labels), true) == Denied {
@@ -364,15 +365,20 @@ func (b *builder) classEdge(from NodeID, d *netClass, src *netClass, v Verdict, 
 			r := &p.ingRules[i]
 			if src == nil || r.allPeers || b.ruleAdmits(p, r, src) {
 				refs = appendUnique(refs, p.ref+" "+r.field)
+				ports = append(ports, rulePorts(r.ports, rep0)...)
 			}
 		}
+	}
+	var ps []string
+	for _, p := range mergePorts(ports) {
+		ps = append(ps, p.String())
 	}
 	who := "every pod with open egress"
 	if src != nil {
 		who = src.pods[0].Namespace + "/" + src.pods[0].Name
 	}
 	e := Edge{From: from, To: d.in, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 1,
-		Reason: fmt.Sprintf("NetworkPolicy %s %s → %s/%s: ingress admitted by %s", v, who, rep.Namespace, rep.Name, strings.Join(refs, ", "))}
+		Reason: fmt.Sprintf("NetworkPolicy %s %s → %s/%s on %s: ingress admitted by %s", v, who, rep.Namespace, rep.Name, strings.Join(ps, ","), strings.Join(refs, ", "))}
 	if v == Unknown {
 		e.Likelihood, e.Unknown = 0.5, true
 	}
