@@ -21,6 +21,18 @@ func TestSyntheticScale(t *testing.T) {
 	t0 := time.Now()
 	s := synth.Generate(synth.Issue5)
 	gen := time.Since(t0)
+	if path := os.Getenv("CREDENCE_BENCH_MANIFESTS"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := synth.WriteManifests(f, s); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t0 = time.Now()
 	g, err := graph.Build(s)
 	if err != nil {
