@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/credence-dev/credence/cluster"
+	"github.com/credence-dev/credence/posture"
 )
 
 // Build makes the trust graph of a snapshot.
@@ -28,6 +29,18 @@ func Build(s *cluster.Snapshot, opts ...Option) (*Graph, error) {
 		rbac:     NewRBAC(s),
 		nsLabels: map[string]map[string]string{},
 		derived:  map[NodeID]bool{},
+	}
+	pe, err := posture.NewEvaluator()
+	if err != nil {
+		return nil, fmt.Errorf("build graph: %w", err)
+	}
+	b.profiles = map[string]*posture.Profile{}
+	for i := range s.Pods {
+		r := pe.Pod(s, &s.Pods[i])
+		for j := range r.Containers {
+			pr := &r.Containers[j]
+			b.profiles[pr.Namespace+"/"+pr.Pod+"/"+pr.Container] = pr
+		}
 	}
 	b.namespaces()
 	b.gaps()
@@ -60,6 +73,7 @@ type builder struct {
 	hasUnscheduled bool
 	volUsers       map[string][]volUse
 	podCs          map[string][]NodeID
+	profiles       map[string]*posture.Profile
 }
 
 type volUse struct {
@@ -220,22 +234,6 @@ func workload(p *cluster.Pod) string {
 	return "Pod " + p.Namespace + "/" + p.Name
 }
 
-func (b *builder) sandboxed(rc string) string {
-	handler := rc
-	for _, r := range b.s.RuntimeClasses {
-		if r.Name == rc {
-			handler = r.Handler
-		}
-	}
-	h := strings.ToLower(handler + " " + rc)
-	for _, s := range []string{"gvisor", "runsc", "kata", "firecracker", "fc"} {
-		if strings.Contains(h, s) {
-			return rc + " (handler " + handler + ")"
-		}
-	}
-	return ""
-}
-
 type podContainer struct {
 	c     *corev1.Container
 	field string
@@ -349,24 +347,11 @@ func (b *builder) containerEdges(p *cluster.Pod, podRef, wl string, node NodeID,
 			Evidence: []Evidence{{Object: podRef, Field: field}, {Object: podRef, Field: "spec.serviceAccountName"}},
 			Fixes:    []Fix{{ID: "automount:" + wl, Summary: "set automountServiceAccountToken: false on " + wl + " (or give it a ServiceAccount without permissions)"}}})
 	}
-	// Escapes to the node.
-	iso := containerIsolation(&p.Pod, c.c, b.sandboxed)
-	for _, e := range escapes(iso, c.field) {
-		l := e.base * e.factor
-		fix := Fix{ID: "sc:" + wl + "/" + c.c.Name + ":" + e.fixKey, Summary: e.fix + " on container " + c.c.Name + " of " + wl}
-		if e.fixKey == "hostPID" || strings.HasPrefix(e.fixKey, "hostpath-") {
-			fix.ID = "sc:" + wl + ":" + e.fixKey
-			fix.Summary = e.fix + " on " + wl
-		}
-		ev := []Evidence{{Object: podRef, Field: e.evidence}}
-		if l < minLikelihood {
-			b.g.Blocked = append(b.g.Blocked, Blocked{From: b.g.Nodes[c.id].Key, To: b.g.Nodes[node].Key, Kind: EdgeEscape, Reason: e.reason, Weakened: e.weakened})
-			continue
-		}
-		b.g.addEdge(Edge{From: c.id, To: node, Kind: EdgeEscape, Technique: e.technique, Likelihood: l, Reason: e.reason,
-			Evidence: ev, Weakened: e.weakened, Fixes: []Fix{fix}})
+	// Escapes to the node, from the posture profile.
+	if prof := b.profiles[p.Namespace+"/"+p.Name+"/"+c.c.Name]; prof != nil {
+		b.escapeEdges(c.id, node, podRef, wl, c.c.Name, prof)
 	}
-	if iso.hostNetwork {
+	if p.Spec.HostNetwork {
 		b.g.addEdge(Edge{From: c.id, To: node, Kind: EdgeHostNetwork, Technique: "T1557", Likelihood: 0.3, Unknown: true,
 			Reason:   "hostNetwork: shares the node's network namespace, reaches node-local services (kubelet, localhost-bound daemons, cloud metadata) outside NetworkPolicy",
 			Evidence: []Evidence{{Object: podRef, Field: "spec.hostNetwork"}},
