@@ -96,6 +96,7 @@ type NetworkEvaluator struct {
 	policies   map[string][]*netPolicy
 	namespaces map[string]labels.Set
 	pods       map[string][]*cluster.Pod // by namespace, for Service backends
+	ips        map[*corev1.Pod][]netip.Addr
 }
 
 type netPolicy struct {
@@ -130,6 +131,7 @@ func NewNetworkEvaluator(s *cluster.Snapshot) *NetworkEvaluator {
 		policies:   map[string][]*netPolicy{},
 		namespaces: map[string]labels.Set{},
 		pods:       map[string][]*cluster.Pod{},
+		ips:        map[*corev1.Pod][]netip.Addr{},
 	}
 	for i := range s.Namespaces {
 		ns := &s.Namespaces[i]
@@ -273,7 +275,11 @@ func (e *NetworkEvaluator) onePeer(p *netPolicy, pe netPeer, pod *corev1.Pod) (V
 		if pe.ip.err != nil {
 			return Unknown, "ipBlock does not parse: " + pe.ip.err.Error()
 		}
-		ips := podIPs(pod)
+		ips, ok := e.ips[pod]
+		if !ok {
+			ips = podIPs(pod)
+			e.ips[pod] = ips
+		}
 		if len(ips) == 0 {
 			return Unknown, fmt.Sprintf("ipBlock %s: the pod has no known IP, and ipBlock matching of pod IPs is implementation-defined", pe.ip.cidr)
 		}
