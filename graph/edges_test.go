@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/credence-dev/credence/cluster"
 	"github.com/credence-dev/credence/graph"
 	"github.com/credence-dev/credence/internal/testutil"
@@ -178,5 +181,33 @@ func TestRBACGapIsUnknown(t *testing.T) {
 	m := graph.NewRBAC(s)
 	if v, _ := m.Allows(graph.ServiceAccountUser("app", "web"), graph.Attributes{Verb: "get", Resource: "secrets", Namespace: "app"}); v != graph.Unknown {
 		t.Errorf("denied request under an RBAC gap: %s, want unknown", v)
+	}
+}
+
+// TestWildcardsEverywhere: RBAC that grants everything to every
+// authenticated user. Every container with a token reaches cluster-admin
+// in two steps, and the build stays small (scopes, not edges per pair).
+func TestWildcardsEverywhere(t *testing.T) {
+	s := loadManifests(t, "testdata/edges/cluster.yaml")
+	s.ClusterRoles = append(s.ClusterRoles, rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "all"},
+		Rules: []rbacv1.PolicyRule{{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*", "*/*"}, ResourceNames: nil}}})
+	s.ClusterRoleBindings = append(s.ClusterRoleBindings, rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "everyone"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "all"},
+		Subjects: []rbacv1.Subject{{Kind: "Group", Name: "system:authenticated"}}})
+	g, err := graph.Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := g.Query(graph.ContainerKey("app", "web", "web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Assets) == 0 || res.Assets[0].Kind != graph.KindClusterAdmin && res.Assets[1].Kind != graph.KindClusterAdmin {
+		t.Fatalf("cluster-admin is not among the first assets: %+v", res.Assets[:2])
+	}
+	for _, a := range res.Assets {
+		if a.Kind == graph.KindClusterAdmin && a.Steps != 2 {
+			t.Errorf("cluster-admin in %d steps, want 2 (token, wildcard binding)", a.Steps)
+		}
 	}
 }

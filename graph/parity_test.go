@@ -63,22 +63,16 @@ func TestRBACParity(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The snapshot is what the server holds (bootstrap roles included).
-	snap := &cluster.Snapshot{Source: "parity server"}
-	crs, err := cs.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{})
+	// The snapshot is what the server holds (bootstrap roles included),
+	// read by the cluster package's live loader: the whole pipeline is
+	// under test, not only the model.
+	snap, err := cluster.FromConfig(ctx, srv.Config, "parity server")
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap.ClusterRoles = crs.Items
-	crbs, _ := cs.RbacV1().ClusterRoleBindings().List(ctx, metav1.ListOptions{})
-	snap.ClusterRoleBindings = crbs.Items
-	rs, _ := cs.RbacV1().Roles("").List(ctx, metav1.ListOptions{})
-	snap.Roles = rs.Items
-	rbs, _ := cs.RbacV1().RoleBindings("").List(ctx, metav1.ListOptions{})
-	snap.RoleBindings = rbs.Items
-	sas, _ := cs.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{})
-	snap.ServiceAccounts = sas.Items
-	snap.Namespaces = fx.Namespaces
+	if len(snap.ClusterRoles) == 0 || len(snap.RoleBindings) == 0 {
+		t.Fatalf("live snapshot has no RBAC: %d ClusterRoles, %d RoleBindings, gaps %v", len(snap.ClusterRoles), len(snap.RoleBindings), snap.Gaps)
+	}
 	model := graph.NewRBAC(snap)
 	g, err := graph.Build(snap)
 	if err != nil {
