@@ -207,6 +207,74 @@ func TestRBACParity(t *testing.T) {
 		}
 	}
 	t.Logf("%d escalation dry runs", checks)
+
+	// Edge level: each escalation edge the graph draws (or does not draw)
+	// from a fixture identity must match what the server allows for the
+	// primitive behind it.
+	sar := func(u graph.User, a graph.Attributes) bool {
+		r, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: u.Name, Groups: u.Groups, ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: a.Namespace, Verb: a.Verb,
+				Group: a.APIGroup, Resource: a.Resource, Subresource: a.Subresource, Name: a.Name}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status.Allowed
+	}
+	anyOf := func(u graph.User, as ...graph.Attributes) bool {
+		for _, a := range as {
+			if sar(u, a) {
+				return true
+			}
+		}
+		return false
+	}
+	edgeChecks := 0
+	for _, sa := range fx.ServiceAccounts {
+		u := graph.ServiceAccountUser(sa.Namespace, sa.Name)
+		key := "sa:" + sa.Namespace + "/" + sa.Name
+		type prim struct {
+			name   string
+			kind   graph.EdgeKind
+			to     string
+			server bool
+		}
+		// A grant on every name is drawn as an edge to the scope of the
+		// namespace's service accounts.
+		alt := map[string]string{"token for victim in p1": "scope:sas:p1", "token for victim in p2": "scope:sas:p2"}
+		var prims []prim
+		for _, ns := range []string{"p1", "p2"} {
+			a := func(verb, group, res, sub, name string) graph.Attributes {
+				return graph.Attributes{Verb: verb, APIGroup: group, Resource: res, Subresource: sub, Namespace: ns, Name: name}
+			}
+			prims = append(prims,
+				prim{"exec " + ns, graph.EdgeRBACExec, "scope:pods:" + ns, anyOf(u, a("create", "", "pods", "exec", ""), a("create", "", "pods", "attach", ""),
+					a("patch", "", "pods", "", ""), a("update", "", "pods", "", ""), a("get", "", "pods", "exec", ""), a("get", "", "pods", "attach", ""),
+					a("patch", "", "pods", "ephemeralcontainers", ""), a("update", "", "pods", "ephemeralcontainers", ""))},
+				prim{"secrets " + ns, graph.EdgeRBACSecrets, "scope:secrets:" + ns, anyOf(u, a("list", "", "secrets", "", ""), a("watch", "", "secrets", "", ""), a("get", "", "secrets", "", ""))},
+				prim{"create pods " + ns, graph.EdgeRBACCreatePod, "scope:sas:" + ns, anyOf(u, a("create", "", "pods", "", ""), a("create", "apps", "deployments", "", ""),
+					a("create", "apps", "daemonsets", "", ""), a("create", "apps", "statefulsets", "", ""), a("create", "apps", "replicasets", "", ""),
+					a("create", "batch", "jobs", "", ""), a("create", "batch", "cronjobs", "", ""), a("create", "", "replicationcontrollers", "", ""))},
+				prim{"token for victim in " + ns, graph.EdgeRBACToken, "sa:" + ns + "/victim", sar(u, a("create", "", "serviceaccounts", "token", "victim"))},
+				prim{"impersonate SAs in " + ns, graph.EdgeRBACImperson, "scope:sas:" + ns, sar(u, a("impersonate", "", "serviceaccounts", "", ""))},
+			)
+		}
+		c := func(verb, group, res, sub, name string) graph.Attributes {
+			return graph.Attributes{Verb: verb, APIGroup: group, Resource: res, Subresource: sub, Name: name}
+		}
+		prims = append(prims,
+			prim{"impersonate system:masters", graph.EdgeRBACImperson, "cluster-admin", sar(u, c("impersonate", "", "groups", "", "system:masters"))},
+			prim{"nodes/proxy", graph.EdgeRBACNodeProxy, "scope:nodes", anyOf(u, c("get", "", "nodes", "proxy", ""), c("create", "", "nodes", "proxy", ""))},
+			prim{"CSR approval", graph.EdgeRBACCSR, "cluster-admin", sar(u, c("update", "certificates.k8s.io", "certificatesigningrequests", "approval", "")) &&
+				anyOf(u, c("approve", "certificates.k8s.io", "signers", "", "kubernetes.io/kube-apiserver-client"), c("approve", "certificates.k8s.io", "signers", "", "kubernetes.io/*"))},
+		)
+		for _, p := range prims {
+			edgeChecks++
+			if got := hasEdge(p.kind, key, p.to, alt[p.name]); got != p.server {
+				t.Errorf("%s as %s: graph edge %s -> %s = %v, server allows = %v", p.name, u.Name, p.kind, p.to, got, p.server)
+			}
+		}
+	}
+	t.Logf("%d escalation edges checked against the server", edgeChecks)
 	if !hasEdge(graph.EdgeRBACBind, "sa:p1/binder", "permset:ClusterRole/parity-secrets@p2") || !hasEdge(graph.EdgeRBACEscalate, "sa:p1/escalator", "permset:ClusterRole/*@p2") {
 		t.Error("the fixture's bind and escalate edges are missing: the dry runs proved nothing")
 	}
