@@ -17,6 +17,10 @@ type Ranked struct {
 	Critical     float64 `json:"critical"`
 	// Closure counts what it reaches at any depth and likelihood.
 	Closure Counts `json:"closure"`
+	// Exposure is how reachable the container is before any compromise:
+	// internet, node, cluster or "" (see Exposure*), and why.
+	Exposure    string `json:"exposure,omitempty"`
+	ExposureWhy string `json:"exposureWhy,omitempty"`
 }
 
 // RankAll ranks every container by what it exposes: the likelihood of its
@@ -41,7 +45,7 @@ func (g *Graph) RankAll(opts ...QueryOption) []Ranked {
 	for _, id := range g.Containers {
 		n := g.Nodes[id]
 		out = append(out, Ranked{Container: n.Name, Key: n.Key, ClusterAdmin: round(admin[id]), Node: round(node[id]),
-			Critical: round(crit[id]), Closure: closure[id]})
+			Critical: round(crit[id]), Closure: closure[id], Exposure: g.exposure[id], ExposureWhy: g.exposureWhy[id]})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -54,6 +58,8 @@ func (g *Graph) RankAll(opts ...QueryOption) []Ranked {
 			return a.Critical > b.Critical
 		case a.Closure.CriticalAssets != b.Closure.CriticalAssets:
 			return a.Closure.CriticalAssets > b.Closure.CriticalAssets
+		case exposureRank(a.Exposure) != exposureRank(b.Exposure):
+			return exposureRank(a.Exposure) > exposureRank(b.Exposure)
 		}
 		return a.Closure.Containers > b.Closure.Containers
 	})

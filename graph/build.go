@@ -53,6 +53,7 @@ func Build(s *cluster.Snapshot, opts ...Option) (*Graph, error) {
 	b.network()
 	b.rbacEdges()
 	b.unknownRBAC()
+	b.exposures()
 	b.critical()
 	return b.g, nil
 }

@@ -211,3 +211,19 @@ func TestWildcardsEverywhere(t *testing.T) {
 		}
 	}
 }
+
+func TestExposure(t *testing.T) {
+	g := buildFixture(t, "testdata/edges/cluster.yaml")
+	for _, tc := range []struct{ container, want string }{
+		{"app/web/web", graph.ExposureInternet},
+		{"app/shared/main", graph.ExposureInternet},
+		{"data/db/db", graph.ExposureNode},
+		{"app/priv/agent", graph.ExposureNone},
+	} {
+		parts := strings.Split(tc.container, "/")
+		got, why := g.Exposure(graph.ContainerKey(parts[0], parts[1], parts[2]))
+		if got != tc.want {
+			t.Errorf("%s: exposure %q (%s), want %q", tc.container, got, why, tc.want)
+		}
+	}
+}

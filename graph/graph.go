@@ -144,6 +144,8 @@ type Graph struct {
 	Unknowns []string
 	// Containers lists container nodes in snapshot order.
 	Containers []NodeID
+
+	exposure, exposureWhy map[NodeID]string
 }
 
 // Node returns the node with key and whether it exists.

@@ -78,6 +78,10 @@ func loadManifests(t testing.TB, path string) *cluster.Snapshot {
 			var o corev1.Service
 			into(&o)
 			s.Services = append(s.Services, o)
+		case "Ingress":
+			var o networkingv1.Ingress
+			into(&o)
+			s.Ingresses = append(s.Ingresses, o)
 		case "NetworkPolicy":
 			var o networkingv1.NetworkPolicy
 			into(&o)

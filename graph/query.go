@@ -38,6 +38,10 @@ func WithMaxCuts(n int) QueryOption { return func(o *queryOptions) { o.maxCuts =
 // Result is the blast radius of one container.
 type Result struct {
 	From string `json:"from"`
+	// Exposure says how reachable the container is before any compromise
+	// (internet, node, cluster), and why.
+	Exposure    string `json:"exposure,omitempty"`
+	ExposureWhy string `json:"exposureWhy,omitempty"`
 	// Assets are the critical assets reached within the bounds, most likely first.
 	Assets []Asset `json:"assets"`
 	// Paths explain the most likely path to each of the first assets.
@@ -255,7 +259,8 @@ func (g *Graph) Query(from string, opts ...QueryOption) (*Result, error) {
 		return nil, fmt.Errorf("query blast radius: %w: %s", ErrNoContainer, from)
 	}
 	s := g.run(start, o, "")
-	res := &Result{From: g.Nodes[start].Name, Unknowns: append([]string(nil), g.Unknowns...)}
+	res := &Result{From: g.Nodes[start].Name, Exposure: g.exposure[start], ExposureWhy: g.exposureWhy[start],
+		Unknowns: append([]string(nil), g.Unknowns...)}
 	res.Counts = g.counts(s.order, start)
 	res.Closure = g.counts(g.closure(start), start)
 	if s.capped {

@@ -141,7 +141,11 @@ func resolveFrom(snap *cluster.Snapshot, g *graph.Graph, from string) (string, e
 func pct(p float64) string { return fmt.Sprintf("%.2f", p) }
 
 func renderBlast(w io.Writer, snap *cluster.Snapshot, r *graph.Result) error {
-	fmt.Fprintf(w, "Blast radius of %s (%s)\n\n", r.From, snap.Source)
+	fmt.Fprintf(w, "Blast radius of %s (%s)\n", r.From, snap.Source)
+	if r.Exposure != "" {
+		fmt.Fprintf(w, "Exposed to: %s (%s)\n", r.Exposure, r.ExposureWhy)
+	}
+	fmt.Fprintln(w)
 	yes := map[bool]string{true: "YES", false: "no"}
 	c, a := r.Counts, r.Closure
 	fmt.Fprintf(w, "Reaches %d containers, %d identities, %d secrets, %d nodes; cluster-admin: %s\n",
@@ -217,15 +221,16 @@ func renderBlast(w io.Writer, snap *cluster.Snapshot, r *graph.Result) error {
 
 func renderRanked(w io.Writer, snap *cluster.Snapshot, g *graph.Graph, ranked []graph.Ranked, top int) error {
 	fmt.Fprintf(w, "Every container by what it exposes (%s)\n", snap.Source)
-	fmt.Fprintln(w, "likelihood of the most likely path to cluster-admin / a node / any critical asset; counts at any depth")
-	t := newTable(w, "RANK", "CONTAINER", "CLUSTER-ADMIN", "NODE", "CRITICAL", "CONTAINERS", "IDENTITIES", "SECRETS", "NODES", "CRITICAL ASSETS")
+	fmt.Fprintln(w, "EXPOSED: reachable before any compromise (internet, node, cluster); then the likelihood of the most likely")
+	fmt.Fprintln(w, "path to cluster-admin / a node / any critical asset, and what it reaches at any depth")
+	t := newTable(w, "RANK", "CONTAINER", "EXPOSED", "CLUSTER-ADMIN", "NODE", "CRITICAL", "CONTAINERS", "IDENTITIES", "SECRETS", "NODES", "CRITICAL ASSETS")
 	for i, r := range ranked {
 		if top > 0 && i == top {
-			t.row("", fmt.Sprintf("... %d more (--top 0 lists all)", len(ranked)-top), "", "", "", "", "", "", "", "")
+			t.row("", fmt.Sprintf("... %d more (--top 0 lists all)", len(ranked)-top), "", "", "", "", "", "", "", "", "")
 			break
 		}
 		c := r.Closure
-		t.row(fmt.Sprint(i+1), r.Container, pct(r.ClusterAdmin), pct(r.Node), pct(r.Critical),
+		t.row(fmt.Sprint(i+1), r.Container, r.Exposure, pct(r.ClusterAdmin), pct(r.Node), pct(r.Critical),
 			fmt.Sprint(c.Containers), fmt.Sprint(c.Identities), fmt.Sprint(c.Secrets), fmt.Sprint(c.Nodes), fmt.Sprint(c.CriticalAssets))
 	}
 	if err := t.flush(); err != nil {
