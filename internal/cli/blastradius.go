@@ -45,7 +45,7 @@ with a lower likelihood and marked unknown.`,
 	cf := addClusterFlags(cmd)
 	out := addOutputFlag(cmd, "table", "table", "json", "dot")
 	fl := cmd.Flags()
-	fl.StringVar(&from, "from", "", "the compromised container: NS/POD[/CONTAINER] (a workload name works for manifests)")
+	fl.StringVar(&from, "from", "", "the compromised container: NS/POD[/CONTAINER]; NS/WORKLOAD picks one of the workload's pods")
 	fl.BoolVar(&all, "all", false, "rank every container by what it exposes")
 	fl.IntVar(&maxDepth, "max-depth", 10, "longest path, in steps")
 	fl.Float64Var(&minLikelihood, "min-likelihood", 0.01, "drop paths less likely than this")
@@ -127,6 +127,17 @@ func resolveFrom(snap *cluster.Snapshot, g *graph.Graph, from string) (string, e
 		for _, p := range snap.Pods {
 			if p.Namespace == parts[0] && p.Name == parts[1] && len(p.Spec.Containers) > 0 {
 				return graph.ContainerKey(p.Namespace, p.Name, p.Spec.Containers[0].Name), nil
+			}
+		}
+		// A workload name: the first of its pods (they are alike).
+		for _, p := range snap.Pods {
+			if p.Namespace != parts[0] || len(p.Spec.Containers) == 0 {
+				continue
+			}
+			for _, w := range []string{p.Owner, p.Workload} {
+				if _, name, ok := strings.Cut(w, "/"); ok && name == parts[1] {
+					return graph.ContainerKey(p.Namespace, p.Name, p.Spec.Containers[0].Name), nil
+				}
 			}
 		}
 	}
