@@ -69,6 +69,7 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 		newVersionCmd(),
 		newInventoryCmd(),
 		newSBOMCmd(),
+		newPostureCmd(),
 	)
 	for _, c := range root.Commands() {
 		if c.Args == nil {
