@@ -327,3 +327,54 @@ func TestManifestSources(t *testing.T) {
 		t.Errorf("object bound: err = %v", err)
 	}
 }
+
+// TestWildcardRBAC: wildcards everywhere load as written (the graph decides
+// what they grant), and an empty aggregation selector aggregates every other
+// ClusterRole, as kube-controller-manager does (an empty LabelSelector
+// matches everything).
+func TestWildcardRBAC(t *testing.T) {
+	in := `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: god, labels: {any: thing}}
+rules:
+- {apiGroups: ["*"], resources: ["*"], verbs: ["*"]}
+- {nonResourceURLs: ["*"], verbs: ["*"]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: pods}
+rules:
+- {apiGroups: [""], resources: ["pods/*"], resourceNames: ["web"], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: everything}
+aggregationRule:
+  clusterRoleSelectors: [{}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: all-authenticated}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: god}
+subjects:
+- {kind: Group, apiGroup: rbac.authorization.k8s.io, name: "system:authenticated"}
+- {kind: Group, apiGroup: rbac.authorization.k8s.io, name: "system:unauthenticated"}
+`
+	snap, err := cluster.FromReader(context.Background(), strings.NewReader(in), "rbac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Gaps) != 0 {
+		t.Errorf("gaps: %+v", snap.Gaps)
+	}
+	rules := map[string]int{}
+	for _, r := range snap.ClusterRoles {
+		rules[r.Name] = len(r.Rules)
+	}
+	if d := cmp.Diff(map[string]int{"everything": 3, "god": 2, "pods": 1}, rules); d != "" {
+		t.Errorf("rules per role (-want +got):\n%s", d)
+	}
+	if got := snap.ClusterRoleBindings[0].Subjects; len(got) != 2 {
+		t.Errorf("subjects = %+v", got)
+	}
+}

@@ -38,6 +38,6 @@ func capDacReadSearch_v1(p *Profile) Result {
 		Reason:      "CAP_DAC_READ_SEARCH: open_by_handle_at opens any file of the node's filesystems the container has a mount on",
 		Evidence:    []string{p.Path + ".securityContext.capabilities: DAC_READ_SEARCH"},
 		Mitigations: append(ms, capabilityEffects(p)...),
-		Fix:         "remove DAC_READ_SEARCH from " + p.Path + ".securityContext.capabilities.add",
+		Fix:         capFix(p, "DAC_READ_SEARCH"),
 	}
 }

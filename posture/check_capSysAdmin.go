@@ -42,6 +42,6 @@ func capSysAdmin_v1(p *Profile) Result {
 		Reason:      "CAP_SYS_ADMIN: mount a cgroup v1 hierarchy and set release_agent, mount visible host devices",
 		Evidence:    []string{p.Path + ".securityContext.capabilities: SYS_ADMIN"},
 		Mitigations: append(ms, capabilityEffects(p)...),
-		Fix:         "remove SYS_ADMIN from " + p.Path + ".securityContext.capabilities.add",
+		Fix:         capFix(p, "SYS_ADMIN"),
 	}
 }

@@ -34,6 +34,6 @@ func capSysModule_v1(p *Profile) Result {
 		Reason:      "CAP_SYS_MODULE: load a kernel module into the node's kernel",
 		Evidence:    []string{p.Path + ".securityContext.capabilities: SYS_MODULE"},
 		Mitigations: append(ms, capabilityEffects(p)...),
-		Fix:         "remove SYS_MODULE from " + p.Path + ".securityContext.capabilities.add",
+		Fix:         capFix(p, "SYS_MODULE"),
 	}
 }

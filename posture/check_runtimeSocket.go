@@ -1,6 +1,9 @@
 package posture
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 /*
 Rule: a container that reaches the container runtime's socket on the node
@@ -38,9 +41,13 @@ func runtimeSocket_v1(p *Profile) Result {
 			}
 		}
 	}
+	socks := strings.Join(p.RuntimeSockets, ", ")
+	if n := len(p.RuntimeSockets); n > 3 {
+		socks = strings.Join(p.RuntimeSockets[:2], ", ") + fmt.Sprintf(" and %d more", n-2)
+	}
 	return Result{
 		Applies:  true,
-		Reason:   "the container runtime's socket is mounted (" + strings.Join(p.RuntimeSockets, ", ") + "): start a privileged container on the node; read-only mounts do not stop connect(2)",
+		Reason:   "the container runtime's socket is mounted (" + socks + "): start a privileged container on the node; read-only mounts do not stop connect(2)",
 		Evidence: ev,
 		Mitigations: []MitigationEffect{
 			effect(p, MitigationNonRoot, Weakens, "the socket is root-owned (mode 0660)"),

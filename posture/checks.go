@@ -151,3 +151,17 @@ func nonNilEffects(s []MitigationEffect) []MitigationEffect {
 	}
 	return slices.Clone(s)
 }
+
+// capFix says how to remove capability c from a container: drop it from
+// add, or stop adding ALL.
+func capFix(p *Profile, c string) string {
+	for _, a := range p.Capabilities.Added {
+		if a == c {
+			return "remove " + c + " from " + p.Path + ".securityContext.capabilities.add"
+		}
+	}
+	if slices.Contains(p.Capabilities.Added, "ALL") {
+		return "replace ALL in " + p.Path + ".securityContext.capabilities.add with the capabilities the container needs (ALL brings " + c + ")"
+	}
+	return "drop " + c + " in " + p.Path + ".securityContext.capabilities.drop"
+}

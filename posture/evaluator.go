@@ -121,7 +121,7 @@ func (e *Evaluator) Pod(s *cluster.Snapshot, p *cluster.Pod) PodReport {
 	r := PodReport{
 		Namespace: p.Namespace, Name: p.Name, Workload: p.Workload, Owner: p.Owner,
 		Node: p.Spec.NodeName, ServiceAccount: p.Spec.ServiceAccountName,
-		PodSecurity: e.psa.level(&p.ObjectMeta, &p.Spec),
+		PodSecurity: e.psa.level(&p.ObjectMeta, asAdmitted(p.Annotations, &p.Spec)),
 	}
 	r.Enforce, r.Admitted, r.AdmittedReason = e.admission(s, p)
 	rc := e.runtimeClass(s, deref(p.Spec.RuntimeClassName))
@@ -144,7 +144,7 @@ func (e *Evaluator) admission(s *cluster.Snapshot, p *cluster.Pod) (string, Tri,
 		if ns.Name != p.Namespace {
 			continue
 		}
-		ok, enforce, why := e.psa.admits(ns.Labels, &p.ObjectMeta, &p.Spec)
+		ok, enforce, why := e.psa.admits(ns.Labels, &p.ObjectMeta, asAdmitted(p.Annotations, &p.Spec))
 		return enforce, TriOf(ok), why
 	}
 	if gaps := s.GapsFor("Namespace", ""); len(gaps) > 0 {
@@ -241,7 +241,7 @@ func (e *Evaluator) containerLevel(pod *cluster.Pod, kind ContainerKind, c *core
 	default:
 		spec.Containers = []corev1.Container{*c}
 	}
-	return e.psa.level(&pod.ObjectMeta, spec)
+	return e.psa.level(&pod.ObjectMeta, asAdmitted(pod.Annotations, spec))
 }
 
 const (
@@ -286,9 +286,9 @@ func appArmorOf(pod *cluster.Pod, c *corev1.Container, csc *corev1.SecurityConte
 	ap, src := csc.AppArmorProfile, "container"
 	if ap == nil {
 		if v, ok := pod.Annotations[appArmorAnnotation+c.Name]; ok {
-			ap, src = appArmorFromAnnotation(v), "annotation"
-			if ap == nil {
-				return Confinement{Profile: v, Source: "annotation", Confined: Unknown, Reason: "AppArmor annotation value " + strconv.Quote(v) + " is not valid: the API server ignores it"}
+			// An invalid value is ignored by the API server.
+			if f := appArmorFromAnnotation(v); f != nil && validAppArmor(f) {
+				ap, src = f, "annotation"
 			}
 		}
 	}

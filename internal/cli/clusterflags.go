@@ -25,7 +25,7 @@ func addClusterFlags(cmd *cobra.Command) *clusterFlags {
 	fl.StringVar(&f.manifests, "manifests", "", "read the cluster from manifests: a directory, a file, or - for standard input (multi-document YAML/JSON, List kinds, Helm output)")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "read a live cluster through this kubeconfig (default $KUBECONFIG or ~/.kube/config)")
 	fl.StringVar(&f.context, "context", "", "kubeconfig context (default the current context)")
-	fl.StringSliceVar(&f.namespaces, "namespace", nil, "only these namespaces (live cluster; repeat or comma-separate)")
+	fl.StringSliceVarP(&f.namespaces, "namespace", "n", nil, "only these namespaces (live cluster; repeat or comma-separate)")
 	return f
 }
 

@@ -304,6 +304,9 @@ func (s *Server) configWithToken(token string) *rest.Config {
 		QPS:             200,
 		Burst:           400,
 		Timeout:         30 * time.Second,
+		// Deprecation warnings (AppArmor annotations, ...) are expected in
+		// tests; they would only clutter the output.
+		WarningHandler: rest.NoWarnings{},
 	}
 }
 
