@@ -74,6 +74,7 @@ type builder struct {
 	hasUnscheduled bool
 	volUsers       map[string][]volUse
 	podCs          map[string][]NodeID
+	netUnknown     []string // network policy kinds the snapshot could not read
 	profiles       map[string]*posture.Profile
 }
 
@@ -116,8 +117,27 @@ func (b *builder) namespaces() {
 	}
 }
 
+// netPolicyKinds change reachability beyond NetworkPolicy v1; when the
+// snapshot holds one it cannot read, every network verdict is unknown.
+var netPolicyKinds = map[string]bool{
+	"AdminNetworkPolicy": true, "BaselineAdminNetworkPolicy": true, "ClusterNetworkPolicy": true,
+	"CiliumNetworkPolicy": true, "CiliumClusterwideNetworkPolicy": true, "GlobalNetworkPolicy": true,
+	"EgressFirewall": true, "EgressNetworkPolicy": true, "MultiNetworkPolicy": true,
+}
+
+// admissionKinds may reject pods that Pod Security admits.
+var admissionKinds = map[string]bool{
+	"ClusterPolicy": true, "Policy": true, "SecurityContextConstraints": true, "ConstraintTemplate": true,
+}
+
 func (b *builder) gaps() {
 	for _, gp := range b.s.Gaps {
+		switch {
+		case netPolicyKinds[gp.Kind] || strings.Contains(gp.Reason, "reachability"):
+			b.netUnknown = appendUnique(b.netUnknown, gp.Kind)
+		case admissionKinds[gp.Kind] || strings.Contains(gp.Reason, "may be admitted"):
+			b.admissionHooks = appendUnique(b.admissionHooks, gp.Kind+" (not read)")
+		}
 		where := ""
 		if gp.Namespace != "" {
 			where = " in namespace " + gp.Namespace

@@ -227,3 +227,61 @@ func TestExposure(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadNetworkPolicies: an AdminNetworkPolicy the snapshot could not
+// read makes every network verdict unknown, including the denied ones.
+func TestUnreadNetworkPolicies(t *testing.T) {
+	s := loadManifests(t, "testdata/netpol/cluster.yaml")
+	g0, err := graph.Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Gaps = append(s.Gaps, cluster.Gap{Kind: "AdminNetworkPolicy", Name: "deny-all", Reason: "unknown kind policy.networking.k8s.io/v1alpha1 AdminNetworkPolicy: not read"})
+	g, err := graph.Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range g.Edges {
+		if e.Kind == graph.EdgeNetReach && !e.Unknown {
+			t.Fatalf("network edge %s -> %s stays known", g.Nodes[e.From].Key, g.Nodes[e.To].Key)
+		}
+	}
+	// peers/nobody denies all ingress under NetworkPolicy; now it is reachable (unknown).
+	from := graph.ContainerKey("peers", "web", "c")
+	to := "container:peers/nobody/c"
+	reach := func(g *graph.Graph) bool {
+		res, err := g.Query(from, graph.WithMinLikelihood(0.001))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res
+		id, _ := g.Lookup(from)
+		seen := map[graph.NodeID]bool{id: true}
+		queue := []graph.NodeID{id}
+		for len(queue) > 0 {
+			n := queue[0]
+			queue = queue[1:]
+			for _, ei := range g.Out(n) {
+				e := g.Edges[ei]
+				if e.Kind == graph.EdgeColocated || e.Kind == graph.EdgeEscape || e.Kind == graph.EdgeTokenSteal || e.Kind == graph.EdgeScopeMember {
+					continue // network only
+				}
+				if n != id && g.Nodes[n].Kind == graph.KindContainer {
+					continue // one network hop: no second compromise
+				}
+				if !seen[e.To] {
+					seen[e.To] = true
+					queue = append(queue, e.To)
+				}
+			}
+		}
+		tid, _ := g.Lookup(to)
+		return seen[tid]
+	}
+	if reach(g0) {
+		t.Error("peers/nobody reachable over the network under NetworkPolicy alone")
+	}
+	if !reach(g) {
+		t.Error("peers/nobody not reachable (unknown) once unread network policies exist")
+	}
+}

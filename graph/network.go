@@ -136,6 +136,31 @@ func (b *builder) network() {
 		}
 	}
 	b.pairs(classes, hub, ruleNS)
+	if len(b.netUnknown) > 0 {
+		b.unknownNetwork(classes)
+	}
+}
+
+// unknownNetwork: policies the snapshot could not read (AdminNetworkPolicy,
+// Cilium, Calico, egress firewalls) may allow what NetworkPolicy denies and
+// deny what it allows. Every verdict becomes unknown, and every group may
+// reach every other through one more hub.
+func (b *builder) unknownNetwork(classes []*netClass) {
+	why := "network policies the snapshot could not read (" + strings.Join(b.netUnknown, ", ") + ") may change this verdict"
+	for i := range b.g.Edges {
+		e := &b.g.Edges[i]
+		if e.Kind == EdgeNetReach && !e.Unknown {
+			e.Unknown, e.Likelihood = true, e.Likelihood*0.5
+			e.Weakened = append(e.Weakened, why)
+		}
+	}
+	hub := b.g.node(KindNetwork, "net:unknown-policy", "the pod network under policies not read", "")
+	for _, c := range classes {
+		b.g.addEdge(Edge{From: c.out, To: hub, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 0.5, Unknown: true,
+			Reason: "NetworkPolicy denies or does not decide this traffic, but " + why})
+		b.g.addEdge(Edge{From: hub, To: c.in, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 1, Unknown: true, Reason: "reaches the pod if the unread policies allow it"})
+	}
+	b.g.Unknowns = append(b.g.Unknowns, "every network verdict is unknown: "+why)
 }
 
 // bitset is a set of class indices.
