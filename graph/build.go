@@ -279,6 +279,10 @@ func (b *builder) pods() {
 		for i := range p.Spec.Containers {
 			cs = append(cs, podContainer{c: &p.Spec.Containers[i], field: fmt.Sprintf("spec.containers[%d]", i)})
 		}
+		for i := range p.Spec.EphemeralContainers {
+			c := corev1.Container(p.Spec.EphemeralContainers[i].EphemeralContainerCommon)
+			cs = append(cs, podContainer{c: &c, field: fmt.Sprintf("spec.ephemeralContainers[%d]", i)})
+		}
 		for i := range cs {
 			c := &cs[i]
 			key := "container:" + p.Namespace + "/" + p.Name + "/" + c.c.Name

@@ -116,6 +116,7 @@ func TestEdges(t *testing.T) {
 		{"same pod network", graph.EdgeSamePod, "container:app/shared/main", "container:app/shared/sidecar", true, 0.3, 0.3},
 		{"emptyDir writer", graph.EdgeSharedVol, "container:app/shared/sidecar", "volume:emptydir:app/shared/scratch", true, 1, 1},
 		{"hostPath shared across pods on a node", graph.EdgeSharedVol, "volume:hostpath:node:n1:/srv/logs", "container:app/shared/main", true, 0.5, 0.5},
+		{"ephemeral containers are containers", graph.EdgeColocated, "node:n1", "container:data/db/debug", true, 0.95, 0.95},
 		{"hostNetwork reaches the node", graph.EdgeHostNetwork, "container:app/hosty/c", "node:n1", true, 0.3, 0.3},
 	}
 	for _, tc := range tests {

@@ -81,7 +81,7 @@ func (b *builder) network() {
 	ci := 0
 	for pi := range b.s.Pods {
 		p := &b.s.Pods[pi]
-		n := len(p.Spec.InitContainers) + len(p.Spec.Containers)
+		n := len(p.Spec.InitContainers) + len(p.Spec.Containers) + len(p.Spec.EphemeralContainers)
 		ids := b.g.Containers[ci : ci+n]
 		ci += n
 		k := b.classKey(p, blocks)
