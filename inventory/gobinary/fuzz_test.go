@@ -27,6 +27,7 @@ func FuzzExtract(f *testing.F) {
 	f.Add(true, blob("go1.20", "path\tcmd\n"))
 	f.Add(false, append(append([]byte("\x7fELF"), make([]byte, 124)...), "\xff Go buildinf:\x08\x00"...))
 	f.Add(true, []byte("MZ\x90\x00"))
+	f.Add(false, oldELF("go1.16.15", "path\texample.com/old\nmod\texample.com/old\tv1.0.0\t\n"))
 	f.Fuzz(func(t *testing.T, random bool, data []byte) {
 		res, err := extract(t, data, random)
 		if err != nil {

@@ -64,7 +64,8 @@ type Metadata struct {
 
 // ErrOldFormat is returned, when the file can only be streamed, for a Go
 // binary built before Go 1.18 (its build info holds addresses of strings
-// stored earlier in the file).
+// stored earlier in the file) that is not ELF, or whose addresses lead
+// nowhere oldCapture looked.
 var ErrOldFormat = errors.New("build info of a Go binary built before go1.18 needs random access")
 
 // Extract implements inventory.Extractor. It reads the first bytes and
@@ -73,9 +74,10 @@ var ErrOldFormat = errors.New("build info of a Go binary built before go1.18 nee
 // ("\xff Go buildinf:" followed by the version and module strings inline),
 // keeping only a small window in memory. Older binaries (addresses instead
 // of strings) are read with debug/buildinfo when the input offers random
-// access, and fail with ErrOldFormat otherwise.
+// access; streamed, ELF ones are read through oldCapture (old.go), others
+// fail with ErrOldFormat.
 func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Result, error) {
-	head := make([]byte, min(in.Size, 4096))
+	head := make([]byte, min(in.Size, headSize))
 	n, err := io.ReadFull(in.Reader, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return inventory.Result{}, fmt.Errorf("read %s: %w", in.Path, err)
@@ -86,10 +88,13 @@ func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Re
 	}
 	ra, random := in.Reader.(io.ReaderAt)
 	src := io.MultiReader(bytes.NewReader(head), in.Reader)
+	var segs []segment
 	if random {
 		src = io.NewSectionReader(ra, 0, in.Size)
+	} else if goNote(head) {
+		segs = elfSegments(head)
 	}
-	bi, err := scan(ctx, src)
+	bi, err := scan(ctx, src, in.Size, segs)
 	if errors.Is(err, ErrOldFormat) && random {
 		bi, err = buildinfo.Read(ra)
 	}
@@ -100,6 +105,18 @@ func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Re
 		return inventory.Result{}, nil
 	}
 	return packages(bi), nil
+}
+
+// headSize is how much of a file is read before deciding anything: enough
+// for the ELF program headers and the Go build ID note that follows them
+// (at 0xf9c in a linux/amd64 binary, further with 64 KiB pages).
+const headSize = 64 << 10
+
+// goNote reports whether head holds the ELF note the Go linker writes
+// (name "Go", type 4, NT_GOBUILDID, in either byte order): only such files
+// pay for remembering strings a pre-1.18 build info may point back to.
+func goNote(head []byte) bool {
+	return bytes.Contains(head, []byte("\x04\x00\x00\x00Go\x00\x00")) || bytes.Contains(head, []byte("\x00\x00\x00\x04Go\x00\x00"))
 }
 
 // executable reports whether head starts like an ELF, PE, Mach-O or

@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"io/fs"
@@ -490,4 +491,88 @@ func writeModule(proxy, path, version, src string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(d, version+".zip"), buf.Bytes(), 0o644)
+}
+
+// oldELF lays out a Go 1.13-1.17 style binary: two PT_LOAD segments, the
+// writable one starting with the build info header, whose two pointers
+// lead to string headers {data, len} that point into the read-only one
+// (cmd/link before go1.18; what debug/buildinfo still reads).
+func oldELF(version, modinfo string) []byte {
+	le := binary.LittleEndian
+	const (
+		roOff, roAddr = 0x1000, 0x401000
+		rwOff, rwAddr = 0x2000, 0x402000
+	)
+	b := make([]byte, 0x3000)
+	copy(b, "\x7fELF\x02\x01\x01")
+	le.PutUint16(b[16:], 2)
+	le.PutUint16(b[18:], 62)
+	le.PutUint32(b[20:], 1)
+	le.PutUint64(b[32:], 64) // e_phoff
+	le.PutUint16(b[52:], 64)
+	le.PutUint16(b[54:], 56) // e_phentsize
+	le.PutUint16(b[56:], 2)  // e_phnum
+	le.PutUint16(b[58:], 64)
+	prog := func(i int, flags uint32, off, addr uint64) {
+		p := b[64+56*i:]
+		le.PutUint32(p, 1) // PT_LOAD
+		le.PutUint32(p[4:], flags)
+		le.PutUint64(p[8:], off)
+		le.PutUint64(p[16:], addr)
+		le.PutUint64(p[24:], addr)
+		le.PutUint64(p[32:], 0x1000)
+		le.PutUint64(p[40:], 0x1000)
+		le.PutUint64(p[48:], 0x1000)
+	}
+	// The Go build ID note (namesz 4, descsz 0, type 4, "Go").
+	copy(b[0x200:], "\x04\x00\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00Go\x00\x00")
+	prog(0, 4, roOff, roAddr) // R
+	prog(1, 6, rwOff, rwAddr) // RW
+	mod := "0w\xaf\x0c\x92t\x08\x02A\xe1\xc1\x07\xe6\xd6\x18\xe6" + modinfo + "\xf92C1\x86\x18 r\x00\x82B\x10A\x16\xd8\xf2"
+	copy(b[roOff:], version)
+	copy(b[roOff+0x100:], mod)
+	rw := b[rwOff:]
+	copy(rw, "\xff Go buildinf:\x08\x00")
+	le.PutUint64(rw[16:], rwAddr+0x20)
+	le.PutUint64(rw[24:], rwAddr+0x30)
+	le.PutUint64(rw[0x20:], roAddr)
+	le.PutUint64(rw[0x28:], uint64(len(version)))
+	le.PutUint64(rw[0x30:], roAddr+0x100)
+	le.PutUint64(rw[0x38:], uint64(len(mod)))
+	return b
+}
+
+// TestExtractOldFormatRandomAccess: a pre-1.18 build info is read through
+// debug/buildinfo with random access, and through the strings remembered
+// on the way when streamed; both must agree with what was written.
+func TestExtractOldFormatRandomAccess(t *testing.T) {
+	data := oldELF("go1.16.15", "path\texample.com/old\nmod\texample.com/old\tv1.0.0\t\ndep\tgolang.org/x/text\tv0.3.5\th1:x=\n")
+	res, err := extract(t, data, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := func(sum string) *gobinary.Metadata {
+		return &gobinary.Metadata{GoVersion: "go1.16.15", MainModule: "example.com/old", Sum: sum}
+	}
+	want := []*inventory.Package{
+		{Name: "example.com/old", Version: "v1.0.0", Type: "golang", Metadata: md("")},
+		{Name: "golang.org/x/text", Version: "v0.3.5", Type: "golang", Metadata: md("h1:x=")},
+		{Name: "stdlib", Version: "v1.16.15", Type: "golang", Metadata: md("")},
+	}
+	if diff := cmp.Diff(want, res.Packages); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	// Streamed, the ELF program headers lead back to the remembered strings.
+	streamed, err := extract(t, data, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, streamed.Packages); diff != "" {
+		t.Errorf("stream (-want +got):\n%s", diff)
+	}
+	// Pointers that lead to no remembered string: ErrOldFormat, not nothing.
+	binary.LittleEndian.PutUint64(data[0x2000+0x20:], 0x401010)
+	if _, err := extract(t, data, false); !errors.Is(err, gobinary.ErrOldFormat) {
+		t.Errorf("stream, broken pointer: error %v, want ErrOldFormat", err)
+	}
 }

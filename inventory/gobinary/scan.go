@@ -29,10 +29,14 @@ const (
 // window streams a reader, keeping the unconsumed bytes in buf; off is the
 // file offset of buf[0].
 type window struct {
-	r   io.Reader
-	buf []byte
-	off int64
-	eof bool
+	r     io.Reader
+	buf   []byte
+	off   int64
+	eof   bool
+	chunk int // bytes read at a time
+	// hook, when set, sees every byte once, as w.buf[from:] right after
+	// it was read.
+	hook func(w *window, from int)
 }
 
 // more reads another chunk; it reports false at the end of the stream.
@@ -40,13 +44,17 @@ func (w *window) more() (bool, error) {
 	if w.eof {
 		return false, nil
 	}
-	if cap(w.buf)-len(w.buf) < chunkSize {
-		nb := make([]byte, len(w.buf), 2*cap(w.buf)+chunkSize)
+	if cap(w.buf)-len(w.buf) < w.chunk {
+		nb := make([]byte, len(w.buf), 2*cap(w.buf)+w.chunk)
 		copy(nb, w.buf)
 		w.buf = nb
 	}
-	n, err := io.ReadFull(w.r, w.buf[len(w.buf):len(w.buf)+chunkSize])
-	w.buf = w.buf[:len(w.buf)+n]
+	from := len(w.buf)
+	n, err := io.ReadFull(w.r, w.buf[from:from+w.chunk])
+	w.buf = w.buf[:from+n]
+	if w.hook != nil && n > 0 {
+		w.hook(w, from)
+	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		w.eof = true
 		return n > 0, nil
@@ -72,11 +80,18 @@ func (w *window) discard(n int) {
 	w.off += int64(n)
 }
 
-// scan streams r looking for the build info. It returns nil, nil when
-// there is none, and ErrOldFormat when the only build info found stores
-// addresses.
-func scan(ctx context.Context, r io.Reader) (*debug.BuildInfo, error) {
-	w := &window{r: r, buf: make([]byte, 0, 2*chunkSize)}
+// scan streams r (of size bytes) looking for the build info. It returns
+// nil, nil when there is none, and ErrOldFormat when the only build info
+// found stores addresses that could not be followed. With segs (the ELF
+// segments of the file) it follows them through an oldCapture.
+func scan(ctx context.Context, r io.Reader, size int64, segs []segment) (*debug.BuildInfo, error) {
+	chunk := int(min(max(size, 4096), chunkSize))
+	w := &window{r: r, buf: make([]byte, 0, 2*chunk), chunk: chunk}
+	var capture *oldCapture
+	if segs != nil {
+		capture = newOldCapture(segs)
+		w.hook = capture.see
+	}
 	old := false
 	for chunks := 0; ; chunks++ {
 		if chunks%64 == 63 && ctx.Err() != nil {
@@ -99,10 +114,15 @@ func scan(ctx context.Context, r io.Reader) (*debug.BuildInfo, error) {
 			if bi != nil {
 				return bi, nil
 			}
+			if isOld && capture != nil {
+				if bi, err := capture.resolve(w); err != nil || bi != nil {
+					return bi, err
+				}
+			}
 			old = old || isOld
 			w.discard(1)
 		}
-		if keep := len(magic) - 1; len(w.buf) > keep {
+		if keep := patternOverlap; len(w.buf) > keep {
 			w.discard(len(w.buf) - keep)
 		}
 		ok, err := w.more()
