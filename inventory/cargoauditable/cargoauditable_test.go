@@ -298,3 +298,20 @@ func objcopyELF(t *testing.T, payload []byte) []byte {
 	}
 	return b
 }
+
+func BenchmarkExtract(b *testing.B) {
+	data := elfFile(deflate(b, []byte(auditJSON)))
+	if sh, err := os.ReadFile("/bin/sh"); err == nil {
+		data = append(sh[:len(sh):len(sh)], 0) // a real executable without the section
+	}
+	for _, random := range []bool{false, true} {
+		b.Run(map[bool]string{false: "stream", true: "random"}[random], func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := extract(b, data, random); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

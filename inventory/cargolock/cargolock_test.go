@@ -3,6 +3,7 @@ package cargolock_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"strings"
@@ -135,4 +136,21 @@ func extract(t testing.TB, data []byte) (inventory.Result, error) {
 	in := inventory.NewInput(inventory.FileInfo{Path: "app/Cargo.lock", Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), t.TempDir())
 	defer in.Close()
 	return cargolock.New().Extract(context.Background(), in)
+}
+
+func BenchmarkExtract(b *testing.B) {
+	// A lock file of 2,000 crates.io packages, v4 layout.
+	var buf bytes.Buffer
+	buf.WriteString("version = 4\n")
+	for i := range 2000 {
+		fmt.Fprintf(&buf, "\n[[package]]\nname = \"crate%d\"\nversion = \"1.0.%d\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"%064x\"\ndependencies = [\n \"crate%d\",\n]\n", i, i, i, i+1)
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		res, err := extract(b, data)
+		if err != nil || len(res.Packages) != 2000 {
+			b.Fatal(len(res.Packages), err)
+		}
+	}
 }

@@ -162,3 +162,13 @@ func readFile(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+func BenchmarkExtract(b *testing.B) {
+	data := readFile(b, "testdata/go.mod")
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := extract(b, "go.mod", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

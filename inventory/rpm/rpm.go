@@ -6,7 +6,10 @@
 // recover can catch), loop forever, allocate gigabytes or block forever.
 // So every database is first checked by preflight (preflight.go), which walks
 // the same structures the library will walk, with bounds, and refuses what
-// would trip it; only then is the library run on it.
+// would trip it; only then is the library run on it. What is left: a header
+// that passes preflight but that go-rpmdb still rejects makes ListPackages
+// return while its reader goroutine waits forever to send the next header
+// (one goroutine and one header per such database; the file is closed).
 package rpm
 
 import (
