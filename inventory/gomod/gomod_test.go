@@ -65,7 +65,9 @@ func TestExtract(t *testing.T) {
 func TestExtractMatchesGoCommand(t *testing.T) {
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
-		t.Skip("SKIPPED LOUDLY: no go toolchain at " + goBin)
+		if goBin, err = exec.LookPath("go"); err != nil {
+			t.Skip("SKIPPED LOUDLY: no go toolchain to compare with")
+		}
 	}
 	cmd := exec.Command(goBin, "mod", "edit", "-json", "testdata/go.mod")
 	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
