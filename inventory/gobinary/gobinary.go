@@ -102,6 +102,11 @@ func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Re
 		return inventory.Result{}, fmt.Errorf("read Go build info of %s: %w", in.Path, err)
 	}
 	if bi == nil {
+		if goNote(head) {
+			// A Go linker wrote this file, but no build info: built
+			// before go1.13, or stripped of it. Unknown is not safe.
+			return inventory.Result{Warnings: []string{"a Go executable without build info (built before go1.13?): its modules and Go version are unknown"}}, nil
+		}
 		return inventory.Result{}, nil
 	}
 	return packages(bi), nil

@@ -99,6 +99,20 @@ func TestExtractNotGo(t *testing.T) {
 	}
 }
 
+// TestExtractNoBuildInfo: a file with the Go build ID note but no build
+// info (a Go binary older than go1.13) gives a warning, not silence.
+func TestExtractNoBuildInfo(t *testing.T) {
+	data := append([]byte("\x7fELF"), make([]byte, 124)...)
+	data = append(data, "\x04\x00\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00Go\x00\x00"...)
+	data = append(data, make([]byte, 4096)...)
+	for _, random := range []bool{false, true} {
+		res, err := extract(t, data, random)
+		if err != nil || len(res.Packages) != 0 || len(res.Warnings) != 1 {
+			t.Errorf("random %v: %v, %q, %v; want one warning", random, res.Packages, res.Warnings, err)
+		}
+	}
+}
+
 // TestExtractOldFormat: a pre-1.18 build info (addresses, not strings)
 // cannot be read from a stream; the error says so instead of reporting
 // nothing (unknown is not safe).
