@@ -4,10 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
-	"encoding/json"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/klauspost/compress/gzip"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -27,78 +28,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/credence-dev/credence/image"
+	"github.com/credence-dev/credence/internal/testutil/imagetest"
 )
-
-// file is one tar entry of a synthetic layer.
-type file struct {
-	name     string
-	typeflag byte // 0 means a regular file
-	body     string
-	link     string
-	mode     int64
-}
-
-func tarBytes(t testing.TB, files []file) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range files {
-		h := &tar.Header{Name: f.name, Typeflag: f.typeflag, Linkname: f.link, Mode: f.mode}
-		if h.Typeflag == 0 {
-			h.Typeflag = tar.TypeReg
-		}
-		if h.Mode == 0 {
-			h.Mode = 0o644
-		}
-		if h.Typeflag == tar.TypeReg {
-			h.Size = int64(len(f.body))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.WriteString(tw, f.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func layerOf(t testing.TB, files []file) v1.Layer {
-	t.Helper()
-	b := tarBytes(t, files)
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-// imageOf builds an image whose layers hold the given files, each layer
-// with a history line "layer N".
-func imageOf(t testing.TB, layers ...[]file) v1.Image {
-	t.Helper()
-	img := empty.Image
-	for i, files := range layers {
-		var err error
-		img, err = mutate.Append(img, mutate.Addendum{
-			Layer:   layerOf(t, files),
-			History: v1.History{CreatedBy: "layer " + string(rune('0'+i))},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	img, err := mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64", RootFS: mustConfig(t, img).RootFS, History: mustConfig(t, img).History})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
 
 func mustConfig(t testing.TB, img v1.Image) *v1.ConfigFile {
 	t.Helper()
@@ -107,23 +41,6 @@ func mustConfig(t testing.TB, img v1.Image) *v1.ConfigFile {
 		t.Fatal(err)
 	}
 	return c
-}
-
-func writeLayout(t testing.TB, img v1.Image, tag string) string {
-	t.Helper()
-	dir := t.TempDir()
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var opts []layout.Option
-	if tag != "" {
-		opts = append(opts, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": tag}))
-	}
-	if err := p.AppendImage(img, opts...); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 // walk returns the paths visited and the tree.
@@ -160,30 +77,30 @@ func open(t testing.TB, ref string, opts ...image.Option) *image.Image {
 // an opaque marker hides the directory's content below, a non-directory
 // replaces a directory, and a layer's own entries beside a whiteout stay.
 func TestWhiteoutsAndOpaqueDirectories(t *testing.T) {
-	img := imageOf(t,
-		[]file{
-			{name: "a/", typeflag: tar.TypeDir}, {name: "a/gone", body: "0"}, {name: "a/kept", body: "0"},
-			{name: "b/dir/x", body: "0"},
-			{name: "c/old", body: "0"}, {name: "c/sub/deep", body: "0"},
-			{name: "f/sub/x", body: "0"},
-			{name: "g", body: "0"},
-			{name: "h", body: "0"},
+	img := imagetest.Image(t,
+		[]imagetest.File{
+			{Name: "a/", Typeflag: tar.TypeDir}, {Name: "a/gone", Body: "0"}, {Name: "a/kept", Body: "0"},
+			{Name: "b/dir/x", Body: "0"},
+			{Name: "c/old", Body: "0"}, {Name: "c/sub/deep", Body: "0"},
+			{Name: "f/sub/x", Body: "0"},
+			{Name: "g", Body: "0"},
+			{Name: "h", Body: "0"},
 		},
-		[]file{
-			{name: "a/.wh.gone", body: ""},
-			{name: ".wh.b", body: ""},
-			{name: "f", body: "now a file"},
-			{name: ".wh.g"}, {name: "g", body: "recreated in 1"},
-			{name: "h", body: "1"},
+		[]imagetest.File{
+			{Name: "a/.wh.gone", Body: ""},
+			{Name: ".wh.b", Body: ""},
+			{Name: "f", Body: "now a file"},
+			{Name: ".wh.g"}, {Name: "g", Body: "recreated in 1"},
+			{Name: "h", Body: "1"},
 		},
-		[]file{
-			{name: "c/", typeflag: tar.TypeDir},
-			{name: "c/.wh..wh..opq"},
-			{name: "c/new", body: "2"},
-			{name: "h", body: "2"},
+		[]imagetest.File{
+			{Name: "c/", Typeflag: tar.TypeDir},
+			{Name: "c/.wh..wh..opq"},
+			{Name: "c/new", Body: "2"},
+			{Name: "h", Body: "2"},
 		},
 	)
-	ref := "oci:" + writeLayout(t, img, "latest")
+	ref := "oci:" + imagetest.Layout(t, img, "latest")
 	_, tree := walk(t, open(t, ref))
 
 	tests := []struct {
@@ -233,16 +150,16 @@ func layersOf(es []*image.Entry) []int {
 }
 
 func TestResolveSymlinks(t *testing.T) {
-	img := imageOf(t, []file{
-		{name: "usr/lib/os-release", body: "ID=test"},
-		{name: "etc/os-release", typeflag: tar.TypeSymlink, link: "../usr/lib/os-release"},
-		{name: "lib", typeflag: tar.TypeSymlink, link: "usr/lib"},
-		{name: "loop1", typeflag: tar.TypeSymlink, link: "loop2"},
-		{name: "loop2", typeflag: tar.TypeSymlink, link: "/loop1"},
-		{name: "escape", typeflag: tar.TypeSymlink, link: "../../../../usr/lib/os-release"},
-		{name: "abs", typeflag: tar.TypeSymlink, link: "/etc/os-release"},
+	img := imagetest.Image(t, []imagetest.File{
+		{Name: "usr/lib/os-release", Body: "ID=test"},
+		{Name: "etc/os-release", Typeflag: tar.TypeSymlink, Link: "../usr/lib/os-release"},
+		{Name: "lib", Typeflag: tar.TypeSymlink, Link: "usr/lib"},
+		{Name: "loop1", Typeflag: tar.TypeSymlink, Link: "loop2"},
+		{Name: "loop2", Typeflag: tar.TypeSymlink, Link: "/loop1"},
+		{Name: "escape", Typeflag: tar.TypeSymlink, Link: "../../../../usr/lib/os-release"},
+		{Name: "abs", Typeflag: tar.TypeSymlink, Link: "/etc/os-release"},
 	})
-	_, tree := walk(t, open(t, "oci:"+writeLayout(t, img, "")))
+	_, tree := walk(t, open(t, "oci:"+imagetest.Layout(t, img, "")))
 	for _, p := range []string{"etc/os-release", "lib/os-release", "escape", "abs", "usr/lib/../lib/os-release"} {
 		got, e, err := tree.Resolve(p)
 		if err != nil || got != "usr/lib/os-release" || e == nil || e.Type != image.Regular {
@@ -259,15 +176,15 @@ func TestResolveSymlinks(t *testing.T) {
 
 // Hostile entries are skipped with a warning; nothing escapes the root.
 func TestUnsafeEntries(t *testing.T) {
-	img := imageOf(t, []file{
-		{name: "../../etc/evil", body: "x"},
-		{name: "a/../../evil2", body: "x"},
-		{name: "/abs/file", body: "abs"},
-		{name: "ok/./file", body: "ok"},
-		{name: "hl", typeflag: tar.TypeLink, link: "missing/target"},
-		{name: "hl2", typeflag: tar.TypeLink, link: "../../outside"},
+	img := imagetest.Image(t, []imagetest.File{
+		{Name: "../../etc/evil", Body: "x"},
+		{Name: "a/../../evil2", Body: "x"},
+		{Name: "/abs/file", Body: "abs"},
+		{Name: "ok/./file", Body: "ok"},
+		{Name: "hl", Typeflag: tar.TypeLink, Link: "missing/target"},
+		{Name: "hl2", Typeflag: tar.TypeLink, Link: "../../outside"},
 	})
-	seen, tree := walk(t, open(t, "oci:"+writeLayout(t, img, "")))
+	seen, tree := walk(t, open(t, "oci:"+imagetest.Layout(t, img, "")))
 	var paths []string
 	for p := range seen {
 		paths = append(paths, p)
@@ -286,8 +203,8 @@ func TestUnsafeEntries(t *testing.T) {
 }
 
 func TestPlatformSelection(t *testing.T) {
-	amd := imageOf(t, []file{{name: "arch", body: "amd64"}})
-	arm := imageOf(t, []file{{name: "arch", body: "arm64"}})
+	amd := imagetest.Image(t, []imagetest.File{{Name: "arch", Body: "amd64"}})
+	arm := imagetest.Image(t, []imagetest.File{{Name: "arch", Body: "arm64"}})
 	arm, _ = mutate.ConfigFile(arm, &v1.ConfigFile{OS: "linux", Architecture: "arm64", RootFS: mustConfig(t, arm).RootFS})
 	idx := mutate.AppendManifests(empty.Index,
 		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
@@ -318,10 +235,10 @@ func TestPlatformSelection(t *testing.T) {
 }
 
 func TestReferences(t *testing.T) {
-	img := imageOf(t, []file{{name: "etc/os-release", body: "ID=test"}})
+	img := imagetest.Image(t, []imagetest.File{{Name: "etc/os-release", Body: "ID=test"}})
 	wantConfig, _ := img.ConfigName()
 	wantManifest, _ := img.Digest()
-	ociDir := writeLayout(t, img, "v1")
+	ociDir := imagetest.Layout(t, img, "v1")
 
 	archive := filepath.Join(t.TempDir(), "img.tar")
 	tag, _ := name.NewTag("example.com/app:v1")
@@ -382,13 +299,13 @@ func TestReferences(t *testing.T) {
 	}
 
 	for ref, want := range map[string]string{
-		"oci:" + ociDir + ":nope":                      `no image tagged "nope"; tags: v1`,
-		"docker-archive:" + archive + ":other/app:v2":  "no image tagged other/app:v2 (tags: example.com/app:v1)",
-		"./does/not/exist":                             "no such file or directory",
-		"oci:" + plainDir:                              "is not an OCI image layout",
+		"oci:" + ociDir + ":nope":                     `no image tagged "nope"; tags: v1`,
+		"docker-archive:" + archive + ":other/app:v2": "no image tagged other/app:v2 (tags: example.com/app:v1)",
+		"./does/not/exist":                            "no such file or directory",
+		"oci:" + plainDir:                             "is not an OCI image layout",
 		"docker-archive:" + filepath.Join(plainDir, "etc/os-release"): "is not a docker-archive",
-		"Bad Ref!":                                     "not a file, a directory or a registry reference",
-		"":                                             "empty reference",
+		"Bad Ref!": "not a file, a directory or a registry reference",
+		"":         "empty reference",
 	} {
 		if _, err := image.Open(context.Background(), ref); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Open(%q) error = %v, want it to contain %q", ref, err, want)
@@ -399,16 +316,16 @@ func TestReferences(t *testing.T) {
 // A tampered blob, a truncated layer and a wrong DiffID in a docker-archive
 // all stop the walk with a clear error.
 func TestIntegrityErrors(t *testing.T) {
-	img := imageOf(t, []file{{name: "etc/os-release", body: strings.Repeat("ID=test\n", 1000)}})
+	img := imagetest.Image(t, []imagetest.File{{Name: "etc/os-release", Body: strings.Repeat("ID=test\n", 1000)}})
 	layers, _ := img.Layers()
 	blobDigest, _ := layers[0].Digest()
 
 	t.Run("tampered blob", func(t *testing.T) {
-		dir := writeLayout(t, img, "")
+		dir := imagetest.Layout(t, img, "")
 		blob := filepath.Join(dir, "blobs", "sha256", blobDigest.Hex)
 		tamper(t, blob, func(b []byte) []byte {
 			// Re-compress different content under the same name.
-			return gzipBytes(t, tarBytes(t, []file{{name: "etc/os-release", body: "ID=evil"}}))
+			return gzipBytes(t, imagetest.Tar(t, []imagetest.File{{Name: "etc/os-release", Body: "ID=evil"}}))
 		})
 		_, err := open(t, "oci:"+dir).Walk(context.Background(), func(*image.Entry, io.Reader) error { return nil })
 		if !errors.Is(err, image.ErrDigestMismatch) {
@@ -416,7 +333,7 @@ func TestIntegrityErrors(t *testing.T) {
 		}
 	})
 	t.Run("truncated layer", func(t *testing.T) {
-		dir := writeLayout(t, img, "")
+		dir := imagetest.Layout(t, img, "")
 		blob := filepath.Join(dir, "blobs", "sha256", blobDigest.Hex)
 		tamper(t, blob, func(b []byte) []byte { return b[:len(b)/2] })
 		_, err := open(t, "oci:"+dir).Walk(context.Background(), func(*image.Entry, io.Reader) error { return nil })
@@ -426,9 +343,9 @@ func TestIntegrityErrors(t *testing.T) {
 	})
 	t.Run("docker-archive diffid", func(t *testing.T) {
 		// An uncompressed layer whose content changed after the config was written.
-		good := tarBytes(t, []file{{name: "a", body: "good"}})
-		bad := tarBytes(t, []file{{name: "a", body: "evil"}})
-		archive := writeDockerArchive(t, []string{"x/y:z"}, [][]byte{good})
+		good := imagetest.Tar(t, []imagetest.File{{Name: "a", Body: "good"}})
+		bad := imagetest.Tar(t, []imagetest.File{{Name: "a", Body: "evil"}})
+		archive := imagetest.DockerArchive(t, []string{"x/y:z"}, good)
 		replaceTarMember(t, archive, good, bad)
 		_, err := open(t, "docker-archive:"+archive).Walk(context.Background(), func(*image.Entry, io.Reader) error { return nil })
 		if !errors.Is(err, image.ErrDigestMismatch) {
@@ -471,7 +388,7 @@ func TestSparseFileAndDecompressionBomb(t *testing.T) {
 	l, _ := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(sparse)), nil })
 	img, _ := mutate.AppendLayers(empty.Image, l)
 	var sizes []int64
-	_, err = open(t, "oci:"+writeLayout(t, img, "")).Walk(context.Background(), func(e *image.Entry, r io.Reader) error {
+	_, err = open(t, "oci:"+imagetest.Layout(t, img, "")).Walk(context.Background(), func(e *image.Entry, r io.Reader) error {
 		sizes = append(sizes, e.Size)
 		return nil
 	})
@@ -484,7 +401,7 @@ func TestSparseFileAndDecompressionBomb(t *testing.T) {
 	}
 	bomb := zeroLayer(t, 600<<20) // ~600 KiB of gzip
 	img, _ = mutate.AppendLayers(empty.Image, bomb)
-	_, err = open(t, "oci:"+writeLayout(t, img, "")).Walk(context.Background(), func(e *image.Entry, r io.Reader) error { return nil })
+	_, err = open(t, "oci:"+imagetest.Layout(t, img, "")).Walk(context.Background(), func(e *image.Entry, r io.Reader) error { return nil })
 	if !errors.Is(err, image.ErrDecompressionBomb) {
 		t.Fatalf("error = %v, want a decompression bomb", err)
 	}
@@ -532,27 +449,36 @@ func zeroLayer(t testing.TB, n int64) v1.Layer {
 	return l
 }
 
-// writeDockerArchive writes a "docker save" tarball by hand: manifest.json,
-// the config, and uncompressed layers.
-func writeDockerArchive(t testing.TB, tags []string, layers [][]byte) string {
-	t.Helper()
-	cfg := v1.ConfigFile{OS: "linux", Architecture: "amd64", RootFS: v1.RootFS{Type: "layers"}}
-	var layerNames []string
-	for _, l := range layers {
-		h, _, _ := v1.SHA256(bytes.NewReader(l))
-		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, h)
-		layerNames = append(layerNames, h.Hex+"/layer.tar")
-	}
-	cfgBytes, _ := json.Marshal(cfg)
-	cfgHash, _, _ := v1.SHA256(bytes.NewReader(cfgBytes))
-	manifest, _ := json.Marshal([]map[string]any{{"Config": cfgHash.Hex + ".json", "RepoTags": tags, "Layers": layerNames}})
-	files := []file{{name: "manifest.json", body: string(manifest)}, {name: cfgHash.Hex + ".json", body: string(cfgBytes)}}
-	for i, l := range layers {
-		files = append(files, file{name: layerNames[i], body: string(l)})
-	}
-	path := filepath.Join(t.TempDir(), "archive.tar")
-	if err := os.WriteFile(path, tarBytes(t, files), 0o644); err != nil {
+// Registry credentials come from the Docker config keychain ($DOCKER_CONFIG).
+func TestRegistryCredentialsFromDockerConfig(t *testing.T) {
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "scanner" || p != "s3cret" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img := imagetest.Image(t, []imagetest.File{{Name: "etc/os-release", Body: "ID=test"}})
+	ref, _ := name.ParseReference(host + "/private/app:v1")
+	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: "scanner", Password: "s3cret"})); err != nil {
 		t.Fatal(err)
 	}
-	return path
+
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	if _, err := image.Open(context.Background(), "registry:"+host+"/private/app:v1"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("without credentials: error = %v, want 401 Unauthorized", err)
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte("scanner:s3cret"))
+	config := `{"auths": {"` + host + `": {"auth": "` + auth + `"}}}`
+	if err := os.WriteFile(filepath.Join(os.Getenv("DOCKER_CONFIG"), "config.json"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := open(t, "registry:"+host+"/private/app:v1")
+	if want, _ := img.Digest(); got.ManifestDigest != want.String() {
+		t.Errorf("manifest digest = %s, want %s", got.ManifestDigest, want)
+	}
 }

@@ -183,4 +183,3 @@ func readJSON(t *testing.T, path string, v any) {
 		t.Fatal(err)
 	}
 }
-

@@ -26,19 +26,14 @@ import (
 
 var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
-const (
-	src = "testdata/images/sample-src"
-	out = "testdata/images/sample"
-)
-
 func main() {
-	if err := run(); err != nil {
+	if err := run("testdata/images/sample-src", "testdata/images/sample"); err != nil {
 		fmt.Fprintln(os.Stderr, "mksample:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(src, out string) error {
 	base, err := dirLayer(filepath.Join(src, "base"), nil)
 	if err != nil {
 		return err
