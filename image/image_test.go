@@ -4,9 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -444,4 +447,38 @@ func zeroLayer(t testing.TB, n int64) v1.Layer {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// Registry credentials come from the Docker config keychain ($DOCKER_CONFIG).
+func TestRegistryCredentialsFromDockerConfig(t *testing.T) {
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "scanner" || p != "s3cret" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img := imagetest.Image(t, []imagetest.File{{Name: "etc/os-release", Body: "ID=test"}})
+	ref, _ := name.ParseReference(host + "/private/app:v1")
+	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: "scanner", Password: "s3cret"})); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	if _, err := image.Open(context.Background(), "registry:"+host+"/private/app:v1"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("without credentials: error = %v, want 401 Unauthorized", err)
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte("scanner:s3cret"))
+	config := `{"auths": {"` + host + `": {"auth": "` + auth + `"}}}`
+	if err := os.WriteFile(filepath.Join(os.Getenv("DOCKER_CONFIG"), "config.json"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := open(t, "registry:"+host+"/private/app:v1")
+	if want, _ := img.Digest(); got.ManifestDigest != want.String() {
+		t.Errorf("manifest digest = %s, want %s", got.ManifestDigest, want)
+	}
 }
