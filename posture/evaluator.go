@@ -231,7 +231,9 @@ func (e *Evaluator) profile(s *cluster.Snapshot, pod *cluster.Pod, c *corev1.Con
 // containerLevel is the Pod Security level of the pod reduced to one
 // container: pod-level fields and volumes count, other containers do not.
 func (e *Evaluator) containerLevel(pod *cluster.Pod, kind ContainerKind, c *corev1.Container) PodSecurity {
-	spec := pod.Spec.DeepCopy()
+	// A shallow copy: the upstream checks only read the spec.
+	reduced := pod.Spec
+	spec := &reduced
 	spec.InitContainers, spec.Containers, spec.EphemeralContainers = nil, nil, nil
 	switch kind {
 	case KindInit:

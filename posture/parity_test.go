@@ -290,7 +290,8 @@ func TestPodSecurityParityIsolationFixtures(t *testing.T) {
 	psnap := &cluster.Snapshot{Namespaces: psaNamespaces(t, srv), RuntimeClasses: snap.RuntimeClasses}
 	for i, p := range snap.Pods {
 		if p.Spec.RuntimeClassName != nil && *p.Spec.RuntimeClassName == "firecracker" {
-			continue // tested in TestMissingRuntimeClassRejected
+			t.Run(p.Name, func(t *testing.T) { missingRuntimeClassRejected(t, srv) })
+			continue
 		}
 		pod := p.Pod.DeepCopy()
 		// Ephemeral containers cannot be given at creation (the API server
@@ -344,15 +345,13 @@ func compareWithServer(t *testing.T, srv *kubeapiserver.Server, ev *posture.Eval
 // TriOf mirrors posture.TriOf for readability in this file.
 func TriOf(b bool) posture.Tri { return posture.TriOf(b) }
 
-// TestMissingRuntimeClassRejected: the API server refuses a pod whose
+// missingRuntimeClassRejected: the API server refuses a pod whose
 // RuntimeClass does not exist, which is why posture calls a class missing
 // from the snapshot Unknown rather than plain runc.
-func TestMissingRuntimeClassRejected(t *testing.T) {
-	srv := kubeapiserver.Start(t)
-	srv.Namespace(t, "rc", nil)
+func missingRuntimeClassRejected(t *testing.T, srv *kubeapiserver.Server) {
 	p := restrictedPod()
 	p.Spec.RuntimeClassName = ptr("firecracker")
-	_, err := srv.Client.CoreV1().Pods("rc").Create(context.Background(), p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	_, err := srv.Client.CoreV1().Pods(nsName("privileged", "latest")).Create(context.Background(), p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	if err == nil || !strings.Contains(err.Error(), `RuntimeClass "firecracker" not found`) {
 		t.Errorf("err = %v, want RuntimeClass not found", err)
 	}
