@@ -126,7 +126,7 @@ func TestExtractPackage(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 			purl := inventory.PURL(res.Packages[0], &inventory.Distro{ID: "almalinux", VersionID: "8.6"})
-			if want := "pkg:rpm/almalinux/openssl-libs@1:1.1.1k-7.el8_6?arch=x86_64&distro=almalinux-8.6&epoch=1"; purl != want {
+			if want := "pkg:rpm/almalinux/openssl-libs@1.1.1k-7.el8_6?arch=x86_64&distro=almalinux-8.6&epoch=1"; purl != want {
 				t.Errorf("purl = %s, want %s", purl, want)
 			}
 		})
