@@ -181,7 +181,9 @@ func (c *collector) extractShared(ctx context.Context, wanted []int, e *image.En
 			pr.CloseWithError(errStoppedReading)
 		})
 	}
-	buf := make([]byte, 64<<10)
+	bufp := sharedBuffers.Get().(*[]byte)
+	defer sharedBuffers.Put(bufp)
+	buf := *bufp
 	var readErr error
 	for active := len(writers); active > 0; {
 		n, err := r.Read(buf)
@@ -207,6 +209,9 @@ func (c *collector) extractShared(ctx context.Context, wanted []int, e *image.En
 	}
 	wg.Wait()
 }
+
+// sharedBuffers hold the chunks extractShared copies to its pipes.
+var sharedBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // errStoppedReading closes a pipe whose extractor returned.
 var errStoppedReading = errors.New("extractor stopped reading")
