@@ -130,14 +130,14 @@ func TestImportAndQuery(t *testing.T) {
 		t.Errorf("xz backdoor is not in KEV")
 	}
 	st, _ := d.Status(ctx)
-	if st.Advisories != 37 || st.KEV != 3 || len(st.Sources) != 2 {
+	if st.Advisories != 37 || st.KEV != 4 || len(st.Sources) != 2 {
 		t.Errorf("status %+v", st)
 	}
 	// The same source again replaces its records: counts stay.
 	if _, err := importPath(t, db, sampleDir(t)); err != nil {
 		t.Fatal(err)
 	}
-	if st := status(t, db); st.Advisories != 37 || st.KEV != 3 {
+	if st := status(t, db); st.Advisories != 37 || st.KEV != 4 {
 		t.Errorf("after re-import: %d advisories, %d KEV", st.Advisories, st.KEV)
 	}
 }
@@ -355,7 +355,7 @@ func TestUpdate(t *testing.T) {
 		t.Errorf("first update: %+v, progress %d", rep, progress.Load())
 	}
 	st := status(t, db)
-	if st.KEV != 3 || st.Advisories != 3 || st.Sources[0].ETag == "" {
+	if st.KEV != 4 || st.Advisories != 3 || st.Sources[0].ETag == "" {
 		t.Errorf("status %+v", st)
 	}
 	// Nothing changed: both answer 304, nothing is imported.

@@ -155,9 +155,24 @@ func TestScanSample(t *testing.T) {
 		t.Errorf("no sample warning: %s", stderr)
 	}
 	var rep struct {
-		Findings []struct{ ID string }
+		Findings []struct {
+			ID         string
+			Package    struct{ Name string }
+			RelatedKEV []struct{ CVE string }
+		}
 	}
 	json.Unmarshal([]byte(out), &rep)
+	// golang.org/x/net from app/go.mod: the HTTP/2 rapid reset advisory,
+	// related to the KEV-listed CVE-2023-44487.
+	found := false
+	for _, f := range rep.Findings {
+		if f.ID == "GO-2023-2102" && f.Package.Name == "golang.org/x/net" {
+			found = len(f.RelatedKEV) == 1 && f.RelatedKEV[0].CVE == "CVE-2023-44487"
+		}
+	}
+	if !found {
+		t.Errorf("GO-2023-2102 with related KEV CVE-2023-44487 not reported on golang.org/x/net: %s", out)
+	}
 	inv, _, _ := run(t, "inventory", img, "-o", "json")
 	if strings.Contains(inv, `"lodash"`) {
 		found := false
@@ -175,7 +190,7 @@ func TestScanSample(t *testing.T) {
 func TestDBStatus(t *testing.T) {
 	_, db := scanFixture(t)
 	out, _, code := run(t, "db", "status", "--db", db)
-	if code != 0 || !strings.Contains(out, "Advisories: 2   KEV: 3") || !strings.Contains(out, "Alpine:v3.14") {
+	if code != 0 || !strings.Contains(out, "Advisories: 2   KEV: 4") || !strings.Contains(out, "Alpine:v3.14") {
 		t.Errorf("exit %d:\n%s", code, out)
 	}
 	out, _, code = run(t, "db", "status", "--db", "sample", "-o", "json")

@@ -20,7 +20,7 @@ func TestParseSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Count != 3 || c.Released().IsZero() {
+	if c.Count != 4 || c.Released().IsZero() {
 		t.Errorf("catalog %+v", c)
 	}
 }

@@ -72,7 +72,8 @@ func main() {
 			cves[c] = true
 		}
 	}
-	if err := os.RemoveAll(*out); err != nil {
+	// Keep README.md; rewrite the records and the KEV subset.
+	if err := os.RemoveAll(filepath.Join(*out, "osv")); err != nil {
 		log.Fatal(err)
 	}
 	if err := os.MkdirAll(filepath.Join(*out, "osv"), 0o755); err != nil {
@@ -86,6 +87,16 @@ func main() {
 		}
 		if err := os.WriteFile(filepath.Join(*out, "osv", dir+"-"+strings.ReplaceAll(id, ":", "_")+".json"), b, 0o644); err != nil {
 			log.Fatal(err)
+		}
+		// KEV entries of related CVEs are shown as related KEV.
+		var rec struct{ Related []string }
+		if err := json.Unmarshal(b, &rec); err != nil {
+			log.Fatal(err)
+		}
+		for _, c := range rec.Related {
+			if strings.HasPrefix(c, "CVE-") {
+				cves[c] = true
+			}
 		}
 		names = append(names, id)
 	}
