@@ -221,6 +221,78 @@ func TestAccuracyAlpine(t *testing.T) {
 	}
 }
 
+// rpmOracle is the oracle for rpm distributions, where advisories name
+// binary packages (and sometimes the source package): a package is affected
+// by an entry for its own name compared with its version, or for its
+// source rpm's name compared with the source version plus the package's
+// epoch (a source rpm's file name has none).
+func rpmOracle(t *testing.T, zipPath string, pkgs []*inventory.Package) map[string][]string {
+	t.Helper()
+	var asBinary, asSource []*inventory.Package
+	for _, p := range pkgs {
+		b := *p
+		b.SourceName, b.SourceVersion = "", ""
+		asBinary = append(asBinary, &b)
+		if p.SourceName != "" && p.SourceName != p.Name {
+			s := *p
+			s.Name, s.SourceName = p.Name, p.SourceName
+			if epoch, _, ok := strings.Cut(p.Version, ":"); ok {
+				s.SourceVersion = epoch + ":" + p.SourceVersion
+			}
+			asSource = append(asSource, &s)
+		}
+	}
+	out := oracle(t, zipPath, asBinary)
+	for k, ids := range oracle(t, zipPath, asSource) {
+		for _, id := range ids {
+			if !slices.Contains(out[k], id) {
+				out[k] = append(out[k], id)
+			}
+		}
+		sort.Strings(out[k])
+	}
+	return out
+}
+
+// TestAccuracyRPM reads the real CentOS 8 rpm database of
+// ../shared/fixtures/rpm (it has no os-release) and evaluates its packages
+// as AlmaLinux:8, the binary-compatible rebuild of the same RHEL 8 sources
+// whose advisories the shared data holds, against the oracle.
+func TestAccuracyRPM(t *testing.T) {
+	db := shared(t)
+	inv := scanImage(t, "dir:"+filepath.Join(testutil.Shared(t), "fixtures", "rpm", "centos8-modularitylabel"))
+	var pkgs []*inventory.Package
+	for _, p := range inv.Packages {
+		if p.Type == inventory.TypeRPM && p.Name != "gpg-pubkey" {
+			q := *p
+			q.Ecosystem = "AlmaLinux:8"
+			pkgs = append(pkgs, &q)
+		}
+	}
+	if len(pkgs) != 518-1 {
+		t.Logf("%d rpm packages (the rpm extractor may not be there yet)", len(pkgs))
+	}
+	if len(pkgs) == 0 {
+		t.Skip("SKIPPED: no rpm packages extracted")
+	}
+	res, err := match.Match(context.Background(), db, pkgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := rpmOracle(t, filepath.Join(testutil.Shared(t), "data", "osv", "AlmaLinux", "all.zip"), pkgs)
+	if diff := cmp.Diff(want, matched(res)); diff != "" {
+		t.Errorf("advisories per package (-oracle +credence):\n%s", diff)
+	}
+	n := 0
+	for _, ids := range want {
+		n += len(ids)
+	}
+	if n == 0 {
+		t.Errorf("no advisory applies: the test checks nothing")
+	}
+	t.Logf("AlmaLinux:8: %d rpm packages, %d package/advisory pairs, %d findings, %d undecided", len(pkgs), n, len(res.Findings), len(res.Undecided))
+}
+
 // TestAccuracyDebianFixture scans the real Debian bookworm fixture-app image.
 func TestAccuracyDebianFixture(t *testing.T) {
 	db := shared(t)

@@ -341,3 +341,20 @@ func TestFindingJSON(t *testing.T) {
 		t.Errorf("JSON %s", b)
 	}
 }
+
+// rpm: advisories name binary packages, some the source package; the
+// source rpm's version carries no epoch and takes the binary's.
+func TestRPMEpoch(t *testing.T) {
+	src := &memSource{advs: []*osv.Advisory{
+		adv(t, `{"id":"ALSA-1","modified":"2023-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"AlmaLinux:8","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:1.1.1k-7.el8_6"}]}]}]}`),
+		adv(t, `{"id":"ALSA-2","modified":"2023-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"AlmaLinux:8","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:1.1.1c-1.el8"}]}]}]}`),
+	}}
+	p := &inventory.Package{Name: "openssl-libs", Version: "1:1.1.1c-15.el8", Type: "rpm", Ecosystem: "AlmaLinux:8", SourceName: "openssl", SourceVersion: "1.1.1c-15.el8"}
+	res, err := match.Match(context.Background(), src, []*inventory.Package{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"openssl-libs@1:1.1.1c-15.el8:ALSA-1"}, ids(res.Findings)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -68,6 +68,11 @@ func (distro) Query(p *inventory.Package) []Query {
 		return []Query{{Ecosystem: p.Ecosystem, Name: srcName, Version: srcVersion, Via: "source package"}}
 	default: // rpm
 		qs := []Query{{Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version, Via: "package"}}
+		// A source rpm's file name has no epoch, but its packages share the
+		// spec's epoch: without it 1:3.0.7 would compare as 0:3.0.7.
+		if epoch, _, ok := strings.Cut(p.Version, ":"); ok && p.SourceVersion != "" && !strings.Contains(srcVersion, ":") {
+			srcVersion = epoch + ":" + srcVersion
+		}
 		if srcName != "" && srcName != p.Name {
 			qs = append(qs, Query{Ecosystem: p.Ecosystem, Name: srcName, Version: srcVersion, Via: "source package"})
 		}
