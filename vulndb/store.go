@@ -242,7 +242,7 @@ func checkSchema(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("read database schema version (not a credence database?): %w", err)
 	}
 	if v != SchemaVersion {
-		return fmt.Errorf("database schema %s, this credence reads %s: rebuild it with credence db import --replace or db update", v, SchemaVersion)
+		return fmt.Errorf("%w %s, this credence reads %s: rebuild it with credence db update or credence db import --replace", ErrSchema, v, SchemaVersion)
 	}
 	return nil
 }

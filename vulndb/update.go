@@ -85,6 +85,7 @@ func Update(ctx context.Context, path string, cfg UpdateConfig) (*UpdateReport, 
 		cfg.MaxBytes = 2 << 30
 	}
 	known := map[string]SourceStatus{}
+	var importOpts []ImportOption
 	if db, err := Open(path); err == nil {
 		if st, err := db.Status(ctx); err == nil {
 			for _, s := range st.Sources {
@@ -92,6 +93,9 @@ func Update(ctx context.Context, path string, cfg UpdateConfig) (*UpdateReport, 
 			}
 		}
 		db.Close()
+	} else if errors.Is(err, ErrSchema) {
+		// Written by another credence: download everything and rebuild.
+		importOpts = append(importOpts, Replace())
 	} else if !errors.Is(err, ErrNoDatabase) {
 		return nil, err
 	}
@@ -122,7 +126,7 @@ func Update(ctx context.Context, path string, cfg UpdateConfig) (*UpdateReport, 
 	if len(inputs) == 0 {
 		return rep, nil
 	}
-	imp, err := Import(ctx, path, inputs)
+	imp, err := Import(ctx, path, inputs, importOpts...)
 	if err != nil {
 		return nil, err
 	}

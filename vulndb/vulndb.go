@@ -18,6 +18,10 @@ const EnvDB = "CREDENCE_DB"
 // ErrNoDatabase is returned by Open when no database exists at the path.
 var ErrNoDatabase = errors.New("no vulnerability database")
 
+// ErrSchema is returned for a database written by a credence with another
+// schema; db update rebuilds it, db import --replace too.
+var ErrSchema = errors.New("database schema")
+
 // DefaultPath is $CREDENCE_DB, else vuln.db in the user's cache directory
 // (~/.cache/credence/vuln.db on Linux).
 func DefaultPath() string {

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -377,6 +378,20 @@ func TestUpdate(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{cfg.KEVURL}, rep.Fetched); diff != "" {
 		t.Errorf("third update fetched (-want +got):\n%s", diff)
+	}
+	// A database of another schema is rebuilt by update.
+	raw, _ := sql.Open("sqlite", "file:"+db)
+	raw.Exec(`UPDATE meta SET value = '0' WHERE key = 'schema'`)
+	raw.Close()
+	if _, err := vulndb.Open(db); !errors.Is(err, vulndb.ErrSchema) {
+		t.Fatalf("Open of an old schema: %v", err)
+	}
+	rep, err = vulndb.Update(context.Background(), db, cfg)
+	if err != nil || len(rep.Fetched) != 2 {
+		t.Fatalf("update of an old schema: %+v %v", rep, err)
+	}
+	if st := status(t, db); st.Advisories != 3 || st.KEV != 4 {
+		t.Errorf("rebuilt database %+v", st)
 	}
 	// A missing ecosystem fails the update and changes nothing.
 	before, _ := os.ReadFile(db)
