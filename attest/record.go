@@ -66,7 +66,7 @@ func hashAlgFromTPM(id uint16) HashAlg {
 
 // Digest is one bank's digest of a record's content.
 type Digest struct {
-	HashAlg HashAlg `json:"hashAlg"`
+	HashAlg HashAlg  `json:"hashAlg"`
 	Digest  HexBytes `json:"digest"`
 }
 

@@ -35,9 +35,9 @@ type Quote struct {
 // the key that made it and the log it covers.
 type Evidence struct {
 	// AKPublic is the TPMT_PUBLIC of the key that signed the quote.
-	AKPublic []byte `json:"akPublic"`
-	Quote    Quote  `json:"quote"`
-	PCR      int    `json:"pcr"`
+	AKPublic []byte  `json:"akPublic"`
+	Quote    Quote   `json:"quote"`
+	PCR      int     `json:"pcr"`
 	Bank     HashAlg `json:"bank"`
 	// PCRValue is the value the agent expects the quote to cover.
 	PCRValue HexBytes `json:"pcrValue"`

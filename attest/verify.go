@@ -12,35 +12,35 @@ import (
 
 // Reason codes: each names one check that failed, stable for machines.
 const (
-	ReasonAKMismatch        = "ak-mismatch"             // the evidence's AK is not the enrolled one
-	ReasonSignatureInvalid  = "signature-invalid"       // the quote is not signed by the enrolled AK
-	ReasonQuoteMalformed    = "quote-malformed"         // TPMS_ATTEST does not parse, or is not a quote
-	ReasonNonceMismatch     = "nonce-mismatch"          // the quote answers another challenge
-	ReasonQuoteReplayed     = "quote-replayed"          // the quote answers an earlier, used challenge
-	ReasonNonceUnknown      = "nonce-unknown"           // the challenge was not issued here
-	ReasonNonceExpired      = "nonce-expired"           // the challenge is too old
-	ReasonNonceReused       = "nonce-reused"            // the challenge was already answered
-	ReasonPCRSelection      = "pcr-selection"           // the quote covers other PCRs than the log's
-	ReasonPCRValue          = "pcr-value-mismatch"      // the reported PCR value is not the quoted one
-	ReasonPCRResettable     = "pcr-resettable"          // the PCR can be reset, so the log can be forged
-	ReasonLogMalformed      = "log-malformed"           // a log line does not parse
-	ReasonReplayMismatch    = "log-replay-mismatch"     // no prefix of the log replays to the quoted PCR
-	ReasonRecNumGap         = "recnum-gap"              // records are missing: deleted
-	ReasonRecNumOrder       = "recnum-order"            // records are out of order or repeated
-	ReasonContentDigest     = "content-digest-mismatch" // a record's content does not hash to its digest: edited
-	ReasonEventMalformed    = "event-malformed"         // a record's content is not a credence event
-	ReasonBootMismatch      = "boot-mismatch"           // the log's agent.start belongs to another TPM boot
-	ReasonBootIDChanged     = "boot-id-changed"         // agent.start events name different kernel boots
-	ReasonAgentAKMismatch   = "agent-ak-mismatch"       // agent.start names another AK
-	ReasonNoAgentStart      = "no-agent-start"          // nothing binds the log to this boot
-	ReasonBeforeSeparator   = "before-separator"        // a container start inside agent start-up
-	ReasonWrongPCR          = "wrong-pcr"               // an event names another PCR than the quoted one
-	ReasonNotCovered        = "not-covered"             // a record after the quoted PCR value: not yet attested
-	ReasonQuoteNotVerified  = "quote-not-verified"      // the quote failed, so no record is trusted
-	ReasonLogNotVerified    = "log-not-verified"        // the log failed a check that taints every record
-	ReasonForeignContent    = "foreign-content"         // a record of another writer, replayed but not interpreted
-	ReasonNoDigestInBank    = "no-digest-in-bank"       // a record lacks a digest in the quoted bank
-	ReasonUnsupportedSetup  = "unsupported"             // the evidence uses a bank or PCR layout not supported
+	ReasonAKMismatch       = "ak-mismatch"             // the evidence's AK is not the enrolled one
+	ReasonSignatureInvalid = "signature-invalid"       // the quote is not signed by the enrolled AK
+	ReasonQuoteMalformed   = "quote-malformed"         // TPMS_ATTEST does not parse, or is not a quote
+	ReasonNonceMismatch    = "nonce-mismatch"          // the quote answers another challenge
+	ReasonQuoteReplayed    = "quote-replayed"          // the quote answers an earlier, used challenge
+	ReasonNonceUnknown     = "nonce-unknown"           // the challenge was not issued here
+	ReasonNonceExpired     = "nonce-expired"           // the challenge is too old
+	ReasonNonceReused      = "nonce-reused"            // the challenge was already answered
+	ReasonPCRSelection     = "pcr-selection"           // the quote covers other PCRs than the log's
+	ReasonPCRValue         = "pcr-value-mismatch"      // the reported PCR value is not the quoted one
+	ReasonPCRResettable    = "pcr-resettable"          // the PCR can be reset, so the log can be forged
+	ReasonLogMalformed     = "log-malformed"           // a log line does not parse
+	ReasonReplayMismatch   = "log-replay-mismatch"     // no prefix of the log replays to the quoted PCR
+	ReasonRecNumGap        = "recnum-gap"              // records are missing: deleted
+	ReasonRecNumOrder      = "recnum-order"            // records are out of order or repeated
+	ReasonContentDigest    = "content-digest-mismatch" // a record's content does not hash to its digest: edited
+	ReasonEventMalformed   = "event-malformed"         // a record's content is not a credence event
+	ReasonBootMismatch     = "boot-mismatch"           // the log's agent.start belongs to another TPM boot
+	ReasonBootIDChanged    = "boot-id-changed"         // agent.start events name different kernel boots
+	ReasonAgentAKMismatch  = "agent-ak-mismatch"       // agent.start names another AK
+	ReasonNoAgentStart     = "no-agent-start"          // nothing binds the log to this boot
+	ReasonBeforeSeparator  = "before-separator"        // a container start inside agent start-up
+	ReasonWrongPCR         = "wrong-pcr"               // an event names another PCR than the quoted one
+	ReasonNotCovered       = "not-covered"             // a record after the quoted PCR value: not yet attested
+	ReasonQuoteNotVerified = "quote-not-verified"      // the quote failed, so no record is trusted
+	ReasonLogNotVerified   = "log-not-verified"        // the log failed a check that taints every record
+	ReasonForeignContent   = "foreign-content"         // a record of another writer, replayed but not interpreted
+	ReasonNoDigestInBank   = "no-digest-in-bank"       // a record lacks a digest in the quoted bank
+	ReasonUnsupportedSetup = "unsupported"             // the evidence uses a bank or PCR layout not supported
 )
 
 // Verdicts.
