@@ -1,0 +1,339 @@
+package agent
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/credence-dev/credence/attest"
+)
+
+// Bounds on what a trigger sends. A config.json is a few KiB; a seccomp
+// profile can make it a few hundred.
+const (
+	maxStateBytes  = 1 << 20
+	maxConfigBytes = 8 << 20
+)
+
+// OCIRequest is what the createRuntime hook sends: the runtime's state (from
+// the hook's stdin) and the bundle's config.json, both exact bytes.
+type OCIRequest struct {
+	State  json.RawMessage `json:"state"`
+	Config []byte          `json:"config"`
+	// Entrypoint is the digest of the init process's executable, which the
+	// hook takes from the bundle's rootfs (the agent may not see it).
+	Entrypoint *attest.FileDigest `json:"entrypoint,omitempty"`
+}
+
+// Annotations runtimes set on a container's config.json that say which pod,
+// container and image it is. containerd's CRI plugin and CRI-O differ.
+var (
+	annPodUID        = []string{"io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid"}
+	annPodName       = []string{"io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name"}
+	annPodNamespace  = []string{"io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace"}
+	annContainerName = []string{"io.kubernetes.cri.container-name", "io.kubernetes.container.name"}
+	annContainerType = []string{"io.kubernetes.cri.container-type", "io.kubernetes.cri-o.ContainerType"}
+	annImageRef      = []string{"io.kubernetes.cri.image-name", "io.kubernetes.cri-o.ImageName", "org.opencontainers.image.ref.name"}
+	// No runtime annotates the manifest digest today; a wrapper (or a test)
+	// may set credence's own.
+	annImageDigest       = []string{"dev.credence.image.digest"}
+	annImageConfigDigest = []string{"dev.credence.image.config-digest", "io.kubernetes.cri-o.ImageRef"}
+)
+
+func annotation(ann map[string]string, keys []string) (string, string) {
+	for _, k := range keys {
+		if v := ann[k]; v != "" {
+			return v, k
+		}
+	}
+	return "", ""
+}
+
+// BuildOCI turns a hook's request into a container.start event.
+func BuildOCI(req *OCIRequest, o EventOptions) (*attest.ContainerStart, error) {
+	if len(req.State) > maxStateBytes || len(req.Config) > maxConfigBytes {
+		return nil, fmt.Errorf("build event: state of %d or config.json of %d bytes is too large", len(req.State), len(req.Config))
+	}
+	var st specs.State
+	if err := json.Unmarshal(req.State, &st); err != nil {
+		return nil, fmt.Errorf("build event: parse state: %w", err)
+	}
+	if st.ID == "" {
+		return nil, fmt.Errorf("build event: the state names no container id")
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(req.Config, &spec); err != nil {
+		return nil, fmt.Errorf("build event: parse config.json: %w", err)
+	}
+	if spec.Process == nil {
+		return nil, fmt.Errorf("build event: config.json has no process")
+	}
+	ann := map[string]string{}
+	for k, v := range spec.Annotations {
+		ann[k] = v
+	}
+	for k, v := range st.Annotations { // the runtime's view wins
+		ann[k] = v
+	}
+	ev := &attest.ContainerStart{
+		Type:             attest.TypeContainerStart,
+		Time:             o.now(),
+		Trigger:          "oci-hook",
+		Runtime:          strings.TrimSpace("oci " + st.Version),
+		ContainerID:      st.ID,
+		ConfigJSONDigest: attest.SHA256Digest(req.Config),
+	}
+	ev.ContainerName, _ = annotation(ann, annContainerName)
+	ev.ContainerType, _ = annotation(ann, annContainerType)
+	if uid, _ := annotation(ann, annPodUID); uid != "" {
+		ev.Pod = &attest.PodIdentity{UID: uid}
+		ev.Pod.Name, _ = annotation(ann, annPodName)
+		ev.Pod.Namespace, _ = annotation(ann, annPodNamespace)
+	}
+	var sources []string
+	for _, f := range []struct {
+		dst  *string
+		keys []string
+	}{
+		{&ev.Image.Ref, annImageRef}, {&ev.Image.Digest, annImageDigest}, {&ev.Image.ConfigDigest, annImageConfigDigest},
+	} {
+		if v, k := annotation(ann, f.keys); v != "" {
+			*f.dst = v
+			sources = append(sources, "annotation "+k)
+		}
+	}
+	ev.Image.Source = strings.Join(sources, ", ")
+
+	p := spec.Process
+	ev.Process = processEvent(p.Args, p.Env, o)
+	ev.Process.User = attest.User{UID: p.User.UID, GID: p.User.GID, AdditionalGIDs: p.User.AdditionalGids}
+	ev.Process.Cwd = p.Cwd
+	nnp := p.NoNewPrivileges
+	ev.Process.NoNewPrivileges = &nnp
+	ev.Process.Entrypoint = req.Entrypoint
+	if c := p.Capabilities; c != nil {
+		ev.Process.Capabilities = &attest.Capabilities{Effective: nonNil(c.Effective), Bounding: c.Bounding,
+			Permitted: c.Permitted, Inheritable: c.Inheritable, Ambient: c.Ambient}
+	} else {
+		ev.Process.Capabilities = &attest.Capabilities{Effective: []string{}}
+	}
+	ev.AppArmorProfile = p.ApparmorProfile
+	ev.SELinuxLabel = p.SelinuxLabel
+	if spec.Root != nil {
+		ro := spec.Root.Readonly
+		ev.ReadOnlyRootfs = &ro
+	}
+	for _, m := range spec.Mounts {
+		ev.Mounts = append(ev.Mounts, attest.Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options})
+	}
+	var masked int
+	if l := spec.Linux; l != nil {
+		ev.Namespaces, ev.HostNamespaces = namespaces(l.Namespaces, o.hostNS)
+		if l.Seccomp != nil {
+			prof, err := json.Marshal(l.Seccomp)
+			if err != nil {
+				return nil, fmt.Errorf("build event: %w", err)
+			}
+			ev.Seccomp = &attest.Seccomp{DefaultAction: string(l.Seccomp.DefaultAction),
+				ProfileDigest: attest.SHA256Digest(prof), Syscalls: len(l.Seccomp.Syscalls)}
+		}
+		if ev.SELinuxLabel == "" {
+			ev.SELinuxLabel = l.MountLabel
+		}
+		masked = len(l.MaskedPaths)
+	} else {
+		ev.HostNamespaces = slices.Clone(allNamespaces)
+	}
+	priv := privileged(ev.Process.Capabilities.Effective, ev.Seccomp == nil, masked == 0)
+	ev.Privileged = &priv
+	return ev, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// processEvent records args in clear and env as hashes unless o.EnvInClear.
+func processEvent(args, env []string, o EventOptions) attest.Process {
+	p := attest.Process{Args: nonNil(args), ArgsDigest: attest.ArgsDigest(args), EnvDigest: attest.ArgsDigest(env), EnvInClear: o.EnvInClear}
+	for _, e := range env {
+		if o.EnvInClear {
+			p.Env = append(p.Env, e)
+			continue
+		}
+		name, value, _ := strings.Cut(e, "=")
+		p.Env = append(p.Env, name+"="+attest.SHA256Digest([]byte(value)))
+	}
+	return p
+}
+
+// allNamespaces are the namespace types OCI knows, in a stable order.
+var allNamespaces = []string{"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"}
+
+// namespaces lists the container's namespaces and which types it shares
+// with the host: a type absent from the spec, or joined at the host's own
+// namespace (same device and inode as /proc/1/ns/<type>).
+func namespaces(ns []specs.LinuxNamespace, hostNS func(typ, path string) bool) ([]attest.Namespace, []string) {
+	var out []attest.Namespace
+	have := map[string]bool{}
+	var host []string
+	for _, n := range ns {
+		t := string(n.Type)
+		out = append(out, attest.Namespace{Type: t, Path: n.Path})
+		have[t] = true
+		if n.Path != "" && hostNS != nil && hostNS(t, n.Path) {
+			host = append(host, t)
+		}
+	}
+	for _, t := range allNamespaces {
+		if !have[t] {
+			host = append(host, t)
+		}
+	}
+	slices.Sort(host)
+	return out, slices.Compact(host)
+}
+
+// procNSName maps OCI namespace types to /proc/<pid>/ns names.
+var procNSName = map[string]string{"network": "net", "mount": "mnt", "pid": "pid", "ipc": "ipc", "uts": "uts", "user": "user", "cgroup": "cgroup", "time": "time"}
+
+// sameAsHost reports whether the namespace at path is the host's (PID 1's).
+func sameAsHost(typ, path string) bool {
+	name, ok := procNSName[typ]
+	if !ok {
+		return false
+	}
+	var a, b syscall.Stat_t
+	if syscall.Stat(path, &a) != nil || syscall.Stat(filepath.Join("/proc/1/ns", name), &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
+}
+
+// privilegedCaps are capabilities Kubernetes' default set never grants; a
+// process holding all of them, without seccomp and masked paths, is what
+// privileged: true (docker --privileged) produces.
+var privilegedCaps = []string{"CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_PTRACE", "CAP_NET_ADMIN", "CAP_DAC_READ_SEARCH", "CAP_SYS_BOOT", "CAP_SYSLOG"}
+
+func privileged(effective []string, noSeccomp, noMasked bool) bool {
+	for _, c := range privilegedCaps {
+		if !slices.Contains(effective, c) {
+			return false
+		}
+	}
+	return noSeccomp && noMasked
+}
+
+// maxEntrypointBytes bounds the executable the hook hashes.
+const maxEntrypointBytes = 256 << 20
+
+// EntrypointDigest hashes the executable args[0] names inside rootfs,
+// resolving a bare name through PATH from env and symlinks inside the
+// rootfs (never outside it).
+func EntrypointDigest(rootfs string, args, env []string, cwd string) *attest.FileDigest {
+	if len(args) == 0 {
+		return nil
+	}
+	fd := &attest.FileDigest{Path: args[0]}
+	root, err := os.OpenRoot(rootfs)
+	if err != nil {
+		fd.Error = err.Error()
+		return fd
+	}
+	defer root.Close()
+	var candidates []string
+	switch {
+	case strings.HasPrefix(args[0], "/"):
+		candidates = []string{args[0]}
+	case strings.Contains(args[0], "/"):
+		candidates = []string{filepath.Join("/", cwd, args[0])}
+	default:
+		path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+		for _, e := range env {
+			if v, ok := strings.CutPrefix(e, "PATH="); ok {
+				path = v
+			}
+		}
+		for _, dir := range filepath.SplitList(path) {
+			if strings.HasPrefix(dir, "/") {
+				candidates = append(candidates, filepath.Join(dir, args[0]))
+			}
+		}
+	}
+	for _, c := range candidates {
+		p, err := resolveIn(root, c)
+		if err != nil {
+			fd.Error = err.Error()
+			continue
+		}
+		d, err := hashIn(root, p)
+		if err != nil {
+			fd.Error = err.Error()
+			continue
+		}
+		fd.Path, fd.Digest, fd.Error = c, d, ""
+		return fd
+	}
+	if fd.Error == "" {
+		fd.Error = "not found in the rootfs"
+	}
+	return fd
+}
+
+// resolveIn follows symlinks of the last path element inside root,
+// treating absolute targets as relative to root.
+func resolveIn(root *os.Root, p string) (string, error) {
+	for range 40 {
+		rel := strings.TrimPrefix(filepath.Clean(p), "/")
+		fi, err := root.Lstat(rel)
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			if !fi.Mode().IsRegular() {
+				return "", fmt.Errorf("%s is not a regular file", p)
+			}
+			return rel, nil
+		}
+		target, err := root.Readlink(rel)
+		if err != nil {
+			return "", err
+		}
+		if !strings.HasPrefix(target, "/") {
+			target = filepath.Join("/", filepath.Dir(rel), target)
+		}
+		p = target
+	}
+	return "", fmt.Errorf("%s: too many symlinks", p)
+}
+
+func hashIn(root *os.Root, rel string) (string, error) {
+	f, err := root.Open(rel)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if fi.Size() > maxEntrypointBytes {
+		return "", fmt.Errorf("%s is %d bytes, more than the %d hashed", rel, fi.Size(), maxEntrypointBytes)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.LimitReader(f, maxEntrypointBytes)); err != nil {
+		return "", err
+	}
+	return attest.HexDigest(h.Sum(nil)), nil
+}
