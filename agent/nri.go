@@ -16,7 +16,7 @@ import (
 // NRIRequest is one NRI CreateContainer as the plugin saw it.
 type NRIRequest struct {
 	// Runtime is the runtime's name and version from the NRI Configure call.
-	Runtime   string         `json:"runtime,omitempty"`
+	Runtime   string          `json:"runtime,omitempty"`
 	Pod       *api.PodSandbox `json:"pod"`
 	Container *api.Container  `json:"container"`
 }
