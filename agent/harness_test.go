@@ -134,6 +134,7 @@ func (n *node) verify(t testing.TB) *attest.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
+	res.DecodeStarts()
 	return res
 }
 

@@ -120,8 +120,10 @@ func BuildOCI(req *OCIRequest, o EventOptions) (*attest.ContainerStart, error) {
 	ev.Process.NoNewPrivileges = &nnp
 	ev.Process.Entrypoint = req.Entrypoint
 	if c := p.Capabilities; c != nil {
-		ev.Process.Capabilities = &attest.Capabilities{Effective: nonNil(c.Effective), Bounding: c.Bounding,
-			Permitted: c.Permitted, Inheritable: c.Inheritable, Ambient: c.Ambient}
+		ev.Process.Capabilities = &attest.Capabilities{Effective: nonNil(c.Effective), Ambient: c.Ambient}
+		if !slices.Equal(c.Bounding, c.Effective) {
+			ev.Process.Capabilities.Bounding = nonNil(c.Bounding)
+		}
 	} else {
 		ev.Process.Capabilities = &attest.Capabilities{Effective: []string{}}
 	}

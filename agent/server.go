@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -30,6 +31,13 @@ const (
 
 // maxRequestBytes bounds a request body: a config.json and its state.
 const maxRequestBytes = 3 * maxConfigBytes
+
+// evidenceMediaType is the agent's answer to a challenge: one JSON line of
+// attest.Evidence without its log, then the log's bytes.
+const evidenceMediaType = "application/vnd.credence.evidence"
+
+// maxLogBytes bounds a log a client reads from an agent.
+const maxLogBytes = 4 << 30
 
 // AttestRequest is a verifier's challenge.
 type AttestRequest struct {
@@ -79,7 +87,23 @@ func (s *Service) Handler() http.Handler {
 		if !decode(w, r, &req) {
 			return
 		}
-		reply(w, func() (any, error) { return s.Attest(r.Context(), req.Nonce) })
+		ev, err := s.Attest(r.Context(), req.Nonce)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		// The evidence without its log as one JSON line, then the log's
+		// exact bytes: no base64 for a log of tens of MB.
+		log := ev.Log
+		ev.Log = nil
+		head, err := json.Marshal(ev)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", evidenceMediaType)
+		w.Write(append(head, '\n')) //nolint:errcheck // the client sees a short answer
+		w.Write(log)                //nolint:errcheck // the client sees a short answer
 	})
 	mux.HandleFunc("GET "+pathAK, func(w http.ResponseWriter, _ *http.Request) {
 		reply(w, func() (any, error) { return s.AK() })
@@ -183,9 +207,34 @@ func (c *Client) MeasureNRI(ctx context.Context, req *NRIRequest) (Receipt, erro
 
 // Attest asks the agent for a quote over nonce and the log.
 func (c *Client) Attest(ctx context.Context, nonce []byte) (*attest.Evidence, error) {
-	var ev attest.Evidence
-	if err := c.call(ctx, http.MethodPost, pathAttest, &AttestRequest{Nonce: nonce}, &ev); err != nil {
+	b, err := json.Marshal(&AttestRequest{Nonce: nonce})
+	if err != nil {
 		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://agent"+pathAttest, bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	rsp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("agent at %s: %w", c.socket, err)
+	}
+	defer rsp.Body.Close()
+	if rsp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(rsp.Body, 4096))
+		return nil, fmt.Errorf("agent: %s", strings.TrimSpace(string(msg)))
+	}
+	br := bufio.NewReaderSize(io.LimitReader(rsp.Body, maxLogBytes), 64<<10)
+	head, err := br.ReadSlice('\n')
+	if err != nil {
+		return nil, fmt.Errorf("agent: read evidence: %w", err)
+	}
+	var ev attest.Evidence
+	if err := json.Unmarshal(head, &ev); err != nil {
+		return nil, fmt.Errorf("agent: read evidence: %w", err)
+	}
+	if ev.Log, err = io.ReadAll(br); err != nil {
+		return nil, fmt.Errorf("agent: read log: %w", err)
 	}
 	return &ev, nil
 }

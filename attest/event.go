@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Event types, the "type" member of every credence event.
@@ -121,13 +123,15 @@ type User struct {
 	AdditionalGIDs []uint32 `json:"additionalGids,omitempty"`
 }
 
-// Capabilities are the Linux capability sets of the process.
+// Capabilities are the Linux capability sets of the process that decide
+// what it and its children can do.
 type Capabilities struct {
-	Effective   []string `json:"effective"`
-	Bounding    []string `json:"bounding,omitempty"`
-	Permitted   []string `json:"permitted,omitempty"`
-	Inheritable []string `json:"inheritable,omitempty"`
-	Ambient     []string `json:"ambient,omitempty"`
+	Effective []string `json:"effective"`
+	// Bounding is present only when it differs from Effective: the
+	// capabilities the process could still gain (setuid, file caps).
+	Bounding []string `json:"bounding,omitempty"`
+	// Ambient are kept across execve.
+	Ambient []string `json:"ambient,omitempty"`
 }
 
 // FileDigest is a file's digest, or why it could not be taken.
@@ -155,12 +159,109 @@ type Seccomp struct {
 	Syscalls      int    `json:"syscalls,omitempty"`
 }
 
-// Mount is one mount of the container.
+// Mount is one mount of the container. In JSON it is one string in the
+// /proc/mounts layout, "SOURCE DESTINATION TYPE OPTIONS" (options joined by
+// commas; space, tab, newline, backslash and comma escaped as \040 \011
+// \012 \134 \054; an empty field is "-", a literal "-" is \055), which
+// keeps a container.start small and fast to decode.
 type Mount struct {
-	Destination string   `json:"destination"`
-	Type        string   `json:"type,omitempty"`
-	Source      string   `json:"source,omitempty"`
-	Options     []string `json:"options,omitempty"`
+	Destination string
+	Type        string
+	Source      string
+	Options     []string
+}
+
+var mountEscaper = strings.NewReplacer(`\`, `\134`, " ", `\040`, "\t", `\011`, "\n", `\012`, ",", `\054`)
+
+func mountField(s string) string {
+	switch s {
+	case "":
+		return "-"
+	case "-":
+		return `\055`
+	}
+	return mountEscaper.Replace(s)
+}
+
+func unmountField(s string) (string, error) {
+	if s == "-" {
+		return "", nil
+	}
+	if !strings.Contains(s, `\`) {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+4 > len(s) {
+			return "", fmt.Errorf("mount field %q: short escape", s)
+		}
+		v, err := strconv.ParseUint(s[i+1:i+4], 8, 8)
+		if err != nil {
+			return "", fmt.Errorf("mount field %q: bad escape", s)
+		}
+		b.WriteByte(byte(v))
+		i += 3
+	}
+	return b.String(), nil
+}
+
+// String is the mount in its JSON (/proc/mounts) form.
+func (m Mount) String() string {
+	opts := make([]string, len(m.Options))
+	for i, o := range m.Options {
+		opts[i] = mountEscaper.Replace(o)
+	}
+	o := strings.Join(opts, ",")
+	switch o {
+	case "":
+		o = "-" // no options (a lone empty option reads back as none)
+	case "-":
+		o = `\055`
+	}
+	return mountField(m.Source) + " " + mountField(m.Destination) + " " + mountField(m.Type) + " " + o
+}
+
+// MarshalJSON implements json.Marshaler.
+func (m Mount) MarshalJSON() ([]byte, error) { return json.Marshal(m.String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (m *Mount) UnmarshalJSON(b []byte) error {
+	var s string
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b[1:len(b)-1], '\\') < 0 && bytes.IndexByte(b[1:len(b)-1], '"') < 0 {
+		s = string(b[1 : len(b)-1]) // no JSON escapes: the common case, already validated by the caller's decoder
+	} else if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	f := strings.Split(s, " ")
+	if len(f) != 4 {
+		return fmt.Errorf("mount %q: want 4 fields", s)
+	}
+	var err error
+	out := Mount{}
+	if out.Source, err = unmountField(f[0]); err != nil {
+		return err
+	}
+	if out.Destination, err = unmountField(f[1]); err != nil {
+		return err
+	}
+	if out.Type, err = unmountField(f[2]); err != nil {
+		return err
+	}
+	if f[3] != "-" {
+		for _, o := range strings.Split(f[3], ",") {
+			v, err := unmountField(o)
+			if err != nil {
+				return err
+			}
+			out.Options = append(out.Options, v)
+		}
+	}
+	*m = out
+	return nil
 }
 
 // EncodeEvent returns the exact content bytes of an event: compact JSON on
@@ -193,33 +294,58 @@ type Event struct {
 	ContainerStart *ContainerStart
 }
 
-// DecodeEvent decodes the content of a "credence" record.
+// DecodeEvent decodes the content of a "credence" record. Events written
+// by EncodeEvent start with their type member, which lets one pass decode
+// them; anything else is decoded twice (type first).
 func DecodeEvent(content []byte) (Event, error) {
-	var head struct {
-		Type string `json:"type"`
+	typ := peekType(content)
+	if typ == "" {
+		var head struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(content, &head); err != nil {
+			return Event{}, fmt.Errorf("decode event: %w: %w", ErrMalformed, err)
+		}
+		typ = head.Type
 	}
-	if err := json.Unmarshal(content, &head); err != nil {
-		return Event{}, fmt.Errorf("decode event: %w: %w", ErrMalformed, err)
-	}
-	ev := Event{Type: head.Type}
+	ev := Event{Type: typ}
 	var target any
-	switch head.Type {
+	var got *string
+	switch typ {
 	case TypeAgentStart:
 		ev.AgentStart = &AgentStart{}
-		target = ev.AgentStart
+		target, got = ev.AgentStart, &ev.AgentStart.Type
 	case TypeSeparator:
 		ev.Separator = &Separator{}
-		target = ev.Separator
+		target, got = ev.Separator, &ev.Separator.Type
 	case TypeContainerStart:
 		ev.ContainerStart = &ContainerStart{}
-		target = ev.ContainerStart
+		target, got = ev.ContainerStart, &ev.ContainerStart.Type
 	default:
-		return Event{}, fmt.Errorf("decode event: unknown event type %q: %w", head.Type, ErrMalformed)
+		return Event{}, fmt.Errorf("decode event: unknown event type %q: %w", typ, ErrMalformed)
 	}
 	if err := json.Unmarshal(content, target); err != nil {
-		return Event{}, fmt.Errorf("decode %s event: %w: %w", head.Type, ErrMalformed, err)
+		return Event{}, fmt.Errorf("decode %s event: %w: %w", typ, ErrMalformed, err)
+	}
+	if *got != typ { // a second "type" member later in the object
+		return Event{}, fmt.Errorf("decode event: type %q then %q: %w", typ, *got, ErrMalformed)
 	}
 	return ev, nil
+}
+
+// peekType returns the type of an event that begins {"type":"<known type>",
+// or "".
+func peekType(content []byte) string {
+	rest, ok := bytes.CutPrefix(content, []byte(`{"type":"`))
+	if !ok {
+		return ""
+	}
+	for _, t := range []string{TypeContainerStart, TypeAgentStart, TypeSeparator} {
+		if len(rest) > len(t) && string(rest[:len(t)]) == t && rest[len(t)] == '"' {
+			return t
+		}
+	}
+	return ""
 }
 
 // ArgsDigest is "sha256:<hex>" of the compact JSON array of args (no HTML

@@ -110,6 +110,7 @@ func FuzzVerify(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		res.DecodeStarts()
 		if res.Verdict == attest.Verified && !bytes.Equal(attestB, r.Evidence.Quote.Attest) {
 			t.Fatalf("a different quote verified")
 		}

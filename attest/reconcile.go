@@ -118,9 +118,11 @@ type Reconciliation struct {
 func (r *Reconciliation) Alerts() int { return r.Counts[RanNotAdmitted] + r.Counts[Drift] }
 
 // Reconcile classifies every container start of a verification result
-// against the admitted workloads. Only verified starts count as "ran";
-// others are listed as not-reconciled.
+// against the admitted workloads (decoding them first, see
+// Result.DecodeStarts). Only verified starts count as "ran"; others are
+// listed as not-reconciled.
 func Reconcile(res *Result, adm *Admitted) *Reconciliation {
+	res.DecodeStarts()
 	out := &Reconciliation{Entries: []ReconcileEntry{}, Counts: map[string]int{}}
 	byKey := map[[2]string]*AdmittedWorkload{}
 	pods := map[string]bool{}

@@ -214,10 +214,19 @@ type lineJSON struct {
 }
 
 // UnmarshalLine decodes one CEL-JSON line (with or without its '\n').
-func UnmarshalLine(line []byte) (Record, error) {
+// The content is kept as exact bytes; whether a credence content is a
+// valid event is DecodeEvent's to say.
+func UnmarshalLine(line []byte) (Record, error) { return unmarshalLine(line, true) }
+
+// unmarshalLine decodes a line; validate=false skips checking that a
+// credence content is valid JSON (for callers that decode it next anyway).
+func unmarshalLine(line []byte, validate bool) (Record, error) {
 	line = bytes.TrimSuffix(line, []byte("\n"))
 	if len(line) > MaxLineBytes {
 		return Record{}, fmt.Errorf("decode record: line of %d bytes exceeds %d: %w", len(line), MaxLineBytes, ErrMalformed)
+	}
+	if rec, ok := fastLine(line, validate); ok {
+		return rec, nil
 	}
 	var l lineJSON
 	dec := json.NewDecoder(bytes.NewReader(line))
@@ -257,6 +266,63 @@ func UnmarshalLine(line []byte) (Record, error) {
 		seen[d.HashAlg] = true
 	}
 	return Record{RecNum: *l.RecNum, PCR: *l.PCR, Digests: l.Digests, ContentType: l.ContentType, Content: []byte(l.Content)}, nil
+}
+
+// fastLine decodes a line laid out exactly as MarshalLine writes a
+// credence record with one sha256 digest, the common case, without a JSON
+// decoder; ok is false for anything else (the general decoder decides).
+func fastLine(line []byte, validate bool) (rec Record, ok bool) {
+	p := line
+	cut := func(prefix string) bool {
+		if !bytes.HasPrefix(p, []byte(prefix)) {
+			return false
+		}
+		p = p[len(prefix):]
+		return true
+	}
+	num := func(maxDigits int) (uint64, bool) {
+		i := 0
+		for i < len(p) && i < maxDigits && p[i] >= '0' && p[i] <= '9' {
+			i++
+		}
+		if i == 0 || (i > 1 && p[0] == '0') || i == len(p) || (p[i] >= '0' && p[i] <= '9') {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(p[:i]), 10, 64)
+		p = p[i:]
+		return v, err == nil
+	}
+	if !cut(`{"recnum":`) {
+		return rec, false
+	}
+	if rec.RecNum, ok = num(20); !ok || !cut(`,"pcr":`) {
+		return rec, false
+	}
+	pcr, ok := num(2)
+	if !ok || pcr > maxPCR || !cut(`,"digests":[{"hashAlg":"sha256","digest":"`) || len(p) < 64 {
+		return rec, false
+	}
+	d := make([]byte, 32)
+	for i := 0; i < 64; i++ { // lower-case hex only, as written
+		if c := p[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return rec, false
+		}
+	}
+	if _, err := hex.Decode(d, p[:64]); err != nil {
+		return rec, false
+	}
+	p = p[64:]
+	if !cut(`"}],"content_type":"credence","content":{`) || len(p) < 2 || p[len(p)-1] != '}' || p[len(p)-2] != '}' {
+		return rec, false
+	}
+	content := line[len(line)-len(p)-1 : len(line)-1]
+	if validate && !json.Valid(content) {
+		return rec, false // the general decoder names the error
+	}
+	rec.PCR, rec.ContentType = int(pcr), ContentTypeCredence
+	rec.Digests = []Digest{{HashAlg: SHA256, Digest: d}}
+	rec.Content = bytes.Clone(content)
+	return rec, true
 }
 
 // Decoder reads CEL-JSON Lines, bounding each line to MaxLineBytes.

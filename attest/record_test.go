@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -194,6 +196,65 @@ func FuzzDecodeCEL(f *testing.F) {
 		}
 		if !bytes.Equal(buf.Bytes(), b) {
 			t.Fatalf("re-export differs")
+		}
+	})
+}
+
+func TestMountJSON(t *testing.T) {
+	for _, m := range []attest.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc"},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "mode=1777", "size=65536k"}},
+		{Destination: "/data dir", Type: "bind", Source: `/host\path,with comma`, Options: []string{"rbind", "ro"}},
+		{Destination: "-", Type: "", Source: "-", Options: []string{"-"}},
+		{Destination: "/x", Options: []string{"a", "", "b\tc\nd"}},
+	} {
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got attest.Mount
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if diff := cmp.Diff(m, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", b, diff)
+		}
+	}
+	if got, _ := json.Marshal(attest.Mount{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "ro"}}); string(got) != `"proc /proc proc nosuid,ro"` {
+		t.Errorf("mount JSON %s", got)
+	}
+	for _, bad := range []string{`"a b c"`, `"a b c d e"`, `"a\\1 b c d"`, `"a\\99x b c d"`, `1`} {
+		var m attest.Mount
+		if err := json.Unmarshal([]byte(bad), &m); err == nil {
+			t.Errorf("%s decoded to %+v", bad, m)
+		}
+	}
+}
+
+func FuzzMountJSON(f *testing.F) {
+	f.Add("/proc", "proc", "proc", "nosuid,ro")
+	f.Add("-", "", `\055`, "")
+	f.Fuzz(func(t *testing.T, dst, typ, src, opts string) {
+		m := attest.Mount{Destination: dst, Type: typ, Source: src}
+		if opts != "" {
+			m.Options = strings.Split(opts, ",")
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return // invalid UTF-8 is replaced on the way out
+		}
+		var got attest.Mount
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if slices.Equal(m.Options, []string{""}) {
+			m.Options = nil
+		}
+		if !utf8.ValidString(dst) || !utf8.ValidString(typ) || !utf8.ValidString(src) || !utf8.ValidString(opts) {
+			return
+		}
+		if diff := cmp.Diff(m, got); diff != "" {
+			t.Fatalf("%s (-want +got):\n%s", b, diff)
 		}
 	})
 }

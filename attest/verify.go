@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
+	"sync"
 )
 
 // Reason codes: each names one check that failed, stable for machines.
@@ -87,10 +89,62 @@ type Result struct {
 
 // ContainerVerdict is what the verifier concludes about one container.start record.
 type ContainerVerdict struct {
-	RecNum  uint64          `json:"recnum"`
-	Verdict string          `json:"verdict"`
-	Reasons []Reason        `json:"reasons,omitempty"`
+	RecNum  uint64   `json:"recnum"`
+	Verdict string   `json:"verdict"`
+	Reasons []Reason `json:"reasons,omitempty"`
+	// Start is the decoded event: nil until Result.DecodeStarts.
 	Start   *ContainerStart `json:"start,omitempty"`
+	content []byte
+}
+
+// DecodeStarts decodes every container.start event of the result, on
+// every CPU. Verify leaves them encoded: its checks need only their digests
+// and types, and decoding is most of the cost of a large log. A covered
+// start that does not decode becomes invalid (event-malformed) and fails
+// the result. Calling it again does nothing.
+func (r *Result) DecodeStarts() {
+	todo := make([]int, 0, len(r.Containers))
+	for i := range r.Containers {
+		if r.Containers[i].Start == nil && r.Containers[i].content != nil {
+			todo = append(todo, i)
+		}
+	}
+	errs := make([]error, len(r.Containers))
+	workers := min(runtime.GOMAXPROCS(0), len(todo)/64+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := w; k < len(todo); k += workers {
+				c := &r.Containers[todo[k]]
+				ev, err := DecodeEvent(c.content)
+				if err == nil && ev.ContainerStart == nil {
+					err = fmt.Errorf("decode event: %s is not a container.start: %w", ev.Type, ErrMalformed)
+				}
+				if err != nil {
+					errs[todo[k]] = err
+					continue
+				}
+				c.Start = ev.ContainerStart
+			}
+		}()
+	}
+	wg.Wait()
+	for _, i := range todo {
+		c := &r.Containers[i]
+		c.content = nil
+		if errs[i] == nil {
+			continue
+		}
+		reason := Reason{Code: ReasonEventMalformed, RecNum: recnumPtr(c.RecNum), Message: errs[i].Error()}
+		if c.Verdict == Verified {
+			r.Reasons = append(r.Reasons, reason)
+			r.Verdict = Failed
+		}
+		c.Verdict = Invalid
+		c.Reasons = append(c.Reasons, reason)
+	}
 }
 
 // Verifier checks evidence from one node against its enrolled AK.
@@ -258,7 +312,11 @@ func (v *Verifier) Verify(ev *Evidence, challenge []byte) (*Result, error) {
 	}
 
 	// 4. Replay.
-	recs, logErr := ReadLog(bytes.NewReader(ev.Log), v.opts.maxRecords)
+	parsed, logErr := parseLog(ev.Log, v.opts.maxRecords)
+	recs := make([]Record, len(parsed))
+	for i := range parsed {
+		recs[i] = parsed[i].rec
+	}
 	res.Records = len(recs)
 	if logErr != nil {
 		fail(ReasonLogMalformed, "%v (the %d records before it are used)", logErr, len(recs))
@@ -272,7 +330,76 @@ func (v *Verifier) Verify(ev *Evidence, challenge []byte) (*Result, error) {
 		res.PCRValue = replayValue(recs[:covered], v.opts.pcr)
 	}
 	checkRecNums(recs, failAt)
-	return v.finish(res, quoteOK, recs, info), nil
+	return v.finish(res, quoteOK, parsed, info), nil
+}
+
+// parsedRecord is a record with its content checked and decoded.
+type parsedRecord struct {
+	rec       Record
+	digestOK  bool  // the content hashes to the sha256 digest
+	hasDigest bool  // there is a sha256 digest
+	ev        Event // for credence content
+	evErr     error
+}
+
+// parseLog splits a log into lines and decodes, hashes and interprets them
+// on every CPU. Records after the first malformed line are dropped.
+func parseLog(log []byte, maxRecords int) ([]parsedRecord, error) {
+	var lines [][]byte
+	for rest := log; len(rest) > 0; {
+		if len(lines) == maxRecords {
+			return nil, fmt.Errorf("read log: more than %d records", maxRecords)
+		}
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			lines = append(lines, rest) // torn: the decoder reports it
+			break
+		}
+		lines = append(lines, rest[:i+1])
+		rest = rest[i+1:]
+	}
+	out := make([]parsedRecord, len(lines))
+	errs := make([]error, len(lines))
+	workers := min(runtime.GOMAXPROCS(0), len(lines)/256+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(lines); i += workers {
+				line := lines[i]
+				if line[len(line)-1] != '\n' {
+					errs[i] = fmt.Errorf("line %d: %w", i+1, ErrTornLine)
+					continue
+				}
+				rec, err := unmarshalLine(line, false)
+				if err != nil {
+					errs[i] = fmt.Errorf("line %d: %w", i+1, err)
+					continue
+				}
+				p := &out[i]
+				p.rec = rec
+				if d := rec.Digest(SHA256); d != nil {
+					sum := sha256.Sum256(rec.Content)
+					p.hasDigest, p.digestOK = true, bytes.Equal(sum[:], d)
+				}
+				if rec.ContentType == ContentTypeCredence {
+					if peekType(rec.Content) == TypeContainerStart {
+						p.ev.Type = TypeContainerStart // decoded by DecodeStarts
+					} else {
+						p.ev, p.evErr = DecodeEvent(rec.Content)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return out[:i], err
+		}
+	}
+	return out, nil
 }
 
 // replayPrefix returns the length of the longest prefix of recs whose
@@ -337,12 +464,12 @@ func checkRecNums(recs []Record, failAt func(uint64, string, string, ...any)) {
 }
 
 // finish interprets the records and sets the verdicts.
-func (v *Verifier) finish(res *Result, quoteOK bool, recs []Record, info *QuoteInfo) *Result {
+func (v *Verifier) finish(res *Result, quoteOK bool, recs []parsedRecord, info *QuoteInfo) *Result {
 	logTaint := "" // a failure that makes every record untrustworthy
 	var bootID string
 	sawAgent, sawSeparator := false, false
 	for i := range recs {
-		rec := &recs[i]
+		rec := &recs[i].rec
 		inPrefix := i < res.Covered
 		failRec := func(code, format string, args ...any) {
 			res.Reasons = append(res.Reasons, Reason{Code: code, RecNum: recnumPtr(rec.RecNum), Message: fmt.Sprintf(format, args...)})
@@ -363,12 +490,13 @@ func (v *Verifier) finish(res *Result, quoteOK bool, recs []Record, info *QuoteI
 				res.Reasons = append(res.Reasons, r)
 			}
 		}
-		if d := rec.Digest(SHA256); d == nil {
+		if !recs[i].hasDigest {
 			bad(ReasonNoDigestInBank, "the record has no sha256 digest")
-		} else if sum := sha256.Sum256(rec.Content); !bytes.Equal(sum[:], d) {
-			bad(ReasonContentDigest, "the content does not hash to the recorded digest %x (got %x): the record was edited", d, sum[:])
+		} else if !recs[i].digestOK {
+			sum := sha256.Sum256(rec.Content)
+			bad(ReasonContentDigest, "the content does not hash to the recorded digest %x (got %x): the record was edited", rec.Digest(SHA256), sum[:])
 		}
-		evt, err := DecodeEvent(rec.Content)
+		evt, err := recs[i].ev, recs[i].evErr
 		if err != nil {
 			bad(ReasonEventMalformed, "%v", err)
 		}
@@ -404,11 +532,12 @@ func (v *Verifier) finish(res *Result, quoteOK bool, recs []Record, info *QuoteI
 		case evt.Separator != nil:
 			sawSeparator = sawAgent
 			continue
-		case evt.ContainerStart != nil:
-			cv.Start = evt.ContainerStart
-		}
-		if evt.ContainerStart == nil && err == nil {
-			continue
+		case evt.Type == TypeContainerStart:
+			cv.Start, cv.content = evt.ContainerStart, rec.Content
+		default:
+			if err == nil {
+				continue
+			}
 		}
 		if !sawAgent {
 			bad(ReasonNoAgentStart, "a container start before any agent.start: nothing binds it to a boot")

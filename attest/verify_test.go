@@ -47,6 +47,10 @@ func TestVerifyGoodLog(t *testing.T) {
 	if diff := cmp.Diff([]string{"verified", "verified", "verified"}, verdicts(res)); diff != "" {
 		t.Errorf("container verdicts (-want +got):\n%s", diff)
 	}
+	if res.Containers[2].Start != nil {
+		t.Error("Verify decoded a container.start; DecodeStarts should")
+	}
+	res.DecodeStarts()
 	if res.Records != 5 || res.Covered != 5 || len(res.Agents) != 1 {
 		t.Errorf("records %d covered %d agents %d", res.Records, res.Covered, len(res.Agents))
 	}
@@ -189,6 +193,7 @@ func TestForgedLogWithPCRReset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	unsafe.DecodeStarts()
 	if unsafe.Verdict != attest.Verified || unsafe.Containers[0].Start.Image.Ref != "evil.example/miner:1" {
 		t.Fatalf("with resettable PCRs allowed, the forgery should pass (that is the danger): %s %v", unsafe.Verdict, unsafe.Reasons)
 	}
@@ -212,6 +217,30 @@ func TestForgedLogWithPCRReset(t *testing.T) {
 	b, _ := attest.EncodeEvent(containerStart(9))
 	if _, err := n.log.Append(b); err == nil || !strings.Contains(err.Error(), attest.ErrLogDiverged.Error()) {
 		t.Fatalf("append after a PCR reset: %v, want %v", err, attest.ErrLogDiverged)
+	}
+}
+
+// TestMalformedEventFails: a covered container.start that does not decode
+// (the writer measured bytes that are not an event) is invalid and fails
+// the result once decoded.
+func TestMalformedEventFails(t *testing.T) {
+	n := newNode(t)
+	n.start(t, "boot-1")
+	n.append(t, containerStart(0))
+	if _, err := n.log.Append([]byte(`{"type":"container.start","process":5}`)); err != nil {
+		t.Fatal(err)
+	}
+	nonce, ev := n.challenge(t, nil)
+	res, err := n.verifier(t).Verify(ev, nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.DecodeStarts()
+	if res.Verdict != attest.Failed || !slices.Contains(codes(res.Reasons), attest.ReasonEventMalformed) {
+		t.Fatalf("%s %v", res.Verdict, res.Reasons)
+	}
+	if diff := cmp.Diff([]string{attest.Verified, attest.Invalid}, verdicts(res)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
 

@@ -96,7 +96,12 @@ func (e *evidenceFlags) verify(cmd *cobra.Command) (*attest.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.Verify(ev, nonce)
+	res, err := v.Verify(ev, nonce)
+	if err != nil {
+		return nil, err
+	}
+	res.DecodeStarts()
+	return res, nil
 }
 
 func newAttestVerifyCmd() *cobra.Command {
