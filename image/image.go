@@ -34,7 +34,7 @@ const (
 // Image is one platform's image, resolved and ready to walk.
 type Image struct {
 	// Reference is what the user gave.
-	Reference string `json:"reference"`
+	Reference string    `json:"reference"`
 	Transport Transport `json:"transport"`
 	// Name is the image name when known (a registry reference, a tag in an
 	// OCI layout or docker-archive).
@@ -47,8 +47,8 @@ type Image struct {
 	ConfigDigest   string `json:"configDigest,omitempty"`
 	// IndexDigest is the digest of the multi-platform index the manifest was
 	// chosen from, if any.
-	IndexDigest string `json:"indexDigest,omitempty"`
-	Platform    string `json:"platform,omitempty"`
+	IndexDigest string  `json:"indexDigest,omitempty"`
+	Platform    string  `json:"platform,omitempty"`
 	Layers      []Layer `json:"layers"`
 	// Config is the image configuration; nil for a directory.
 	Config *v1.ConfigFile `json:"-"`

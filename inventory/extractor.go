@@ -63,6 +63,8 @@ type Result struct {
 	Packages []*Package
 	// Distro is set by the os-release extractor.
 	Distro *Distro
+	// Warnings describe malformed entries the extractor skipped.
+	Warnings []string
 }
 
 // Input is one file handed to an extractor.

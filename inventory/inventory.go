@@ -33,9 +33,9 @@ type Package struct {
 	// SourceName and SourceVersion name the source package where the format
 	// records one: dpkg "Source:", apk origin, the rpm source rpm. Distro
 	// advisories are filed against the source package.
-	SourceName    string `json:"sourceName,omitempty"`
-	SourceVersion string `json:"sourceVersion,omitempty"`
-	Arch          string `json:"arch,omitempty"`
+	SourceName    string   `json:"sourceName,omitempty"`
+	SourceVersion string   `json:"sourceVersion,omitempty"`
+	Arch          string   `json:"arch,omitempty"`
 	Licenses      []string `json:"licenses,omitempty"`
 	// Layer is the image layer that added this package (for a package
 	// database, the lowest layer from which every later version of the

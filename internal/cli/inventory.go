@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/credence-dev/credence/image"
+	"github.com/credence-dev/credence/inventory"
+)
+
+func newInventoryCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "inventory IMAGE",
+		Short: "List the packages in an image, each with the layer that added it",
+		Long: `List the packages in an image: OS packages (dpkg, apk, rpm) and language
+packages (npm, PyPI, Go, Java, cargo), each with its OSV ecosystem, purl,
+source package, the layer that added it and the paths it was found at.
+Files deleted by a later layer (whiteouts) are not reported.
+
+` + imageRefHelp,
+		Example: `  credence inventory testdata/images/sample
+  credence inventory docker-archive:app.tar -o json
+  credence inventory registry:alpine:3.20 --platform linux/arm64`,
+		Args: oneArg("IMAGE"),
+	}
+	out := addOutputFlag(cmd, "table", "table", "json")
+	imgFlags := addImageFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		img, inv, err := imgFlags.inventory(cmd.Context(), args[0], cmd.ErrOrStderr())
+		if err != nil {
+			return err
+		}
+		if out.format == "json" {
+			return writeJSON(cmd.OutOrStdout(), inventoryReport{Image: img, Inventory: inv})
+		}
+		printWarnings(cmd.ErrOrStderr(), inv)
+		return printInventory(cmd.OutOrStdout(), img, inv)
+	}
+	return cmd
+}
+
+// inventoryReport is the JSON output of credence inventory.
+type inventoryReport struct {
+	Image *image.Image `json:"image"`
+	*inventory.Inventory
+}
+
+func printInventory(w io.Writer, img *image.Image, inv *inventory.Inventory) error {
+	fmt.Fprintf(w, "Image:    %s\n", img.Reference)
+	if img.ManifestDigest != "" {
+		fmt.Fprintf(w, "Manifest: %s\n", img.ManifestDigest)
+	}
+	if img.ConfigDigest != "" {
+		fmt.Fprintf(w, "Config:   %s\n", img.ConfigDigest)
+	}
+	if inv.Distro != nil {
+		eco := inv.Distro.Ecosystem
+		if eco == "" {
+			eco = "no OSV ecosystem known"
+		}
+		fmt.Fprintf(w, "Distro:   %s (%s)\n", inv.Distro.PrettyName, eco)
+	}
+	fmt.Fprintf(w, "Packages: %d in %d layers\n\n", len(inv.Packages), len(inv.Layers))
+	t := newTable(w, "NAME", "VERSION", "TYPE", "ECOSYSTEM", "LAYER", "PATH")
+	for _, p := range inv.Packages {
+		name := p.Name
+		if p.Namespace != "" && p.Type != inventory.TypeGolang {
+			name = p.Namespace + "/" + p.Name
+		}
+		layer := ""
+		if p.Layer != nil {
+			layer = strconv.Itoa(p.Layer.Index)
+		}
+		t.row(name, p.Version, p.Type, p.Ecosystem, layer, strings.Join(p.Locations, ", "))
+	}
+	return t.flush()
+}
+
+func printWarnings(w io.Writer, inv *inventory.Inventory) {
+	for _, m := range inv.Status.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", m)
+	}
+	for _, e := range inv.Status.FileErrors {
+		fmt.Fprintf(w, "warning: %s could not read %s (layer %d): %s\n", e.Extractor, e.Path, e.Layer, e.Error)
+	}
+}

@@ -1,0 +1,19 @@
+// Package all is the explicit list of extractors credence runs: adding a
+// format means adding it here, and nowhere else (no init() registration).
+package all
+
+import (
+	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/apk"
+	"github.com/credence-dev/credence/inventory/dpkg"
+	"github.com/credence-dev/credence/inventory/osrelease"
+)
+
+// Extractors returns a new instance of every extractor, in a fixed order.
+func Extractors() []inventory.Extractor {
+	return []inventory.Extractor{
+		osrelease.New(),
+		dpkg.New(),
+		apk.New(),
+	}
+}

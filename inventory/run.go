@@ -1,0 +1,329 @@
+package inventory
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/credence-dev/credence/image"
+)
+
+// Option configures Run.
+type Option func(*runOptions)
+
+type runOptions struct {
+	tmpDir string
+}
+
+// WithTempDir sets where files are spooled for extractors that need random
+// access or a path on disk (default os.TempDir()). Nothing is written
+// anywhere else.
+func WithTempDir(dir string) Option { return func(o *runOptions) { o.tmpDir = dir } }
+
+// fileKey names one version of one file as one extractor read it.
+type fileKey struct {
+	extractor int
+	layer     int
+	path      string
+}
+
+// pathKey names a file as one extractor reads it, across layers.
+type pathKey struct {
+	extractor int
+	path      string
+}
+
+// Run walks img once, offers every file to the extractors, and assembles the
+// inventory of the squashed image: packages in files hidden by whiteouts are
+// dropped, and each package is attributed to the layer that added it.
+func Run(ctx context.Context, img *image.Image, extractors []Extractor, opts ...Option) (*Inventory, error) {
+	if err := validate(extractors); err != nil {
+		return nil, err
+	}
+	var o runOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	start := time.Now()
+	c := &collector{extractors: extractors, tmpDir: o.tmpDir, results: map[fileKey]Result{}}
+	tree, err := img.Walk(ctx, func(e *image.Entry, r io.Reader) error { return c.visit(ctx, e, r) })
+	if err != nil {
+		return nil, err
+	}
+	c.resolveHardlinks(tree)
+
+	inv := &Inventory{Status: Status{State: Succeeded}}
+	for _, l := range img.Layers {
+		inv.Layers = append(inv.Layers, Layer{Index: l.Index, Digest: l.Digest, DiffID: l.DiffID, CreatedBy: l.CreatedBy})
+	}
+	attribute := img.Transport != image.Directory
+	inv.Distro = c.distro(tree)
+	inv.Packages = c.packages(tree, inv.Layers, attribute)
+	finish(inv)
+
+	inv.Status.Warnings = append(tree.Warnings(), c.warnings...)
+	inv.Status.FileErrors = c.fileErrors
+	if len(c.fileErrors) > 0 {
+		inv.Status.State = Partial
+	}
+	for _, e := range extractors {
+		inv.Status.Extractors = append(inv.Status.Extractors, ID(e))
+	}
+	inv.Status.Duration = time.Since(start)
+	return inv, nil
+}
+
+// ErrInvalidExtractors is returned when the extractor list is malformed.
+var ErrInvalidExtractors = errors.New("invalid extractor list")
+
+func validate(extractors []Extractor) error {
+	seen := map[string]bool{}
+	for _, e := range extractors {
+		if e.Name() == "" || seen[e.Name()] {
+			return fmt.Errorf("%w: empty or repeated name %q", ErrInvalidExtractors, e.Name())
+		}
+		seen[e.Name()] = true
+	}
+	return nil
+}
+
+type hardlink struct {
+	entry  *image.Entry
+	wanted []int
+}
+
+// collector gathers extraction results from concurrent layer walks.
+type collector struct {
+	extractors []Extractor
+	tmpDir     string
+
+	mu         sync.Mutex
+	results    map[fileKey]Result
+	hardlinks  []hardlink
+	fileErrors []FileError
+	warnings   []string
+}
+
+func (c *collector) visit(ctx context.Context, e *image.Entry, r io.Reader) error {
+	if e.Type != image.Regular && e.Type != image.Hardlink {
+		return nil
+	}
+	info := FileInfo{Path: e.Path, Mode: e.Mode, Size: e.Size}
+	var wanted []int
+	for i, ex := range c.extractors {
+		if ex.FileRequired(info) {
+			wanted = append(wanted, i)
+		}
+	}
+	if len(wanted) == 0 {
+		return nil
+	}
+	if e.Type == image.Hardlink {
+		c.mu.Lock()
+		c.hardlinks = append(c.hardlinks, hardlink{entry: e, wanted: wanted})
+		c.mu.Unlock()
+		return nil
+	}
+	var shared []byte // read once when several extractors want the file
+	if len(wanted) > 1 {
+		limit := int64(0)
+		for _, i := range wanted {
+			limit = max(limit, maxSize(c.extractors[i]))
+		}
+		b, err := NewInput(info, r, "").ReadAll(limit)
+		if err != nil {
+			c.fail(e, c.extractors[wanted[0]], err)
+			return nil
+		}
+		shared = b
+	}
+	for _, i := range wanted {
+		ex := c.extractors[i]
+		if limit := maxSize(ex); e.Size > limit {
+			c.warnf("%s skipped %s in layer %d: %s is over its %s limit", ex.Name(), e.Path, e.Layer, humanBytes(e.Size), humanBytes(limit))
+			continue
+		}
+		src := r
+		if shared != nil {
+			src = bytes.NewReader(shared)
+		}
+		in := NewInput(info, src, c.tmpDir)
+		res, err := ex.Extract(ctx, in)
+		in.Close()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c.fail(e, ex, err)
+			continue
+		}
+		c.mu.Lock()
+		c.results[fileKey{i, e.Layer, e.Path}] = res
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+func maxSize(e Extractor) int64 {
+	if m := e.Requirements().MaxFileSize; m > 0 {
+		return m
+	}
+	return DefaultMaxFileSize
+}
+
+func (c *collector) fail(e *image.Entry, ex Extractor, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fileErrors = append(c.fileErrors, FileError{Path: e.Path, Layer: e.Layer, Extractor: ID(ex), Error: err.Error()})
+}
+
+func (c *collector) warnf(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.warnings = append(c.warnings, fmt.Sprintf(format, args...))
+}
+
+// resolveHardlinks gives a hardlink the results of the file it links to,
+// when an extractor read that file.
+func (c *collector) resolveHardlinks(tree *image.Tree) {
+	for _, h := range c.hardlinks {
+		for _, i := range h.wanted {
+			res, ok := c.findResult(i, h.entry.Linkname, h.entry.Layer)
+			if !ok {
+				c.warnf("%s could not read %s in layer %d: it is a hardlink to %s, which was not read", c.extractors[i].Name(), h.entry.Path, h.entry.Layer, h.entry.Linkname)
+				continue
+			}
+			c.results[fileKey{i, h.entry.Layer, h.entry.Path}] = relocate(res, h.entry.Linkname, h.entry.Path)
+		}
+	}
+}
+
+// findResult returns extractor i's result for path in layer or the nearest layer below.
+func (c *collector) findResult(i int, path string, layer int) (Result, bool) {
+	for l := layer; l >= 0; l-- {
+		if r, ok := c.results[fileKey{i, l, path}]; ok {
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// relocate copies a result read at one path for a hardlink at another.
+func relocate(r Result, from, to string) Result {
+	out := Result{Distro: r.Distro}
+	for _, p := range r.Packages {
+		cp := *p
+		cp.Locations = nil
+		for _, loc := range p.Locations {
+			if loc == from {
+				loc = to
+			}
+			cp.Locations = append(cp.Locations, loc)
+		}
+		out.Packages = append(out.Packages, &cp)
+	}
+	return out
+}
+
+// distroPaths is where os-release(5) says to look, in order.
+var distroPaths = []string{"etc/os-release", "usr/lib/os-release"}
+
+// distro picks the distribution from the visible os-release files: the one
+// etc/os-release resolves to, else usr/lib/os-release, else any other.
+func (c *collector) distro(tree *image.Tree) *Distro {
+	visible := map[string]*Distro{}
+	var others []*Distro
+	for k, r := range c.results {
+		if r.Distro != nil && tree.Visible(k.layer, k.path) {
+			d := *r.Distro
+			d.Path = k.path
+			visible[k.path] = &d
+			others = append(others, &d)
+		}
+	}
+	for _, p := range distroPaths {
+		if real, _, err := tree.Resolve(p); err == nil {
+			if d, ok := visible[real]; ok {
+				return d
+			}
+		}
+	}
+	slices.SortFunc(others, func(a, b *Distro) int { return cmp.Compare(a.Path, b.Path) })
+	if len(others) > 0 {
+		return others[0]
+	}
+	return nil
+}
+
+// packages assembles the packages of the files the container sees, each
+// attributed to the layer that added it.
+func (c *collector) packages(tree *image.Tree, layers []Layer, attribute bool) []*Package {
+	paths := map[pathKey]bool{}
+	for k := range c.results {
+		paths[pathKey{k.extractor, k.path}] = true
+	}
+	var out []*Package
+	for pk := range paths {
+		versions := tree.Versions(pk.path)
+		if len(versions) == 0 {
+			continue // deleted by a whiteout or an opaque directory
+		}
+		top, ok := c.results[fileKey{pk.extractor, versions[0].Layer, pk.path}]
+		if !ok {
+			continue // the visible version failed to parse; recorded in FileErrors
+		}
+		ex := c.extractors[pk.extractor]
+		for _, w := range top.Warnings {
+			c.warnings = append(c.warnings, fmt.Sprintf("%s: %s: %s", ex.Name(), pk.path, w))
+		}
+		for _, p := range top.Packages {
+			p.Extractor = ID(ex)
+			if len(p.Locations) == 0 {
+				p.Locations = []string{pk.path}
+			}
+			if attribute {
+				l := c.addedIn(pk, p, versions)
+				if l >= 0 && l < len(layers) {
+					layer := layers[l]
+					p.Layer = &layer
+				}
+			}
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// addedIn walks down the versions of a file (newest first) for as long as
+// each still holds the package: the last one holding it is the layer that
+// added it.
+func (c *collector) addedIn(pk pathKey, p *Package, versions []*image.Entry) int {
+	layer := versions[0].Layer
+	key := p.Key()
+	for _, v := range versions[1:] {
+		r, ok := c.results[fileKey{pk.extractor, v.Layer, pk.path}]
+		if !ok || !slices.ContainsFunc(r.Packages, func(q *Package) bool { return q.Key() == key }) {
+			break
+		}
+		layer = v.Layer
+	}
+	return layer
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
