@@ -27,7 +27,9 @@
 // rule: a log ahead of its quote is accepted, its tail is "not covered"),
 // recomputes every content digest, binds the log to the boot through the
 // quote's resetCount/restartCount and the agent.start event, and returns one
-// verdict per container start, with reasons.
+// verdict per container start, with reasons. The container.start events
+// themselves are decoded by [Result.DecodeStarts], on every CPU: decoding is
+// most of the cost of a large log and the checks do not need it.
 //
 // PCRs 16 and 17-23 can be reset without a reboot (23 and 16 by any root
 // process), so a log on them can be forged; the verifier refuses them unless

@@ -14,8 +14,8 @@ func TestReconcile(t *testing.T) {
 	digest := "sha256:" + strings.Repeat("1", 64)
 	start := func(uid, name string, edit func(*attest.ContainerStart)) *attest.ContainerStart {
 		cs := &attest.ContainerStart{Trigger: "oci-hook", ContainerID: uid + "-" + name, ContainerName: name,
-			Image:   attest.ImageIdentity{Ref: "registry.example/web@" + digest},
-			Process: attest.Process{Args: []string{"web"}, ArgsDigest: attest.ArgsDigest([]string{"web"}), Capabilities: &attest.Capabilities{Effective: []string{"CAP_CHOWN"}}},
+			Image:          attest.ImageIdentity{Ref: "registry.example/web@" + digest},
+			Process:        attest.Process{Args: []string{"web"}, ArgsDigest: attest.ArgsDigest([]string{"web"}), Capabilities: &attest.Capabilities{Effective: []string{"CAP_CHOWN"}}},
 			HostNamespaces: []string{"cgroup", "user"}, Privileged: &f}
 		if uid != "" {
 			cs.Pod = &attest.PodIdentity{UID: uid, Namespace: "shop", Name: "pod-" + uid}
