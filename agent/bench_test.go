@@ -35,6 +35,8 @@ func BenchmarkRuncStart(b *testing.B) {
 		bundle := n.bundle(b, container{id: "bench-" + name, args: []string{"true"}}, hook)
 		b.Run(name, func(b *testing.B) {
 			before := n.logSize(b)
+			cpu := swtpmtest.StartCPU()
+			defer cpu.Report(b)
 			for i := 0; b.Loop(); i++ {
 				if out, err := n.run(b, bundle, fmt.Sprintf("%s-%d", name, i)); err != nil {
 					b.Fatalf("%v\n%s", err, out)
@@ -56,6 +58,8 @@ func BenchmarkHookProcess(b *testing.B) {
 	bundle := n.bundle(b, container{id: "hookbench", args: []string{"true"}}, true)
 	bin := credenceBinary(b)
 	before := n.logSize(b)
+	cpu := swtpmtest.StartCPU()
+	defer cpu.Report(b)
 	for i := 0; b.Loop(); i++ {
 		state := fmt.Sprintf(`{"ociVersion":"1.0.2","id":"hook-%d","status":"creating","pid":1,"bundle":%q}`, i, bundle)
 		cmd := exec.Command(bin, "agent", "hook", "--socket", n.socket)
@@ -84,6 +88,8 @@ func BenchmarkNRICreateContainer(b *testing.B) {
 				connectPlugin(b, r, n.svc)
 			}
 			before := n.logSize(b)
+			cpu := swtpmtest.StartCPU()
+			defer cpu.Report(b)
 			for i := 0; b.Loop(); i++ {
 				if _, err := r.CreateContainer(context.Background(), createRequest(i)); err != nil {
 					b.Fatal(err)

@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/credence-dev/credence/attest"
+	"github.com/credence-dev/credence/internal/swtpmtest"
 )
 
 // requireRunc skips loudly unless this test can start real containers.
@@ -28,11 +30,60 @@ func requireRunc(t testing.TB) (runc, busybox string) {
 	}
 	for _, p := range []string{"/usr/bin/busybox", "/bin/busybox"} {
 		if _, err := os.Stat(p); err == nil {
-			return runc, p
+			busybox = p
 		}
 	}
-	t.Skip("SKIPPED LOUDLY: busybox is not installed: run scripts/setup.d/00-apt.sh as root (apt package busybox-static)")
-	return "", ""
+	if busybox == "" {
+		t.Skip("SKIPPED LOUDLY: busybox is not installed: run scripts/setup.d/00-apt.sh as root (apt package busybox-static)")
+	}
+	probeOnce.Do(func() { probeErr = probeRunc(busybox) })
+	if probeErr != nil {
+		t.Skipf("SKIPPED LOUDLY: runc cannot start a container on this machine (without credence's hook): %v", probeErr)
+	}
+	return runc, busybox
+}
+
+var (
+	probeOnce sync.Once
+	probeErr  error
+)
+
+// probeRunc starts one busybox container without any hook: if that fails,
+// the machine (not credence) keeps runc from working.
+func probeRunc(busybox string) error {
+	dir, err := os.MkdirTemp("", "runc-probe")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bundle := filepath.Join(dir, "bundle")
+	if err := os.MkdirAll(filepath.Join(bundle, "rootfs", "bin"), 0o755); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(busybox)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "rootfs", "bin", "true"), b, 0o755); err != nil {
+		return err
+	}
+	if out, err := exec.Command("runc", "spec", "--bundle", bundle).CombinedOutput(); err != nil {
+		return fmt.Errorf("runc spec: %v: %s", err, out)
+	}
+	cfg := filepath.Join(bundle, "config.json")
+	raw, _ := os.ReadFile(cfg)
+	raw = bytes.Replace(raw, []byte(`"terminal": true`), []byte(`"terminal": false`), 1)
+	raw = bytes.Replace(raw, []byte(`"sh"`), []byte(`"true"`), 1)
+	if err := os.WriteFile(cfg, raw, 0o644); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "runc", "--root", filepath.Join(dir, "state"), "run", "--bundle", bundle, "probe").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 type container struct {
@@ -349,5 +400,60 @@ func TestRuncRefusedWhenAgentDown(t *testing.T) {
 	out, err := n.run(t, b, "orphan")
 	if err == nil || strings.Contains(out, "SHOULD NOT RUN") {
 		t.Fatalf("the container ran without an agent (err %v):\n%s", err, out)
+	}
+}
+
+// TestAgentBinary runs the real `credence agent run --nri` as its own
+// process (stopped by PID) on swtpm, starts a container through runc and
+// the hook and another through an NRI runtime, and verifies both with the CLI.
+func TestAgentBinary(t *testing.T) {
+	requireRunc(t)
+	sim := swtpmtest.Start(t)
+	dir, err := os.MkdirTemp("", "agentbin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	n := &node{dir: dir, socket: filepath.Join(dir, "agent.sock")}
+	r := startRuntime(t, dir)
+	cmd := exec.Command(credenceBinary(t), "agent", "run", "--tpm", sim.Addr(), "--log", filepath.Join(dir, "m.jsonl"),
+		"--socket", n.socket, "--pcr", "23", "--nri", "--nri-socket", r.sock)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		t.Logf("agent stderr:\n%s", stderr.String())
+	}()
+	select {
+	case <-r.plugins.ready:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the agent's NRI plugin did not register:\n%s", stderr.String())
+	}
+	if _, err := r.CreateContainer(context.Background(), createRequest(7)); err != nil {
+		t.Fatal(err)
+	}
+	b := n.bundle(t, container{id: "via-hook", args: []string{"echo", "hi"}}, true)
+	if out, err := n.run(t, b, "via-hook"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	akJSON, code := runCLI(t, "agent", "ak", "--socket", n.socket, "-o", "json")
+	if code != 0 {
+		t.Fatal("agent ak")
+	}
+	akFile := filepath.Join(dir, "ak.json")
+	os.WriteFile(akFile, akJSON, 0o644)
+	out, code := runCLI(t, "attest", "verify", "--agent", n.socket, "--ak", akFile, "--pcr", "23", "--allow-resettable-pcr", "-o", "json")
+	res := decodeJSON[attest.Result](t, out)
+	var got []string
+	for _, c := range res.Containers {
+		got = append(got, c.Verdict+" "+c.Start.Trigger+" "+c.Start.ContainerID)
+	}
+	want := []string{"verified nri ctr-7", "verified oci-hook via-hook"}
+	if code != 0 || !slices.Equal(got, want) {
+		t.Fatalf("exit %d: %q, want %q: %v", code, got, want, res.Reasons)
 	}
 }

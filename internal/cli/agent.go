@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -68,7 +69,7 @@ reboot: 13 by default; 23 (resettable) only for tests.`,
 	f.IntVar(&pcr, "pcr", attest.DefaultPCR, "PCR to extend")
 	f.StringVar(&akHandle, "ak-handle", fmt.Sprintf("0x%08x", tpm.DefaultAKHandle), "persistent handle of the attestation key")
 	f.BoolVar(&envInClear, "env-in-clear", false, "record environment values, not only their hashes (values can be secrets)")
-	f.BoolVar(&nri, "nri", false, "also run the NRI plugin in this process")
+	f.BoolVar(&nri, "nri", false, "also run the NRI plugin in this process (a runtime creates containers unmeasured while no plugin is connected; keep the hook too)")
 	f.StringVar(&nriSocket, "nri-socket", "", "the runtime's NRI socket (default /var/run/nri/nri.sock)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		h, err := strconv.ParseUint(akHandle, 0, 32)
@@ -96,16 +97,10 @@ reboot: 13 by default; 23 (resettable) only for tests.`,
 		ctx := cmd.Context()
 		errw := cmd.ErrOrStderr()
 		if nri {
-			p := agent.NewPlugin(svc)
-			s, err := agent.NewNRIStub(p, nriSocket)
-			if err != nil {
+			if _, err := agent.NewNRIStub(agent.NewPlugin(svc), nriSocket); err != nil {
 				return err
 			}
-			go func() {
-				if err := s.Run(ctx); err != nil {
-					fmt.Fprintf(errw, "credence agent: nri plugin stopped: %v\n", err)
-				}
-			}()
+			go runNRI(ctx, errw, func() agent.Measurer { return svc }, nriSocket)
 		}
 		st := svc.Start()
 		fmt.Fprintf(errw, "credence agent: measuring into PCR %d, log %s, socket %s (boot %s, epoch %d, AK %s)\n",
@@ -203,13 +198,33 @@ the same plugin inside the agent instead.`,
 	cmd.Flags().StringVar(&socket, "socket", agent.DefaultSocket, "the agent's unix socket")
 	cmd.Flags().StringVar(&nriSocket, "nri-socket", "", "the runtime's NRI socket (default /var/run/nri/nri.sock)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		s, err := agent.NewNRIStub(agent.NewPlugin(agent.NewClient(socket, 8*time.Second)), nriSocket)
-		if err != nil {
+		c := agent.NewClient(socket, 8*time.Second)
+		if _, err := agent.NewNRIStub(agent.NewPlugin(c), nriSocket); err != nil {
 			return err
 		}
-		return s.Run(cmd.Context())
+		runNRI(cmd.Context(), cmd.ErrOrStderr(), func() agent.Measurer { return c }, nriSocket)
+		return nil
 	}
 	return cmd
+}
+
+// runNRI keeps the NRI plugin connected to the runtime until ctx ends,
+// reconnecting when the runtime restarts.
+func runNRI(ctx context.Context, errw io.Writer, m func() agent.Measurer, nriSocket string) {
+	for ctx.Err() == nil {
+		s, err := agent.NewNRIStub(agent.NewPlugin(m()), nriSocket)
+		if err == nil {
+			err = s.Run(ctx)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		fmt.Fprintf(errw, "credence agent: nri plugin disconnected (%v); reconnecting in 2s\n", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 func newAgentAKCmd() *cobra.Command {
