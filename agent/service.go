@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -111,6 +112,17 @@ func New(tpm attest.TPM, logPath string, opts ...Option) (*Service, error) {
 		return nil, fmt.Errorf("start agent: %w", err)
 	}
 	l, err := attest.OpenLog(logPath, tpm, o.pcr)
+	if errors.Is(err, attest.ErrLogDiverged) {
+		// The PCR at zero in the same kernel boot: the TPM itself was reset
+		// (a restarted swtpm, a resettable PCR). Keep the old log aside.
+		if cur, rerr := tpm.ReadPCR(o.pcr, attest.SHA256); rerr == nil && bytes.Equal(cur, make([]byte, len(cur))) {
+			aside := fmt.Sprintf("%s.diverged-%d", logPath, time.Now().Unix())
+			if rerr := os.Rename(logPath, aside); rerr == nil {
+				epoch = 1
+				l, err = attest.OpenLog(logPath, tpm, o.pcr)
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("start agent: %w", err)
 	}

@@ -128,3 +128,42 @@ func TestAttestRejectsBadNonces(t *testing.T) {
 		t.Fatalf("AK: %v", err)
 	}
 }
+
+// TestAgentKeepsALogItCannotContinue: the TPM was reset in the same kernel
+// boot (a restarted swtpm); the old log is moved aside, not truncated.
+func TestAgentKeepsALogItCannotContinue(t *testing.T) {
+	sim := swtpmtest.Start(t)
+	tp, err := tpm.Open(sim.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(t.TempDir(), "m.jsonl")
+	s1, err := agent.New(tp, logPath, agent.WithPCR(testPCR), agent.WithBootID("boot-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1.MeasureNRI(context.Background(), nriStart("one"))
+	s1.Close()
+	old, _ := os.ReadFile(logPath)
+	tp.Close()
+	sim.Restart(t)
+	if tp, err = tpm.Open(sim.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Close()
+	s2, err := agent.New(tp, logPath, agent.WithPCR(testPCR), agent.WithBootID("boot-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	aside, _ := filepath.Glob(logPath + ".diverged-*")
+	if len(aside) != 1 {
+		t.Fatalf("moved aside: %v", aside)
+	}
+	if b, _ := os.ReadFile(aside[0]); string(b) != string(old) {
+		t.Error("the old log changed when moved aside")
+	}
+	if res := verifyWith(t, tp, s2); res.Verdict != attest.Verified || len(res.Containers) != 0 {
+		t.Fatalf("%s %v", res.Verdict, res.Reasons)
+	}
+}

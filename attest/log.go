@@ -121,6 +121,13 @@ func (l *Log) recover() error {
 		return fmt.Errorf("open log %s: %w: %d records replay to %x, PCR %d holds %x (another writer uses this PCR, or the log was edited or belongs to another boot)",
 			l.path, ErrLogDiverged, len(recs), running, l.pcr, cur)
 	}
+	if cut := len(recs) - match; cut > 1 {
+		// A writer that stops between append and extend leaves one record;
+		// more means the PCR was reset or the log belongs elsewhere. Never
+		// destroy evidence: refuse.
+		return fmt.Errorf("open log %s: %w: only the first %d of %d records replay to PCR %d (a writer leaves at most one unextended record): the PCR was reset or the log belongs to another TPM boot",
+			l.path, ErrLogDiverged, match, len(recs), l.pcr)
+	}
 	l.size = 0
 	if match > 0 {
 		l.size = ends[match-1]

@@ -188,6 +188,25 @@ func TestReopenCutsOffUnextendedTail(t *testing.T) {
 	}
 }
 
+// TestReopenRefusesToCutMoreThanOneRecord: a log several records ahead of
+// its PCR (here: the PCR was reset) is refused, never truncated.
+func TestReopenRefusesToCutMoreThanOneRecord(t *testing.T) {
+	n := newNode(t)
+	n.start(t, "boot-1")
+	path := n.log.Path()
+	n.log.Close()
+	before, _ := os.ReadFile(path)
+	if err := n.tpm.ResetPCR(testPCR); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := attest.OpenLog(path, n.tpm, testPCR); !errors.Is(err, attest.ErrLogDiverged) {
+		t.Fatalf("open: %v", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("the refused log was changed")
+	}
+}
+
 func TestOpenRefusesADivergedLog(t *testing.T) {
 	n := newNode(t)
 	n.start(t, "boot-1")
