@@ -43,7 +43,9 @@ func BuildNRI(req *NRIRequest, o EventOptions) (*attest.ContainerStart, error) {
 	}
 	ev.Process = processEvent(c.Args, c.Env, o)
 	if u := c.User; u != nil {
-		ev.Process.User = attest.User{UID: u.Uid, GID: u.Gid, AdditionalGIDs: u.AdditionalGids}
+		ev.Process.User = &attest.User{UID: u.Uid, GID: u.Gid, AdditionalGIDs: u.AdditionalGids}
+	} else {
+		ev.Unobserved = append(ev.Unobserved, "user")
 	}
 	for _, m := range c.Mounts {
 		ev.Mounts = append(ev.Mounts, attest.Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options})

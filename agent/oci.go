@@ -114,7 +114,7 @@ func BuildOCI(req *OCIRequest, o EventOptions) (*attest.ContainerStart, error) {
 
 	p := spec.Process
 	ev.Process = processEvent(p.Args, p.Env, o)
-	ev.Process.User = attest.User{UID: p.User.UID, GID: p.User.GID, AdditionalGIDs: p.User.AdditionalGids}
+	ev.Process.User = &attest.User{UID: p.User.UID, GID: p.User.GID, AdditionalGIDs: p.User.AdditionalGids}
 	ev.Process.Cwd = p.Cwd
 	nnp := p.NoNewPrivileges
 	ev.Process.NoNewPrivileges = &nnp

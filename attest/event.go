@@ -108,7 +108,7 @@ type Process struct {
 	EnvInClear bool     `json:"envInClear,omitempty"`
 	// EnvDigest is "sha256:<hex>" of the compact JSON array of the clear env.
 	EnvDigest       string        `json:"envDigest"`
-	User            User          `json:"user"`
+	User            *User         `json:"user,omitempty"`
 	Cwd             string        `json:"cwd,omitempty"`
 	NoNewPrivileges *bool         `json:"noNewPrivileges,omitempty"`
 	Capabilities    *Capabilities `json:"capabilities,omitempty"`

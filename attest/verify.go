@@ -233,7 +233,9 @@ func recnumPtr(n uint64) *uint64 { return &n }
 //  3. It selects exactly the log's PCR in the SHA-256 bank.
 //  4. The log replays (in order, from zero) to the quoted PCR digest; the
 //     longest matching prefix is covered, later records are not.
-//  5. Every covered record's content hashes to its digest and decodes.
+//  5. Every covered record's content hashes to its digest; agent.start and
+//     separator events decode (container.start events decode in
+//     DecodeStarts).
 //  6. agent.start events carry the quote's resetCount (same TPM boot), the
 //     same boot id and the enrolled AK; container starts follow a separator.
 func (v *Verifier) Verify(ev *Evidence, challenge []byte) (*Result, error) {
@@ -270,6 +272,10 @@ func (v *Verifier) Verify(ev *Evidence, challenge []byte) (*Result, error) {
 		return v.finish(res, false, nil, nil), nil
 	}
 	res.Clock = info.Clock
+	if len(challenge) < 16 {
+		quoteOK = false
+		fail(ReasonNonceMismatch, "a challenge of %d bytes cannot make a quote fresh: use 16 to 64 random bytes, once", len(challenge))
+	}
 	if !bytes.Equal(info.ExtraData, challenge) {
 		quoteOK = false
 		if v.opts.nonces != nil && v.opts.nonces.Used(info.ExtraData) {
@@ -470,7 +476,9 @@ func (v *Verifier) finish(res *Result, quoteOK bool, recs []parsedRecord, info *
 	sawAgent, sawSeparator := false, false
 	for i := range recs {
 		rec := &recs[i].rec
-		inPrefix := i < res.Covered
+		// Records of other PCRs (other writers in a merged log) are not
+		// covered by this quote.
+		inPrefix := i < res.Covered && rec.PCR == res.PCR
 		failRec := func(code, format string, args ...any) {
 			res.Reasons = append(res.Reasons, Reason{Code: code, RecNum: recnumPtr(rec.RecNum), Message: fmt.Sprintf(format, args...)})
 		}
@@ -546,7 +554,9 @@ func (v *Verifier) finish(res *Result, quoteOK bool, recs []parsedRecord, info *
 		}
 		switch {
 		case !quoteOK:
-			cv.Verdict = Unverified
+			if cv.Verdict == Verified {
+				cv.Verdict = Unverified
+			}
 			cv.Reasons = append(cv.Reasons, Reason{Code: ReasonQuoteNotVerified, Message: "the quote did not verify, so no record is attested"})
 		case !inPrefix:
 			if cv.Verdict == Verified {
