@@ -31,6 +31,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	agent.SetNRILog(os.Stderr)
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
 	"github.com/containerd/nri/pkg/api"
+	nrilog "github.com/containerd/nri/pkg/log"
 	"github.com/containerd/nri/pkg/stub"
 
 	"github.com/credence-dev/credence/attest"
@@ -142,3 +144,19 @@ func NewNRIStub(p *Plugin, socket string, opts ...stub.Option) (stub.Stub, error
 	}
 	return s, nil
 }
+
+// nriLogger passes the NRI library's warnings and errors to w and drops
+// its informational chatter.
+type nriLogger struct{ w io.Writer }
+
+func (l nriLogger) Debugf(context.Context, string, ...any) {}
+func (l nriLogger) Infof(context.Context, string, ...any)  {}
+func (l nriLogger) Warnf(_ context.Context, format string, args ...any) {
+	fmt.Fprintf(l.w, "nri: warning: "+format+"\n", args...)
+}
+func (l nriLogger) Errorf(_ context.Context, format string, args ...any) {
+	fmt.Fprintf(l.w, "nri: error: "+format+"\n", args...)
+}
+
+// SetNRILog sends the NRI library's warnings and errors (process-wide) to w.
+func SetNRILog(w io.Writer) { nrilog.Set(nriLogger{w}) }

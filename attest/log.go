@@ -168,7 +168,7 @@ func (l *Log) settle() error {
 	}
 	cur, err := l.tpm.ReadPCR(l.pcr, SHA256)
 	if err != nil {
-		return fmt.Errorf("read pcr %d: %w", l.pcr, err)
+		return err // the TPM names the pcr
 	}
 	if p := l.pending; p != nil {
 		switch {

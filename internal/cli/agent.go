@@ -97,6 +97,7 @@ reboot: 13 by default; 23 (resettable) only for tests.`,
 		ctx := cmd.Context()
 		errw := cmd.ErrOrStderr()
 		if nri {
+			agent.SetNRILog(errw)
 			if _, err := agent.NewNRIStub(agent.NewPlugin(svc), nriSocket); err != nil {
 				return err
 			}
@@ -198,6 +199,7 @@ the same plugin inside the agent instead.`,
 	cmd.Flags().StringVar(&socket, "socket", agent.DefaultSocket, "the agent's unix socket")
 	cmd.Flags().StringVar(&nriSocket, "nri-socket", "", "the runtime's NRI socket (default /var/run/nri/nri.sock)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		agent.SetNRILog(cmd.ErrOrStderr())
 		c := agent.NewClient(socket, 8*time.Second)
 		if _, err := agent.NewNRIStub(agent.NewPlugin(c), nriSocket); err != nil {
 			return err
