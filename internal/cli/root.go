@@ -70,6 +70,8 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 		newAgentCmd(), newAttestCmd(),
 		newInventoryCmd(),
 		newSBOMCmd(),
+		newPostureCmd(),
+		newBlastRadiusCmd(),
 	)
 	for _, c := range root.Commands() {
 		if c.Args == nil {

@@ -5,8 +5,13 @@ package all
 import (
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/inventory/apk"
+	"github.com/credence-dev/credence/inventory/cargoauditable"
+	"github.com/credence-dev/credence/inventory/cargolock"
 	"github.com/credence-dev/credence/inventory/dpkg"
+	"github.com/credence-dev/credence/inventory/gobinary"
+	"github.com/credence-dev/credence/inventory/gomod"
 	"github.com/credence-dev/credence/inventory/osrelease"
+	"github.com/credence-dev/credence/inventory/rpm"
 )
 
 // Extractors returns a new instance of every extractor, in a fixed order.
@@ -15,5 +20,10 @@ func Extractors() []inventory.Extractor {
 		osrelease.New(),
 		dpkg.New(),
 		apk.New(),
+		rpm.New(),
+		gobinary.New(),
+		gomod.New(),
+		cargolock.New(),
+		cargoauditable.New(),
 	}
 }
