@@ -23,15 +23,16 @@ func (n *node) logSize(b *testing.B) int64 {
 	return fi.Size()
 }
 
-// BenchmarkRuncStart is a whole `runc run` of busybox true, without and
-// with the hook: the difference is the latency the hook adds to a start.
+// BenchmarkRuncStart is a whole `runc run` of busybox true, without a hook,
+// with `credence agent hook` and with credence-hook: the differences are the
+// latency each adds to a start.
 //
 //	go test -run '^$' -bench RuncStart -benchtime 100x ./agent/
 func BenchmarkRuncStart(b *testing.B) {
 	requireRunc(b)
 	n := startNode(b)
-	for _, hook := range []bool{false, true} {
-		name := map[bool]string{false: "without-hook", true: "with-hook"}[hook]
+	for _, hook := range []string{noHook, credenceHook, leanHook} {
+		name := map[string]string{noHook: "without-hook", credenceHook: "credence-agent-hook", leanHook: "credence-hook"}[hook]
 		bundle := n.bundle(b, container{id: "bench-" + name, args: []string{"true"}}, hook)
 		b.Run(name, func(b *testing.B) {
 			before := n.logSize(b)
@@ -47,7 +48,7 @@ func BenchmarkRuncStart(b *testing.B) {
 	}
 }
 
-// BenchmarkHookProcess runs the hook binary as runc does (state on stdin)
+// BenchmarkHookProcess runs each hook binary as runc does (state on stdin)
 // for a real bundle, without runc: process start, config.json, the
 // entrypoint hash, the agent round trip and the measurement.
 //
@@ -55,20 +56,27 @@ func BenchmarkRuncStart(b *testing.B) {
 func BenchmarkHookProcess(b *testing.B) {
 	requireRunc(b) // for busybox and runc spec
 	n := startNode(b)
-	bundle := n.bundle(b, container{id: "hookbench", args: []string{"true"}}, true)
-	bin := credenceBinary(b)
-	before := n.logSize(b)
-	cpu := swtpmtest.StartCPU()
-	defer cpu.Report(b)
-	for i := 0; b.Loop(); i++ {
-		state := fmt.Sprintf(`{"ociVersion":"1.0.2","id":"hook-%d","status":"creating","pid":1,"bundle":%q}`, i, bundle)
-		cmd := exec.Command(bin, "agent", "hook", "--socket", n.socket)
-		cmd.Stdin = bytes.NewReader([]byte(state))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("%v\n%s", err, out)
-		}
+	bundle := n.bundle(b, container{id: "hookbench", args: []string{"true"}}, noHook)
+	for _, hook := range []string{credenceHook, leanHook} {
+		b.Run(map[string]string{credenceHook: "credence-agent-hook", leanHook: "credence-hook"}[hook], func(b *testing.B) {
+			args := []string{credenceBinary(b), "agent", "hook", "--socket", n.socket}
+			if hook == leanHook {
+				args = []string{hookBinary(b), "--socket", n.socket}
+			}
+			before := n.logSize(b)
+			cpu := swtpmtest.StartCPU()
+			defer cpu.Report(b)
+			for i := 0; b.Loop(); i++ {
+				state := fmt.Sprintf(`{"ociVersion":"1.0.2","id":"hook-%d","status":"creating","pid":1,"bundle":%q}`, i, bundle)
+				cmd := exec.Command(args[0], args[1:]...)
+				cmd.Stdin = bytes.NewReader([]byte(state))
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("%v\n%s", err, out)
+				}
+			}
+			b.ReportMetric(float64(n.logSize(b)-before)/float64(b.N), "log-bytes/start")
+		})
 	}
-	b.ReportMetric(float64(n.logSize(b)-before)/float64(b.N), "log-bytes/start")
 }
 
 // BenchmarkNRICreateContainer is one CreateContainer through an in-process

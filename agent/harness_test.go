@@ -25,7 +25,8 @@ const testPCR = 23
 
 var (
 	buildOnce sync.Once
-	binPath   string
+	binPath   string // cmd/credence
+	hookPath  string // cmd/credence-hook
 	buildErr  error
 	binDir    string
 )
@@ -48,12 +49,12 @@ func credenceBinary(t testing.TB) string {
 		if buildErr != nil {
 			return
 		}
-		binPath = filepath.Join(binDir, "credence")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/credence")
+		binPath, hookPath = filepath.Join(binDir, "credence"), filepath.Join(binDir, "credence-hook")
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/credence", "./cmd/credence-hook")
 		cmd.Dir = testutil.RepoRoot(t)
 		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = errors.New("go build ./cmd/credence: " + err.Error() + "\n" + string(out))
+			buildErr = errors.New("go build ./cmd/credence ./cmd/credence-hook: " + err.Error() + "\n" + string(out))
 		}
 	})
 	if buildErr != nil {
@@ -220,6 +221,13 @@ func (p *proxy) cut() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// hookBinary is the small cmd/credence-hook, built with credenceBinary.
+func hookBinary(t testing.TB) string {
+	t.Helper()
+	credenceBinary(t)
+	return hookPath
 }
 
 // runCLI runs the built credence binary and returns stdout and the exit code.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/credence-dev/credence/agent/ocihook"
 )
 
 // HookTimeout is the runtime's limit on the hook, in seconds: a TPM extend
@@ -20,12 +22,17 @@ type Hook struct {
 	Timeout int      `json:"timeout,omitempty"`
 }
 
-// NewHook is the hook that runs binary (credence) against the agent at socket.
+// NewHook is the hook that runs binary against the agent at socket: the
+// credence binary ("credence agent hook") or the small credence-hook, which
+// starts faster.
 func NewHook(binary, socket string) (Hook, error) {
 	if !filepath.IsAbs(binary) {
 		return Hook{}, fmt.Errorf("hook binary %q must be an absolute path", binary)
 	}
 	args := []string{filepath.Base(binary), "agent", "hook"}
+	if filepath.Base(binary) == "credence-hook" {
+		args = args[:1]
+	}
 	if socket != "" {
 		args = append(args, "--socket", socket)
 	}
@@ -64,7 +71,7 @@ func InstallHooksDir(dir string, h Hook) (string, error) {
 // starts every container from (base_runtime_spec). A credence hook already
 // there is replaced; every other field is kept as it was.
 func InstallInSpec(path string, h Hook) error {
-	b, err := readBounded(path, maxConfigBytes)
+	b, err := ocihook.ReadBounded(path, maxConfigBytes)
 	if err != nil {
 		return fmt.Errorf("install hook: %w", err)
 	}
@@ -83,7 +90,8 @@ func InstallInSpec(path string, h Hook) error {
 		list = slices.DeleteFunc(cur, func(e any) bool {
 			m, _ := e.(map[string]any)
 			args, _ := m["args"].([]any)
-			return len(args) >= 3 && args[1] == "agent" && args[2] == "hook"
+			path, _ := m["path"].(string)
+			return filepath.Base(path) == "credence-hook" || len(args) >= 3 && args[1] == "agent" && args[2] == "hook"
 		})
 	}
 	hooks["createRuntime"] = append(list, h)

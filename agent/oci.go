@@ -1,11 +1,8 @@
 package agent
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,25 +10,18 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/credence-dev/credence/agent/ocihook"
 	"github.com/credence-dev/credence/attest"
 )
 
-// Bounds on what a trigger sends. A config.json is a few KiB; a seccomp
-// profile can make it a few hundred.
+// Bounds on what a trigger sends.
 const (
-	maxStateBytes  = 1 << 20
-	maxConfigBytes = 8 << 20
+	maxStateBytes  = ocihook.MaxStateBytes
+	maxConfigBytes = ocihook.MaxConfigBytes
 )
 
-// OCIRequest is what the createRuntime hook sends: the runtime's state (from
-// the hook's stdin) and the bundle's config.json, both exact bytes.
-type OCIRequest struct {
-	State  json.RawMessage `json:"state"`
-	Config []byte          `json:"config"`
-	// Entrypoint is the digest of the init process's executable, which the
-	// hook takes from the bundle's rootfs (the agent may not see it).
-	Entrypoint *attest.FileDigest `json:"entrypoint,omitempty"`
-}
+// OCIRequest is what the createRuntime hook sends (see ocihook.Request).
+type OCIRequest = ocihook.Request
 
 // Annotations runtimes set on a container's config.json that say which pod,
 // container and image it is. containerd's CRI plugin and CRI-O differ.
@@ -235,107 +225,4 @@ func privileged(effective []string, noSeccomp, noMasked bool) bool {
 		}
 	}
 	return noSeccomp && noMasked
-}
-
-// maxEntrypointBytes bounds the executable the hook hashes.
-const maxEntrypointBytes = 256 << 20
-
-// EntrypointDigest hashes the executable args[0] names inside rootfs,
-// resolving a bare name through PATH from env and symlinks inside the
-// rootfs (never outside it).
-func EntrypointDigest(rootfs string, args, env []string, cwd string) *attest.FileDigest {
-	if len(args) == 0 {
-		return nil
-	}
-	fd := &attest.FileDigest{Path: args[0]}
-	root, err := os.OpenRoot(rootfs)
-	if err != nil {
-		fd.Error = err.Error()
-		return fd
-	}
-	defer root.Close()
-	var candidates []string
-	switch {
-	case strings.HasPrefix(args[0], "/"):
-		candidates = []string{args[0]}
-	case strings.Contains(args[0], "/"):
-		candidates = []string{filepath.Join("/", cwd, args[0])}
-	default:
-		path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-		for _, e := range env {
-			if v, ok := strings.CutPrefix(e, "PATH="); ok {
-				path = v
-			}
-		}
-		for _, dir := range filepath.SplitList(path) {
-			if strings.HasPrefix(dir, "/") {
-				candidates = append(candidates, filepath.Join(dir, args[0]))
-			}
-		}
-	}
-	for _, c := range candidates {
-		p, err := resolveIn(root, c)
-		if err != nil {
-			fd.Error = err.Error()
-			continue
-		}
-		d, err := hashIn(root, p)
-		if err != nil {
-			fd.Error = err.Error()
-			continue
-		}
-		fd.Path, fd.Digest, fd.Error = c, d, ""
-		return fd
-	}
-	if fd.Error == "" {
-		fd.Error = "not found in the rootfs"
-	}
-	return fd
-}
-
-// resolveIn follows symlinks of the last path element inside root,
-// treating absolute targets as relative to root.
-func resolveIn(root *os.Root, p string) (string, error) {
-	for range 40 {
-		rel := strings.TrimPrefix(filepath.Clean(p), "/")
-		fi, err := root.Lstat(rel)
-		if err != nil {
-			return "", err
-		}
-		if fi.Mode()&os.ModeSymlink == 0 {
-			if !fi.Mode().IsRegular() {
-				return "", fmt.Errorf("%s is not a regular file", p)
-			}
-			return rel, nil
-		}
-		target, err := root.Readlink(rel)
-		if err != nil {
-			return "", err
-		}
-		if !strings.HasPrefix(target, "/") {
-			target = filepath.Join("/", filepath.Dir(rel), target)
-		}
-		p = target
-	}
-	return "", fmt.Errorf("%s: too many symlinks", p)
-}
-
-func hashIn(root *os.Root, rel string) (string, error) {
-	f, err := root.Open(rel)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	if fi.Size() > maxEntrypointBytes {
-		return "", fmt.Errorf("%s is %d bytes, more than the %d hashed", rel, fi.Size(), maxEntrypointBytes)
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, io.LimitReader(f, maxEntrypointBytes)); err != nil {
-		return "", err
-	}
-	return attest.HexDigest(h.Sum(nil)), nil
 }

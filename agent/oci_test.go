@@ -135,50 +135,6 @@ func TestBuildNRI(t *testing.T) {
 	}
 }
 
-func TestEntrypointDigest(t *testing.T) {
-	root := t.TempDir()
-	mk := func(p, content string) {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mk("bin/busybox", "busybox bytes")
-	mk("usr/bin/app", "app bytes")
-	os.Symlink("busybox", filepath.Join(root, "bin/sh"))
-	os.Symlink("/bin/busybox", filepath.Join(root, "bin/abs"))
-	os.Symlink("../../../../../../etc/passwd", filepath.Join(root, "bin/escape"))
-	os.Symlink("/etc/shadow", filepath.Join(root, "bin/absescape"))
-	want := attest.SHA256Digest([]byte("busybox bytes"))
-	for _, tc := range []struct {
-		name       string
-		args, env  []string
-		wantDigest string
-		wantPath   string
-	}{
-		{"absolute", []string{"/bin/busybox"}, nil, want, "/bin/busybox"},
-		{"relative symlink", []string{"/bin/sh"}, nil, want, "/bin/sh"},
-		{"absolute symlink stays in the rootfs", []string{"/bin/abs"}, nil, want, "/bin/abs"},
-		{"PATH lookup", []string{"app"}, []string{"PATH=/nope:/usr/bin"}, attest.SHA256Digest([]byte("app bytes")), "/usr/bin/app"},
-		{"escape by ..", []string{"/bin/escape"}, nil, "", "/bin/escape"},
-		{"escape to host file", []string{"/bin/absescape"}, nil, "", "/bin/absescape"},
-		{"missing", []string{"/bin/nothing"}, nil, "", "/bin/nothing"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := agent.EntrypointDigest(root, tc.args, tc.env, "/")
-			if got.Digest != tc.wantDigest || got.Path != tc.wantPath {
-				t.Errorf("got %+v, want digest %q path %q", got, tc.wantDigest, tc.wantPath)
-			}
-			if tc.wantDigest == "" && got.Error == "" {
-				t.Error("no error for a file that was not hashed")
-			}
-		})
-	}
-}
-
 func TestInstallHook(t *testing.T) {
 	dir := t.TempDir()
 	h, err := agent.NewHook("/usr/local/bin/credence", "/run/credence/agent.sock")
@@ -227,5 +183,17 @@ func TestInstallHook(t *testing.T) {
 	}
 	if _, err := agent.NewHook("credence", ""); err == nil {
 		t.Error("a relative hook path was accepted")
+	}
+	lean, _ := agent.NewHook("/usr/local/bin/credence-hook", "/s.sock")
+	if diff := cmp.Diff([]string{"credence-hook", "--socket", "/s.sock"}, lean.Args); diff != "" {
+		t.Errorf("credence-hook args (-want +got):\n%s", diff)
+	}
+	if err := agent.InstallInSpec(spec, lean); err != nil { // replaces the credence hook
+		t.Fatal(err)
+	}
+	got, _ = os.ReadFile(spec)
+	json.Unmarshal(got, &after)
+	if n := len(after.Hooks.CreateRuntime); n != 2 || after.Hooks.CreateRuntime[1].Path != lean.Path {
+		t.Errorf("after installing credence-hook: %+v", after.Hooks.CreateRuntime)
 	}
 }

@@ -94,9 +94,16 @@ type container struct {
 	edit func(spec map[string]any)
 }
 
+// Hooks a bundle can get.
+const (
+	noHook       = ""
+	credenceHook = "credence agent hook" // the credence binary
+	leanHook     = "credence-hook"       // cmd/credence-hook
+)
+
 // bundle builds a busybox bundle from runc's own default spec, then adds
 // the hook with the real 'credence agent install-hook --spec'.
-func (n *node) bundle(t testing.TB, c container, hook bool) string {
+func (n *node) bundle(t testing.TB, c container, hook string) string {
 	t.Helper()
 	_, busybox := requireRunc(t)
 	dir := filepath.Join(n.dir, "bundles", c.id)
@@ -138,8 +145,12 @@ func (n *node) bundle(t testing.TB, c container, hook bool) string {
 	if err := os.WriteFile(cfgPath, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if hook {
-		if out, code := runCLI(t, "agent", "install-hook", "--spec", cfgPath, "--binary", credenceBinary(t), "--socket", n.socket); code != 0 {
+	if hook != noHook {
+		bin := credenceBinary(t)
+		if hook == leanHook {
+			bin = hookBinary(t)
+		}
+		if out, code := runCLI(t, "agent", "install-hook", "--spec", cfgPath, "--binary", bin, "--socket", n.socket); code != 0 {
 			t.Fatalf("install-hook: exit %d: %s", code, out)
 		}
 	}
@@ -228,7 +239,7 @@ func TestRuncHookMeasuresAndVerifies(t *testing.T) {
 	}
 	configs := map[string][]byte{}
 	for _, c := range cs {
-		b := n.bundle(t, c, true)
+		b := n.bundle(t, c, credenceHook)
 		configs[c.id], _ = os.ReadFile(filepath.Join(b, "config.json"))
 		out, err := n.run(t, b, c.id)
 		if err != nil {
@@ -347,18 +358,18 @@ func TestRuncHookMeasuresAndVerifies(t *testing.T) {
 
 // TestRuncRefusedWhenTPMUnreachable: with the TPM cut off, runc refuses
 // the container (the hook fails), nothing is logged, and once the TPM is
-// back the log still replays and verifies.
+// back the log still replays and verifies. It uses the small credence-hook.
 func TestRuncRefusedWhenTPMUnreachable(t *testing.T) {
 	requireRunc(t)
 	n := startNode(t)
-	ok1 := n.bundle(t, container{id: "before", args: []string{"echo", "before"}}, true)
+	ok1 := n.bundle(t, container{id: "before", args: []string{"echo", "before"}}, leanHook)
 	if out, err := n.run(t, ok1, "before"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	before := n.replays(t)
 
 	n.proxy.cut()
-	refused := n.bundle(t, container{id: "refused", args: []string{"echo", "SHOULD NOT RUN"}}, true)
+	refused := n.bundle(t, container{id: "refused", args: []string{"echo", "SHOULD NOT RUN"}}, leanHook)
 	out, err := n.run(t, refused, "refused")
 	if err == nil || strings.Contains(out, "SHOULD NOT RUN") {
 		t.Fatalf("the container ran with the TPM unreachable (err %v):\n%s", err, out)
@@ -374,7 +385,7 @@ func TestRuncRefusedWhenTPMUnreachable(t *testing.T) {
 	if got := n.replays(t); got != before {
 		t.Errorf("the log has %d records after the refusal, had %d", got, before)
 	}
-	ok2 := n.bundle(t, container{id: "after", args: []string{"echo", "after"}}, true)
+	ok2 := n.bundle(t, container{id: "after", args: []string{"echo", "after"}}, leanHook)
 	if out, err := n.run(t, ok2, "after"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -395,7 +406,7 @@ func TestRuncRefusedWhenTPMUnreachable(t *testing.T) {
 func TestRuncRefusedWhenAgentDown(t *testing.T) {
 	requireRunc(t)
 	n := startNode(t)
-	b := n.bundle(t, container{id: "orphan", args: []string{"echo", "SHOULD NOT RUN"}}, true)
+	b := n.bundle(t, container{id: "orphan", args: []string{"echo", "SHOULD NOT RUN"}}, credenceHook)
 	n.stop()
 	out, err := n.run(t, b, "orphan")
 	if err == nil || strings.Contains(out, "SHOULD NOT RUN") {
@@ -436,7 +447,7 @@ func TestAgentBinary(t *testing.T) {
 	if _, err := r.CreateContainer(context.Background(), createRequest(7)); err != nil {
 		t.Fatal(err)
 	}
-	b := n.bundle(t, container{id: "via-hook", args: []string{"echo", "hi"}}, true)
+	b := n.bundle(t, container{id: "via-hook", args: []string{"echo", "hi"}}, credenceHook)
 	if out, err := n.run(t, b, "via-hook"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

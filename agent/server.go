@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/credence-dev/credence/agent/ocihook"
 	"github.com/credence-dev/credence/attest"
 )
 
@@ -23,7 +24,7 @@ const DefaultSocket = "/run/credence/agent.sock"
 
 // The agent's HTTP API on its unix socket.
 const (
-	pathMeasureOCI = "/v1/measure/oci"
+	pathMeasureOCI = ocihook.Path
 	pathMeasureNRI = "/v1/measure/nri"
 	pathAttest     = "/v1/attest"
 	pathAK         = "/v1/ak"
