@@ -24,15 +24,15 @@ func (n *node) logSize(b *testing.B) int64 {
 }
 
 // BenchmarkRuncStart is a whole `runc run` of busybox true, without a hook,
-// with `credence agent hook` and with credence-hook: the differences are the
-// latency each adds to a start.
+// and with `credence agent hook`: the difference is the latency the hook
+// adds to a start.
 //
 //	go test -run '^$' -bench RuncStart -benchtime 100x ./agent/
 func BenchmarkRuncStart(b *testing.B) {
 	requireRunc(b)
 	n := startNode(b)
-	for _, hook := range []string{noHook, credenceHook, leanHook} {
-		name := map[string]string{noHook: "without-hook", credenceHook: "credence-agent-hook", leanHook: "credence-hook"}[hook]
+	for _, hook := range []string{noHook, credenceHook} {
+		name := map[string]string{noHook: "without-hook", credenceHook: "credence-agent-hook"}[hook]
 		bundle := n.bundle(b, container{id: "bench-" + name, args: []string{"true"}}, hook)
 		b.Run(name, func(b *testing.B) {
 			before := n.logSize(b)
@@ -48,7 +48,7 @@ func BenchmarkRuncStart(b *testing.B) {
 	}
 }
 
-// BenchmarkHookProcess runs each hook binary as runc does (state on stdin)
+// BenchmarkHookProcess runs the hook as runc does (state on stdin)
 // for a real bundle, without runc: process start, config.json, the
 // entrypoint hash, the agent round trip and the measurement.
 //
@@ -57,12 +57,10 @@ func BenchmarkHookProcess(b *testing.B) {
 	requireRunc(b) // for busybox and runc spec
 	n := startNode(b)
 	bundle := n.bundle(b, container{id: "hookbench", args: []string{"true"}}, noHook)
-	for _, hook := range []string{credenceHook, leanHook} {
-		b.Run(map[string]string{credenceHook: "credence-agent-hook", leanHook: "credence-hook"}[hook], func(b *testing.B) {
+	for _, hook := range []string{credenceHook} {
+		b.Run("credence-agent-hook", func(b *testing.B) {
+			_ = hook
 			args := []string{credenceBinary(b), "agent", "hook", "--socket", n.socket}
-			if hook == leanHook {
-				args = []string{hookBinary(b), "--socket", n.socket}
-			}
 			before := n.logSize(b)
 			cpu := swtpmtest.StartCPU()
 			defer cpu.Report(b)

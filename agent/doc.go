@@ -9,7 +9,7 @@
 //
 // Pieces: [Service] (the measurement service: log, TPM, agent.start),
 // [Service.Handler] and [Client] (its HTTP API on a unix socket), package
-// ocihook (the createRuntime hook, also built alone as cmd/credence-hook), [Plugin] (the NRI plugin), [BuildOCI] and
+// ocihook (the createRuntime hook), [Plugin] (the NRI plugin), [BuildOCI] and
 // [BuildNRI] (container.start events from each trigger), [InstallHooksDir]
 // and [InstallInSpec] (hook configuration for runc-based runtimes).
 package agent

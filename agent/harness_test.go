@@ -26,7 +26,6 @@ const testPCR = 23
 var (
 	buildOnce sync.Once
 	binPath   string // cmd/credence
-	hookPath  string // cmd/credence-hook
 	buildErr  error
 	binDir    string
 )
@@ -49,12 +48,12 @@ func credenceBinary(t testing.TB) string {
 		if buildErr != nil {
 			return
 		}
-		binPath, hookPath = filepath.Join(binDir, "credence"), filepath.Join(binDir, "credence-hook")
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/credence", "./cmd/credence-hook")
+		binPath = filepath.Join(binDir, "credence")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/credence")
 		cmd.Dir = testutil.RepoRoot(t)
 		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = errors.New("go build ./cmd/credence ./cmd/credence-hook: " + err.Error() + "\n" + string(out))
+			buildErr = errors.New("go build ./cmd/credence: " + err.Error() + "\n" + string(out))
 		}
 	})
 	if buildErr != nil {
@@ -221,13 +220,6 @@ func (p *proxy) cut() {
 		c.Close()
 	}
 	p.conns = nil
-}
-
-// hookBinary is the small cmd/credence-hook, built with credenceBinary.
-func hookBinary(t testing.TB) string {
-	t.Helper()
-	credenceBinary(t)
-	return hookPath
 }
 
 // runCLI runs the built credence binary and returns stdout and the exit code.

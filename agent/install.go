@@ -22,17 +22,13 @@ type Hook struct {
 	Timeout int      `json:"timeout,omitempty"`
 }
 
-// NewHook is the hook that runs binary against the agent at socket: the
-// credence binary ("credence agent hook") or the small credence-hook, which
-// starts faster.
+// NewHook is the hook that runs the credence binary ("credence agent hook")
+// against the agent at socket.
 func NewHook(binary, socket string) (Hook, error) {
 	if !filepath.IsAbs(binary) {
 		return Hook{}, fmt.Errorf("hook binary %q must be an absolute path", binary)
 	}
 	args := []string{filepath.Base(binary), "agent", "hook"}
-	if filepath.Base(binary) == "credence-hook" {
-		args = args[:1]
-	}
 	if socket != "" {
 		args = append(args, "--socket", socket)
 	}
@@ -90,8 +86,7 @@ func InstallInSpec(path string, h Hook) error {
 		list = slices.DeleteFunc(cur, func(e any) bool {
 			m, _ := e.(map[string]any)
 			args, _ := m["args"].([]any)
-			path, _ := m["path"].(string)
-			return filepath.Base(path) == "credence-hook" || len(args) >= 3 && args[1] == "agent" && args[2] == "hook"
+			return len(args) >= 3 && args[1] == "agent" && args[2] == "hook"
 		})
 	}
 	hooks["createRuntime"] = append(list, h)

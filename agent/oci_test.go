@@ -184,16 +184,16 @@ func TestInstallHook(t *testing.T) {
 	if _, err := agent.NewHook("credence", ""); err == nil {
 		t.Error("a relative hook path was accepted")
 	}
-	lean, _ := agent.NewHook("/usr/local/bin/credence-hook", "/s.sock")
-	if diff := cmp.Diff([]string{"credence-hook", "--socket", "/s.sock"}, lean.Args); diff != "" {
-		t.Errorf("credence-hook args (-want +got):\n%s", diff)
+	moved, _ := agent.NewHook("/opt/credence/bin/credence", "/s.sock")
+	if diff := cmp.Diff([]string{"credence", "agent", "hook", "--socket", "/s.sock"}, moved.Args); diff != "" {
+		t.Errorf("hook args (-want +got):\n%s", diff)
 	}
-	if err := agent.InstallInSpec(spec, lean); err != nil { // replaces the credence hook
+	if err := agent.InstallInSpec(spec, moved); err != nil { // replaces the credence hook, keeps the other
 		t.Fatal(err)
 	}
 	got, _ = os.ReadFile(spec)
 	json.Unmarshal(got, &after)
-	if n := len(after.Hooks.CreateRuntime); n != 2 || after.Hooks.CreateRuntime[1].Path != lean.Path {
-		t.Errorf("after installing credence-hook: %+v", after.Hooks.CreateRuntime)
+	if n := len(after.Hooks.CreateRuntime); n != 2 || after.Hooks.CreateRuntime[1].Path != moved.Path {
+		t.Errorf("after installing the hook again: %+v", after.Hooks.CreateRuntime)
 	}
 }

@@ -98,7 +98,6 @@ type container struct {
 const (
 	noHook       = ""
 	credenceHook = "credence agent hook" // the credence binary
-	leanHook     = "credence-hook"       // cmd/credence-hook
 )
 
 // bundle builds a busybox bundle from runc's own default spec, then adds
@@ -147,9 +146,6 @@ func (n *node) bundle(t testing.TB, c container, hook string) string {
 	}
 	if hook != noHook {
 		bin := credenceBinary(t)
-		if hook == leanHook {
-			bin = hookBinary(t)
-		}
 		if out, code := runCLI(t, "agent", "install-hook", "--spec", cfgPath, "--binary", bin, "--socket", n.socket); code != 0 {
 			t.Fatalf("install-hook: exit %d: %s", code, out)
 		}
@@ -358,18 +354,18 @@ func TestRuncHookMeasuresAndVerifies(t *testing.T) {
 
 // TestRuncRefusedWhenTPMUnreachable: with the TPM cut off, runc refuses
 // the container (the hook fails), nothing is logged, and once the TPM is
-// back the log still replays and verifies. It uses the small credence-hook.
+// back the log still replays and verifies.
 func TestRuncRefusedWhenTPMUnreachable(t *testing.T) {
 	requireRunc(t)
 	n := startNode(t)
-	ok1 := n.bundle(t, container{id: "before", args: []string{"echo", "before"}}, leanHook)
+	ok1 := n.bundle(t, container{id: "before", args: []string{"echo", "before"}}, credenceHook)
 	if out, err := n.run(t, ok1, "before"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	before := n.replays(t)
 
 	n.proxy.cut()
-	refused := n.bundle(t, container{id: "refused", args: []string{"echo", "SHOULD NOT RUN"}}, leanHook)
+	refused := n.bundle(t, container{id: "refused", args: []string{"echo", "SHOULD NOT RUN"}}, credenceHook)
 	out, err := n.run(t, refused, "refused")
 	if err == nil || strings.Contains(out, "SHOULD NOT RUN") {
 		t.Fatalf("the container ran with the TPM unreachable (err %v):\n%s", err, out)
@@ -385,7 +381,7 @@ func TestRuncRefusedWhenTPMUnreachable(t *testing.T) {
 	if got := n.replays(t); got != before {
 		t.Errorf("the log has %d records after the refusal, had %d", got, before)
 	}
-	ok2 := n.bundle(t, container{id: "after", args: []string{"echo", "after"}}, leanHook)
+	ok2 := n.bundle(t, container{id: "after", args: []string{"echo", "after"}}, credenceHook)
 	if out, err := n.run(t, ok2, "after"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -1,9 +1,8 @@
 // Package ocihook is the OCI createRuntime hook's side of credence's agent:
 // read the runtime's state and the bundle, and have the agent measure the start.
 //
-// It imports little on purpose: the runtime waits for the hook, so it must
-// start fast. cmd/credence-hook is this package alone; `credence agent hook`
-// runs the same code inside the full credence binary.
+// It imports little on purpose: the runtime waits for the hook, which runs
+// as `credence agent hook`.
 package ocihook
 
 import (

@@ -146,14 +146,12 @@ container:
   --spec FILE       an OCI runtime spec: a bundle's config.json (runc run), or the
                     base_runtime_spec file containerd's CRI plugin starts containers from
 
-Exactly one of them. An existing credence hook is replaced. --binary may name
-credence-hook (go build ./cmd/credence-hook): the same hook in a small binary
-that starts in a few milliseconds instead of the tens this one needs.`,
+Exactly one of them. An existing credence hook is replaced.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&hooksDir, "hooks-dir", "", "OCI hooks.d directory to write credence.json into")
 	f.StringVar(&spec, "spec", "", "OCI runtime spec (config.json) to add the hook to")
-	f.StringVar(&binary, "binary", "", "absolute path of the binary the runtime runs: credence (default: this one) or credence-hook")
+	f.StringVar(&binary, "binary", "", "absolute path of the credence binary the runtime runs (default: this one)")
 	f.StringVar(&socket, "socket", agent.DefaultSocket, "the agent's unix socket")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if (hooksDir == "") == (spec == "") {
