@@ -44,7 +44,7 @@ func TestFileRequired(t *testing.T) {
 
 func extract(t testing.TB, path string, data []byte) (inventory.Result, error) {
 	t.Helper()
-	in := inventory.NewInput(inventory.FileInfo{Path: path, Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), t.TempDir())
+	in := inventory.NewInput(inventory.FileInfo{Path: path, Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), "")
 	defer in.Close()
 	return npmlock.New().Extract(context.Background(), in)
 }
@@ -275,7 +275,7 @@ func TestExtractCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	data := manyEntries(10_000)
-	in := inventory.NewInput(inventory.FileInfo{Path: "package-lock.json", Size: int64(len(data))}, bytes.NewReader(data), t.TempDir())
+	in := inventory.NewInput(inventory.FileInfo{Path: "package-lock.json", Size: int64(len(data))}, bytes.NewReader(data), "")
 	if _, err := npmlock.New().Extract(ctx, in); !errors.Is(err, context.Canceled) {
 		t.Errorf("Extract with a cancelled context = %v, want context.Canceled", err)
 	}
