@@ -221,7 +221,7 @@ func TestFixtureImage(t *testing.T) {
 }
 
 func FuzzExtract(f *testing.F) {
-	for _, n := range []string{"chardet.METADATA", "six.PKG-INFO"} {
+	for _, n := range []string{"chardet.METADATA", "six.PKG-INFO", "requests.PKG-INFO"} {
 		f.Add(readFile(f, n))
 	}
 	f.Add([]byte("Name: a\r\nVersion: 1\r\n  x\r\nClassifier: License :: A :: B\r\n\r\nbody"))
