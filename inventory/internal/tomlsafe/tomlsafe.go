@@ -118,7 +118,7 @@ func scan(b []byte, limit int, line func(start int)) error {
 
 // skipString returns the index of the last byte of the string starting at
 // b[i] (a quote): basic "..." (with escapes), literal '...', and their
-// multi-line forms """...""" and ”'...”'.
+// multi-line forms delimited by three quotes.
 func skipString(b []byte, i int) int {
 	q := b[i]
 	multi := i+2 < len(b) && b[i+1] == q && b[i+2] == q
