@@ -289,7 +289,7 @@ func TestExtract(t *testing.T) {
 			data: func(t testing.TB) []byte {
 				return archive(t, pom("g", "a", "1"), stored(entry{name: "a-1.jar", data: archive(t)}), stored(entry{name: "b-1.jar", data: archive(t)}), stored(entry{name: "c-1.jar", data: archive(t)}))
 			},
-			want: []*inventory.Package{maven("g", "a", "1", loc, fromPom("g", "a")), maven("", "a", "1", loc+"!/a-1.jar", fromFileName), maven("", "b", "1", loc+"!/b-1.jar", fromFileName)},
+			want:         []*inventory.Package{maven("g", "a", "1", loc, fromPom("g", "a")), maven("", "a", "1", loc+"!/a-1.jar", fromFileName), maven("", "b", "1", loc+"!/b-1.jar", fromFileName)},
 			wantWarnings: []string{"budget of the file exhausted (archives, central directories or inflated bytes): over 2 nested archives; the rest of the file is not read"},
 		},
 		{
@@ -303,9 +303,11 @@ func TestExtract(t *testing.T) {
 			wantWarnings: []string{`4 entries with unsafe names (absolute, "..", backslash) ignored: unsafe entry name`},
 		},
 		{
-			name:    "too many entries",
-			limits:  java.Limits{MaxEntries: 3},
-			data:    func(t testing.TB) []byte { return archive(t, entry{name: "a"}, entry{name: "b"}, entry{name: "c"}, entry{name: "d"}) },
+			name:   "too many entries",
+			limits: java.Limits{MaxEntries: 3},
+			data: func(t testing.TB) []byte {
+				return archive(t, entry{name: "a"}, entry{name: "b"}, entry{name: "c"}, entry{name: "d"})
+			},
 			wantErr: java.ErrTooMany,
 		},
 		{
