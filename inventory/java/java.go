@@ -124,9 +124,10 @@ type Limits struct {
 	MaxArchives int64
 	// MaxEntries bounds the entries of one archive.
 	MaxEntries int64
-	// MaxDirectory bounds what is read to open one archive (the end record
-	// and the central directory, ~100 bytes an entry); MaxDirectoryTotal
-	// all archives of a file together.
+	// MaxDirectory bounds what is read to open the file (the end record and
+	// the central directory, ~100 bytes an entry, which zip keeps in memory
+	// at ~200 bytes an entry); a nested archive gets a quarter of it.
+	// MaxDirectoryTotal bounds all archives of a file together.
 	MaxDirectory, MaxDirectoryTotal int64
 	// MaxMetaFile bounds a pom.properties or MANIFEST.MF.
 	MaxMetaFile int64
@@ -141,7 +142,9 @@ type Limits struct {
 }
 
 // DefaultLimits are generous for real archives (a 100k-entry shaded jar, a
-// war of 300 libraries) and keep memory near MaxDepth × MaxNested.
+// war of 300 libraries). A hostile file can make the extractor hold at most
+// about MaxDepth × MaxNested inflated bytes and the directories of the
+// MaxDepth+1 archives it is inside at once (a few hundred MiB with these).
 func DefaultLimits() Limits {
 	return Limits{
 		MaxDepth:          4,
@@ -150,7 +153,7 @@ func DefaultLimits() Limits {
 		MaxDirectory:      16 << 20,
 		MaxDirectoryTotal: 128 << 20,
 		MaxMetaFile:       1 << 20,
-		MaxNested:         64 << 20,
+		MaxNested:         32 << 20,
 		MaxInflated:       512 << 20,
 		MaxRatio:          100,
 	}
@@ -224,7 +227,7 @@ func (s *scan) archive(ra io.ReaderAt, size int64, location, inner, fileName str
 	if err := s.ctx.Err(); err != nil {
 		return err
 	}
-	zr, err := s.open(ra, size)
+	zr, err := s.open(ra, size, depth)
 	if err != nil {
 		return err
 	}
@@ -280,8 +283,12 @@ func (s *scan) archive(ra io.ReaderAt, size int64, location, inner, fileName str
 
 // open reads the central directory of the archive in ra, within the
 // directory budgets.
-func (s *scan) open(ra io.ReaderAt, size int64) (*zip.Reader, error) {
-	limit := min(s.limits.MaxDirectory, s.limits.MaxDirectoryTotal-s.directory)
+func (s *scan) open(ra io.ReaderAt, size, depth int64) (*zip.Reader, error) {
+	own := s.limits.MaxDirectory
+	if depth > 0 {
+		own = max(own/4, 64<<10)
+	}
+	limit := min(own, s.limits.MaxDirectoryTotal-s.directory)
 	if limit <= 0 {
 		return nil, fmt.Errorf("%w: central directories over %d bytes", ErrBudget, s.limits.MaxDirectoryTotal)
 	}
@@ -292,7 +299,7 @@ func (s *scan) open(ra io.ReaderAt, size int64) (*zip.Reader, error) {
 		err = nil // names are checked one by one
 	}
 	if br.exhausted {
-		if limit < s.limits.MaxDirectory {
+		if limit < own {
 			return nil, fmt.Errorf("%w: central directories over %d bytes", ErrBudget, s.limits.MaxDirectoryTotal)
 		}
 		return nil, fmt.Errorf("%w: central directory over %d bytes", ErrTooMany, limit)

@@ -293,6 +293,24 @@ func TestExtract(t *testing.T) {
 			wantWarnings: []string{"budget of the file exhausted (archives, central directories or inflated bytes): over 2 nested archives; the rest of the file is not read"},
 		},
 		{
+			name:   "central directory budget ends the file",
+			limits: java.Limits{MaxDirectoryTotal: 8 << 10},
+			data: func(t testing.TB) []byte {
+				var es []entry
+				for i := range 20 {
+					es = append(es, stored(entry{name: fmt.Sprintf("lib/l%02d-1.jar", i), data: archive(t, manyEntries(10)...)}))
+				}
+				return archive(t, append(es, pom("g", "a", "1"))...)
+			},
+			want: []*inventory.Package{
+				maven("g", "a", "1", loc, fromPom("g", "a")),
+				maven("", "l00", "1", loc+"!/lib/l00-1.jar", fromFileName),
+				maven("", "l01", "1", loc+"!/lib/l01-1.jar", fromFileName),
+				maven("", "l02", "1", loc+"!/lib/l02-1.jar", fromFileName),
+			},
+			wantWarnings: []string{"budget of the file exhausted (archives, central directories or inflated bytes): central directories over 8192 bytes; the rest of the file is not read"},
+		},
+		{
 			name: "unsafe entry names",
 			data: func(t testing.TB) []byte {
 				inner := archive(t, pom("evil", "x", "1"))

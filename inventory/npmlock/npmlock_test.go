@@ -298,3 +298,24 @@ func FuzzExtract(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkExtractLarge reads a 100,000-entry v3 lockfile (about 14 MB;
+// real ones have up to tens of thousands). Memory follows the packages
+// found, not the file: compare B/op with the file size it reports.
+func BenchmarkExtractLarge(b *testing.B) {
+	var buf bytes.Buffer
+	buf.WriteString(`{"name": "big", "lockfileVersion": 3, "requires": true, "packages": {"": {"name": "big"}`)
+	for i := range 100_000 {
+		fmt.Fprintf(&buf, `, "node_modules/p%d": {"version": "1.0.%d", "resolved": "https://registry.npmjs.org/p%d/-/p%d-1.0.%d.tgz", "integrity": "sha512-%0100d", "license": "MIT"}`, i, i, i, i, i, i)
+	}
+	buf.WriteString(`}}`)
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := extract(b, "package-lock.json", data)
+		if err != nil || len(res.Packages) != 100_000 {
+			b.Fatalf("%d packages, %v", len(res.Packages), err)
+		}
+	}
+}
