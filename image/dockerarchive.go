@@ -134,7 +134,7 @@ func archiveIndex(file string) (archiveEntries, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: reading as tar: %v", ErrBadReference, file, err)
+			return nil, fmt.Errorf("%w: %s is not a docker-archive (reading it as tar: %v)", ErrBadReference, file, err)
 		}
 		out[path.Clean(strings.TrimPrefix(h.Name, "./"))] = archiveEntry{typeflag: h.Typeflag, linkname: h.Linkname, size: h.Size}
 	}

@@ -47,7 +47,7 @@ func openOCI(dir, sel string, o options) (*Image, error) {
 		return nil, fmt.Errorf("OCI layout %s: %w", dir, err)
 	}
 	out.IndexDigest = indexDigest
-	out.Name = desc.Annotations[refNameAnnotation]
+	out.Name = layoutImageName(dir, desc.Annotations[refNameAnnotation])
 	return out, nil
 }
 
@@ -132,4 +132,17 @@ func resolve(idx v1.ImageIndex, desc v1.Descriptor, plat v1.Platform) (v1.Image,
 		return nil, "", fmt.Errorf("read image %s: %w", desc.Digest, err)
 	}
 	return img, indexDigest, nil
+}
+
+// layoutImageName names an image in a layout for people: a full reference
+// annotation as is, a bare tag as "<dir>:<tag>".
+func layoutImageName(dir, ref string) string {
+	if ref == "" || strings.ContainsAny(ref, "/:@") {
+		return ref
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	return filepath.Base(abs) + ":" + ref
 }

@@ -189,10 +189,9 @@ func (t *Tree) Resolve(p string) (string, *Entry, error) {
 		}
 		cur := strings.Join(append(done, elem), "/")
 		e, ok := t.Lookup(cur)
-		if !ok {
-			return cur, nil, fs.ErrNotExist
-		}
-		if e.Type != Symlink {
+		if !ok || e.Type != Symlink {
+			// Not a link (a missing parent is a directory tar left implicit;
+			// whether the whole path exists is checked at the end).
 			done = append(done, elem)
 			continue
 		}
@@ -209,7 +208,10 @@ func (t *Tree) Resolve(p string) (string, *Entry, error) {
 	if cur == "" {
 		return "", &Entry{Type: Dir, Mode: fs.ModeDir | 0o755}, nil
 	}
-	e, _ := t.Lookup(cur)
+	e, ok := t.Lookup(cur)
+	if !ok {
+		return cur, nil, fs.ErrNotExist
+	}
 	return cur, e, nil
 }
 

@@ -115,8 +115,10 @@ func walkLayer(ctx context.Context, l Layer, tree *Tree, o options, visit VisitF
 			content = io.TeeReader(content, diffCheck)
 		}
 	}
+	ra := newReadahead(content)
+	defer ra.Close()
 	limit := max(int64(expansionFloor), o.maxExpansion*l.Size)
-	bounded := &boundedReader{r: content, left: limit, ratio: o.maxExpansion}
+	bounded := &boundedReader{r: ra, left: limit, ratio: o.maxExpansion}
 	if err := readTar(ctx, tar.NewReader(bounded), l.Index, tree, visit); err != nil {
 		return err
 	}

@@ -33,7 +33,34 @@ func finish(inv *Inventory) {
 			"OS packages have no ecosystem because "+what+": their vulnerabilities cannot be matched (unknown, not safe)")
 	}
 	slices.SortFunc(inv.Packages, comparePackages)
-	inv.Packages = slices.CompactFunc(inv.Packages, func(a, b *Package) bool { return comparePackages(a, b) == 0 })
+	inv.Packages = merge(inv.Packages)
+}
+
+// merge folds packages with the same Key, found at several paths (a
+// lockfile and the node_modules it describes, one module in two binaries),
+// into one package listing every path; its layer is the earliest of them.
+// packages must be sorted.
+func merge(pkgs []*Package) []*Package {
+	var out []*Package
+	for _, p := range pkgs {
+		if n := len(out); n > 0 && out[n-1].Key() == p.Key() {
+			last := out[n-1]
+			for _, loc := range p.Locations {
+				if !slices.Contains(last.Locations, loc) {
+					last.Locations = append(last.Locations, loc)
+				}
+			}
+			if p.Layer != nil && (last.Layer == nil || p.Layer.Index < last.Layer.Index) {
+				last.Layer = p.Layer
+			}
+			continue
+		}
+		out = append(out, p)
+	}
+	for _, p := range out {
+		slices.Sort(p.Locations)
+	}
+	return out
 }
 
 func comparePackages(a, b *Package) int {

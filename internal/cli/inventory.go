@@ -25,7 +25,7 @@ Files deleted by a later layer (whiteouts) are not reported.
 		Example: `  credence inventory testdata/images/sample
   credence inventory docker-archive:app.tar -o json
   credence inventory registry:alpine:3.20 --platform linux/arm64`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg("IMAGE"),
 	}
 	out := addOutputFlag(cmd, "table", "table", "json")
 	imgFlags := addImageFlags(cmd)

@@ -68,6 +68,7 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 	root.AddCommand(
 		newVersionCmd(),
 		newInventoryCmd(),
+		newSBOMCmd(),
 	)
 	for _, c := range root.Commands() {
 		if c.Args == nil {
@@ -116,4 +117,14 @@ func commandPath(root *cobra.Command, args []string) string {
 		return ""
 	}
 	return strings.TrimPrefix(c.CommandPath(), root.Name()+" ")
+}
+
+// oneArg accepts exactly one positional argument, named in the error.
+func oneArg(what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return usagef("%s takes exactly one %s argument, got %d", cmd.CommandPath(), what, len(args))
+		}
+		return nil
+	}
 }

@@ -1,0 +1,100 @@
+package osrelease_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/credence-dev/credence/internal/testutil"
+	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/osrelease"
+)
+
+func extract(t testing.TB, path, content string) (*inventory.Distro, error) {
+	t.Helper()
+	in := inventory.NewInput(inventory.FileInfo{Path: path, Size: int64(len(content))}, bytes.NewReader([]byte(content)), "")
+	res, err := osrelease.New().Extract(context.Background(), in)
+	return res.Distro, err
+}
+
+func TestEcosystem(t *testing.T) {
+	tests := []struct {
+		name, content, want string
+	}{
+		{"debian 12", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n", "Debian:12"},
+		{"debian testing", "ID=debian\nVERSION_CODENAME=trixie\n", "Debian:13"},
+		{"debian sid", "ID=debian\nVERSION_CODENAME=sid\n", ""},
+		{"ubuntu lts", "ID=ubuntu\nVERSION_ID=\"22.04\"\nVERSION=\"22.04.3 LTS (Jammy Jellyfish)\"\n", "Ubuntu:22.04:LTS"},
+		{"ubuntu interim", "ID=ubuntu\nVERSION_ID=\"23.10\"\nVERSION=\"23.10 (Mantic Minotaur)\"\n", "Ubuntu:23.10"},
+		{"alpine", "ID=alpine\nVERSION_ID=3.18.9\n", "Alpine:v3.18"},
+		{"alpine edge", "ID=alpine\nVERSION_ID=3.21.0_alpha20240923\n", "Alpine:v3.21"},
+		{"almalinux", "ID=\"almalinux\"\nVERSION_ID=\"9.3\"\n", "AlmaLinux:9"},
+		{"rocky", "ID=\"rocky\"\nVERSION_ID=\"8.9\"\n", "Rocky Linux:8"},
+		{"centos has no OSV ecosystem", "ID=\"centos\"\nVERSION_ID=\"7\"\n", ""},
+		{"escapes and comments", "# comment\nID='debian'\nPRETTY_NAME=\"a \\\"quoted\\\" name\"\nVERSION_ID=11\n", "Debian:11"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := extract(t, "etc/os-release", tc.content)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Ecosystem != tc.want {
+				t.Errorf("ecosystem = %q, want %q", d.Ecosystem, tc.want)
+			}
+		})
+	}
+	if d, _ := extract(t, "etc/os-release", "PRETTY_NAME=\"a \\\"quoted\\\" name\"\nID=x\n"); d.PrettyName != `a "quoted" name` {
+		t.Errorf("PrettyName = %q", d.PrettyName)
+	}
+	if _, err := extract(t, "etc/os-release", "NAME=nothing\n"); err == nil {
+		t.Error("an os-release without ID must be an error")
+	}
+	if d, err := extract(t, "etc/alpine-release", "3.18.9\n"); err != nil || d.Ecosystem != "Alpine:v3.18" {
+		t.Errorf("alpine-release: %+v, %v", d, err)
+	}
+	if _, err := extract(t, "etc/alpine-release", "<html>\n"); err == nil {
+		t.Error("a garbage alpine-release must be an error")
+	}
+}
+
+// Every Alpine release fixture names its ecosystem.
+func TestAlpineFixtures(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join(testutil.Shared(t), "fixtures", "alpine", "3.*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "etc", "os-release"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := extract(t, "etc/os-release", string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := filepath.Base(dir)
+		major, minor := "", ""
+		for i, part := range bytes.SplitN([]byte(base), []byte("."), 3) {
+			if i == 0 {
+				major = string(part)
+			} else if i == 1 {
+				minor = string(part)
+			}
+		}
+		if diff := cmp.Diff("Alpine:v"+major+"."+minor, d.Ecosystem); diff != "" {
+			t.Errorf("%s: (-want +got) %s", base, diff)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("ID=debian\nVERSION_ID=\"12\"\n"))
+	f.Add([]byte("A='b\nC=\"\\\"\n=x\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fields := osrelease.Parse(b)
+		d := &inventory.Distro{ID: fields["ID"], VersionID: fields["VERSION_ID"], VersionCodename: fields["VERSION_CODENAME"]}
+		osrelease.Ecosystem(d, fields["VERSION"])
+	})
+}
