@@ -47,6 +47,11 @@ type Snapshot struct {
 	// documents). A consumer must treat what a gap hides as unknown, never
 	// as absent.
 	Gaps []Gap `json:"gaps,omitempty"`
+
+	// Ignored counts objects of kinds that were read but play no part in
+	// trust (ConfigMap, HorizontalPodAutoscaler, ...), by kind. Unlike a gap,
+	// nothing relevant hides behind them.
+	Ignored map[string]int `json:"ignored,omitempty"`
 }
 
 // Pod is a pod, live or made from a workload template.
@@ -55,11 +60,38 @@ type Pod struct {
 	// Workload names the owning workload ("Deployment/web") when the pod was
 	// made from its template; empty for a live pod.
 	Workload string `json:"workload,omitempty"`
+	// Owner names the top-level controller of a live pod, following owner
+	// references through the snapshot ("Deployment/web" for a pod of a
+	// ReplicaSet of Deployment web; "ReplicaSet/x" when the Deployment is
+	// not in the snapshot). Empty for a template pod and an unowned pod.
+	Owner string `json:"owner,omitempty"`
 }
+
+// Key returns "namespace/name".
+func (p *Pod) Key() string { return p.Namespace + "/" + p.Name }
 
 // Gap is something the snapshot could not read.
 type Gap struct {
-	Kind      string `json:"kind"`                // "Secret", "ClusterRole", or a document
+	Kind      string `json:"kind"`                // "Secret", "ClusterRole", or "document" for one that could not be decoded
 	Namespace string `json:"namespace,omitempty"` // empty for cluster scope or all namespaces
-	Reason    string `json:"reason"`              // "forbidden: ...", "unknown kind Foo"
+	// Name is set when the gap is about one object (a NetworkPolicy with an
+	// invalid selector, a ClusterRole whose aggregation failed); empty when a
+	// whole kind (in Namespace) could not be read.
+	Name   string `json:"name,omitempty"`
+	Reason string `json:"reason"` // "forbidden: ...", "unknown kind Foo"
+	// Source is where the gap was found: "deploy/app.yaml#3" (file and
+	// document number) for manifests, empty for a live cluster.
+	Source string `json:"source,omitempty"`
+}
+
+// GapsFor returns the gaps of one kind that cover namespace ns: those of
+// that namespace and those of every namespace (Namespace empty).
+func (s *Snapshot) GapsFor(kind, ns string) []Gap {
+	var out []Gap
+	for _, g := range s.Gaps {
+		if g.Kind == kind && (g.Namespace == "" || g.Namespace == ns) {
+			out = append(out, g)
+		}
+	}
+	return out
 }

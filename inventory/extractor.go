@@ -88,7 +88,7 @@ func NewInput(info FileInfo, r io.Reader, tmpDir string) *Input {
 }
 
 // memorySpoolLimit is the largest file ReaderAt keeps in memory.
-const memorySpoolLimit = 32 << 20
+const memorySpoolLimit = 8 << 20
 
 // ErrFileTooLarge is returned when a file exceeds the size an extractor can read.
 var ErrFileTooLarge = errors.New("file too large")
@@ -105,9 +105,20 @@ func (in *Input) ReadAll(max int64) ([]byte, error) {
 		return nil, errors.New("input already consumed")
 	}
 	in.used = true
-	b, err := io.ReadAll(io.LimitReader(in.Reader, max+1))
-	if err != nil {
+	// The size is known from the tar header: read into one buffer of that
+	// size rather than growing one (which allocates about twice the file).
+	b := make([]byte, in.Size, in.Size+1)
+	n, err := io.ReadFull(in.Reader, b)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return nil, err
+	}
+	b = b[:n]
+	if n == len(b) { // more than the header said? read on, within max
+		rest, err := io.ReadAll(io.LimitReader(in.Reader, max-int64(n)+1))
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, rest...)
 	}
 	if int64(len(b)) > max {
 		return nil, fmt.Errorf("%s is over the %d byte limit: %w", in.Path, max, ErrFileTooLarge)
@@ -117,7 +128,7 @@ func (in *Input) ReadAll(max int64) ([]byte, error) {
 }
 
 // ReaderAt gives random access to the file (zip archives, ELF binaries).
-// Files up to 32 MiB are held in memory; larger ones are spooled to a
+// Files up to 8 MiB are held in memory; larger ones are spooled to a
 // temporary file that Close removes.
 func (in *Input) ReaderAt() (io.ReaderAt, error) {
 	if in.spooled != nil {

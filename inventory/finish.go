@@ -105,6 +105,13 @@ func PURL(p *Package, d *Distro) string {
 	case TypePyPI:
 		name = strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(name))
 	}
+	version := p.Version
+	if p.Type == TypeRPM {
+		// purl-spec: an rpm epoch goes in the "epoch" qualifier, not the version.
+		if e, rest, ok := strings.Cut(version, ":"); ok && e != "" && strings.Trim(e, "0123456789") == "" {
+			version = rest
+		}
+	}
 	slices.SortFunc(q, func(a, b packageurl.Qualifier) int { return cmp.Compare(a.Key, b.Key) })
-	return packageurl.NewPackageURL(p.Type, namespace, name, p.Version, q, "").ToString()
+	return packageurl.NewPackageURL(p.Type, namespace, name, version, q, "").ToString()
 }

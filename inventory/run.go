@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -67,7 +66,7 @@ func Run(ctx context.Context, img *image.Image, extractors []Extractor, opts ...
 	inv.Packages = c.packages(tree, inv.Layers, attribute)
 	finish(inv)
 
-	inv.Status.Warnings = append(tree.Warnings(), c.warnings...)
+	inv.Status.Warnings = append(append(tree.Warnings(), c.warnings...), inv.Status.Warnings...)
 	inv.Status.FileErrors = c.fileErrors
 	if len(c.fileErrors) > 0 {
 		inv.Status.State = Partial
@@ -130,45 +129,92 @@ func (c *collector) visit(ctx context.Context, e *image.Entry, r io.Reader) erro
 		c.mu.Unlock()
 		return nil
 	}
-	var shared []byte // read once when several extractors want the file
-	if len(wanted) > 1 {
-		limit := int64(0)
-		for _, i := range wanted {
-			limit = max(limit, maxSize(c.extractors[i]))
-		}
-		b, err := NewInput(info, r, "").ReadAll(limit)
-		if err != nil {
-			c.fail(e, c.extractors[wanted[0]], err)
-			return nil
-		}
-		shared = b
-	}
+	var fit []int // the extractors whose size limit the file is within
 	for _, i := range wanted {
 		ex := c.extractors[i]
 		if limit := maxSize(ex); e.Size > limit {
 			c.warnf("%s skipped %s in layer %d: %s is over its %s limit", ex.Name(), e.Path, e.Layer, humanBytes(e.Size), humanBytes(limit))
 			continue
 		}
-		src := r
-		if shared != nil {
-			src = bytes.NewReader(shared)
-		}
-		in := NewInput(info, src, c.tmpDir)
-		res, err := ex.Extract(ctx, in)
-		in.Close()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			c.fail(e, ex, err)
-			continue
-		}
-		c.mu.Lock()
-		c.results[fileKey{i, e.Layer, e.Path}] = res
-		c.mu.Unlock()
+		fit = append(fit, i)
 	}
-	return nil
+	switch len(fit) {
+	case 0:
+		return nil
+	case 1:
+		c.extract(ctx, fit[0], e, info, r)
+	default:
+		c.extractShared(ctx, fit, e, info, r)
+	}
+	return ctx.Err()
 }
+
+// extract runs extractor i on one file and records the outcome.
+func (c *collector) extract(ctx context.Context, i int, e *image.Entry, info FileInfo, r io.Reader) {
+	ex := c.extractors[i]
+	in := NewInput(info, r, c.tmpDir)
+	res, err := ex.Extract(ctx, in)
+	in.Close()
+	if err != nil {
+		if ctx.Err() == nil {
+			c.fail(e, ex, err)
+		}
+		return
+	}
+	c.mu.Lock()
+	c.results[fileKey{i, e.Layer, e.Path}] = res
+	c.mu.Unlock()
+}
+
+// extractShared streams one file to several extractors at once, each
+// reading its own pipe, so the file is never held in memory whole. An
+// extractor that stops reading early (not its format) drops out; the others
+// go on.
+func (c *collector) extractShared(ctx context.Context, wanted []int, e *image.Entry, info FileInfo, r io.Reader) {
+	var wg sync.WaitGroup
+	writers := make([]*io.PipeWriter, len(wanted))
+	for k, i := range wanted {
+		pr, pw := io.Pipe()
+		writers[k] = pw
+		wg.Go(func() {
+			c.extract(ctx, i, e, info, pr)
+			pr.CloseWithError(errStoppedReading)
+		})
+	}
+	bufp := sharedBuffers.Get().(*[]byte)
+	defer sharedBuffers.Put(bufp)
+	buf := *bufp
+	var readErr error
+	for active := len(writers); active > 0; {
+		n, err := r.Read(buf)
+		for k, pw := range writers {
+			if pw != nil && n > 0 {
+				if _, werr := pw.Write(buf[:n]); werr != nil {
+					writers[k] = nil // this extractor has what it needs
+					active--
+				}
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				readErr = err
+			}
+			break
+		}
+	}
+	for _, pw := range writers {
+		if pw != nil {
+			pw.CloseWithError(readErr) // nil: EOF
+		}
+	}
+	wg.Wait()
+}
+
+// sharedBuffers hold the chunks extractShared copies to its pipes.
+var sharedBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// errStoppedReading closes a pipe whose extractor returned.
+var errStoppedReading = errors.New("extractor stopped reading")
 
 func maxSize(e Extractor) int64 {
 	if m := e.Requirements().MaxFileSize; m > 0 {

@@ -3,7 +3,9 @@ package inventory_test
 import (
 	"archive/tar"
 	"context"
+	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -162,5 +164,42 @@ func TestDirectory(t *testing.T) {
 	inv := run(t, "dir:"+dir)
 	if diff := cmp.Diff(map[string]int{"a@1": -1}, layers(inv)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// probe is a test extractor that reads up to limit bytes of every file
+// named "shared" and reports how many it read as the package version.
+type probe struct {
+	name  string
+	limit int64
+}
+
+func (p probe) Name() string                           { return p.name }
+func (p probe) Version() int                           { return 0 }
+func (p probe) Requirements() inventory.Requirements   { return inventory.Requirements{} }
+func (p probe) FileRequired(f inventory.FileInfo) bool { return f.Path == "shared" }
+func (p probe) Extract(_ context.Context, in *inventory.Input) (inventory.Result, error) {
+	n, err := io.Copy(io.Discard, io.LimitReader(in.Reader, p.limit))
+	return inventory.Result{Packages: []*inventory.Package{{Name: p.name, Version: strconv.FormatInt(n, 10), Type: inventory.TypeNPM}}}, err
+}
+
+// A file several extractors want is streamed to each of them: one that
+// stops early does not stop the others, and nobody reads a short copy.
+func TestFileSharedByExtractors(t *testing.T) {
+	body := strings.Repeat("x", 1<<20+123)
+	img := imagetest.Image(t, []imagetest.File{{Name: "shared", Body: body}})
+	ref, _ := image.Open(context.Background(), "oci:"+imagetest.Layout(t, img, ""))
+	extractors := []inventory.Extractor{probe{"early", 10}, probe{"whole", 1 << 30}, probe{"half", 1 << 19}}
+	inv, err := inventory.Run(context.Background(), ref, extractors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range inv.Packages {
+		got[p.Name] = p.Version
+	}
+	want := map[string]string{"early": "10", "whole": strconv.Itoa(len(body)), "half": strconv.Itoa(1 << 19)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("bytes read by each extractor (-want +got):\n%s", diff)
 	}
 }

@@ -69,6 +69,8 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 		newVersionCmd(),
 		newInventoryCmd(),
 		newSBOMCmd(),
+		newPostureCmd(),
+		newBlastRadiusCmd(),
 	)
 	for _, c := range root.Commands() {
 		if c.Args == nil {

@@ -5,7 +5,11 @@ package all
 import (
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/inventory/apk"
+	"github.com/credence-dev/credence/inventory/cargoauditable"
+	"github.com/credence-dev/credence/inventory/cargolock"
 	"github.com/credence-dev/credence/inventory/dpkg"
+	"github.com/credence-dev/credence/inventory/gobinary"
+	"github.com/credence-dev/credence/inventory/gomod"
 	"github.com/credence-dev/credence/inventory/java"
 	"github.com/credence-dev/credence/inventory/npminstalled"
 	"github.com/credence-dev/credence/inventory/npmlock"
@@ -14,6 +18,7 @@ import (
 	"github.com/credence-dev/credence/inventory/poetrylock"
 	"github.com/credence-dev/credence/inventory/pythonmeta"
 	"github.com/credence-dev/credence/inventory/requirements"
+	"github.com/credence-dev/credence/inventory/rpm"
 	"github.com/credence-dev/credence/inventory/uvlock"
 )
 
@@ -23,6 +28,11 @@ func Extractors() []inventory.Extractor {
 		osrelease.New(),
 		dpkg.New(),
 		apk.New(),
+		rpm.New(),
+		gobinary.New(),
+		gomod.New(),
+		cargolock.New(),
+		cargoauditable.New(),
 		npmlock.New(),
 		npminstalled.New(),
 		pythonmeta.New(),

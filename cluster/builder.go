@@ -1,0 +1,187 @@
+package cluster
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sync"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	nodev1 "k8s.io/api/node/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// store keeps objects of one kind in arrival order; a second object with the
+// same key replaces the first (as a later kubectl apply would).
+type store[T any] struct {
+	items []T
+	index map[string]int
+}
+
+func (s *store[T]) put(key string, v T) (replaced bool) {
+	if s.index == nil {
+		s.index = map[string]int{}
+	}
+	if i, ok := s.index[key]; ok {
+		s.items[i] = v
+		return true
+	}
+	s.index[key] = len(s.items)
+	s.items = append(s.items, v)
+	return false
+}
+
+// builder collects objects from either source, then finish turns them into
+// a Snapshot: secrets stripped, workloads expanded, ClusterRoles aggregated,
+// selectors checked, everything sorted.
+type builder struct {
+	mu      sync.Mutex
+	opts    *options
+	objects int
+	snap    Snapshot
+
+	namespaces      store[corev1.Namespace]
+	nodes           store[corev1.Node]
+	pods            store[corev1.Pod]
+	serviceAccounts store[corev1.ServiceAccount]
+	secrets         store[corev1.Secret]
+	services        store[corev1.Service]
+	ingresses       store[networkingv1.Ingress]
+	netpols         store[networkingv1.NetworkPolicy]
+	roles           store[rbacv1.Role]
+	clusterRoles    store[rbacv1.ClusterRole]
+	roleBindings    store[rbacv1.RoleBinding]
+	crBindings      store[rbacv1.ClusterRoleBinding]
+	pvs             store[corev1.PersistentVolume]
+	pvcs            store[corev1.PersistentVolumeClaim]
+	runtimeClasses  store[nodev1.RuntimeClass]
+	mutating        store[admissionregistrationv1.MutatingWebhookConfiguration]
+	validating      store[admissionregistrationv1.ValidatingWebhookConfiguration]
+	vaps            store[admissionregistrationv1.ValidatingAdmissionPolicy]
+	vapBindings     store[admissionregistrationv1.ValidatingAdmissionPolicyBinding]
+
+	deployments  store[appsv1.Deployment]
+	statefulSets store[appsv1.StatefulSet]
+	daemonSets   store[appsv1.DaemonSet]
+	replicaSets  store[appsv1.ReplicaSet]
+	jobs         store[batchv1.Job]
+	cronJobs     store[batchv1.CronJob]
+}
+
+func newBuilder(o *options, source string) *builder {
+	return &builder{opts: o, snap: Snapshot{Source: source}}
+}
+
+func (b *builder) gap(g Gap) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.snap.Gaps = append(b.snap.Gaps, g)
+}
+
+func (b *builder) ignore(kind string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.snap.Ignored == nil {
+		b.snap.Ignored = map[string]int{}
+	}
+	b.snap.Ignored[kind]++
+}
+
+// errTooManyObjects is returned once the snapshot holds opts.maxObjects.
+type errTooManyObjects struct{ max int }
+
+func (e errTooManyObjects) Error() string {
+	return fmt.Sprintf("more than %d objects: raise the limit or narrow the input", e.max)
+}
+
+// add keeps obj, scrubbed of what credence must never hold (secret data,
+// last-applied configuration) and of what it does not need (managed fields).
+// A duplicate from manifests (src set) is reported as a gap; from a live
+// cluster it is a re-read page and silently replaces the first.
+func add[T any, PT interface {
+	*T
+	metav1.Object
+}](b *builder, s *store[T], kind string, obj PT, src string) error {
+	scrub(obj)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.objects++
+	if b.objects > b.opts.maxObjects {
+		return errTooManyObjects{b.opts.maxObjects}
+	}
+	key := obj.GetNamespace() + "/" + obj.GetName()
+	if s.put(key, *obj) && src != "" {
+		b.snap.Gaps = append(b.snap.Gaps, Gap{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName(), Source: src,
+			Reason: "defined more than once: the later definition is kept"})
+	}
+	return nil
+}
+
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+func scrub(obj metav1.Object) {
+	obj.SetManagedFields(nil)
+	switch o := obj.(type) {
+	case *corev1.Secret:
+		o.Data = nil
+		o.StringData = nil
+		// The annotation holds the whole manifest, data included.
+		if _, ok := o.Annotations[lastApplied]; ok {
+			delete(o.Annotations, lastApplied)
+		}
+	}
+}
+
+// finish builds the Snapshot. It is called once, after every object was added.
+func (b *builder) finish() *Snapshot {
+	s := &b.snap
+	s.Namespaces = sorted(b.namespaces.items)
+	s.Nodes = sorted(b.nodes.items)
+	s.ServiceAccounts = sorted(b.serviceAccounts.items)
+	s.Secrets = sorted(b.secrets.items)
+	s.Services = sorted(b.services.items)
+	s.Ingresses = sorted(b.ingresses.items)
+	s.NetworkPolicies = sorted(b.netpols.items)
+	s.Roles = sorted(b.roles.items)
+	s.ClusterRoles = sorted(b.clusterRoles.items)
+	s.RoleBindings = sorted(b.roleBindings.items)
+	s.ClusterRoleBindings = sorted(b.crBindings.items)
+	s.PersistentVolumes = sorted(b.pvs.items)
+	s.PersistentVolumeClaims = sorted(b.pvcs.items)
+	s.RuntimeClasses = sorted(b.runtimeClasses.items)
+	s.MutatingWebhooks = sorted(b.mutating.items)
+	s.ValidatingWebhooks = sorted(b.validating.items)
+	s.ValidatingAdmissionPolicies = sorted(b.vaps.items)
+	s.ValidatingAdmissionPolicyBindings = sorted(b.vapBindings.items)
+
+	s.Pods = b.expandWorkloads()
+	slices.SortStableFunc(s.Pods, func(x, y Pod) int {
+		return cmp.Or(cmp.Compare(x.Namespace, y.Namespace), cmp.Compare(x.Name, y.Name))
+	})
+	if b.opts.aggregate {
+		s.Gaps = append(s.Gaps, aggregateClusterRoles(s.ClusterRoles)...)
+	}
+	s.Gaps = append(s.Gaps, checkSelectors(s)...)
+	slices.SortStableFunc(s.Gaps, func(x, y Gap) int {
+		return cmp.Or(cmp.Compare(x.Kind, y.Kind), cmp.Compare(x.Namespace, y.Namespace),
+			cmp.Compare(x.Name, y.Name), cmp.Compare(x.Source, y.Source), cmp.Compare(x.Reason, y.Reason))
+	})
+	s.Gaps = slices.Compact(s.Gaps)
+	return s
+}
+
+func sorted[T any, PT interface {
+	*T
+	metav1.Object
+}](items []T) []T {
+	slices.SortStableFunc(items, func(x, y T) int {
+		px, py := PT(&x), PT(&y)
+		return cmp.Or(cmp.Compare(px.GetNamespace(), py.GetNamespace()), cmp.Compare(px.GetName(), py.GetName()))
+	})
+	return items
+}

@@ -1,0 +1,214 @@
+package graph
+
+import (
+	"fmt"
+	"slices"
+)
+
+// NodeKind is what a graph node stands for.
+type NodeKind string
+
+// Node kinds (design note §2.1).
+const (
+	KindContainer NodeKind = "Container"
+	// KindNetPeer is a group of pods that NetworkPolicy cannot tell apart
+	// (same namespace, labels, ports, host networking): "egress" nodes are
+	// where a compromised container's connections start, "ingress" nodes
+	// where connections to the group arrive.
+	KindNetPeer  NodeKind = "NetPeer"
+	KindNetwork  NodeKind = "Network" // the pod network where neither side is isolated
+	KindNode     NodeKind = "Node"
+	KindIdentity NodeKind = "Identity"
+	KindSecret   NodeKind = "Secret"
+	// KindScope is "every X in namespace N": every container, every
+	// service account, every secret; or every node.
+	KindScope NodeKind = "Scope"
+	// KindPermissionSet is a role as bound (or bindable) in one scope.
+	KindPermissionSet NodeKind = "PermissionSet"
+	// KindClusterAdmin is control of the whole cluster.
+	KindClusterAdmin NodeKind = "ClusterAdmin"
+	// KindUnknown stands for what the snapshot hides (unreadable RBAC):
+	// reaching it means the blast radius is not bounded by what is known.
+	KindUnknown NodeKind = "Unknown"
+)
+
+// EdgeKind names the attack step an edge stands for.
+type EdgeKind string
+
+// Edge kinds (design note §2.2 and §2.4).
+const (
+	EdgeNetEgress     EdgeKind = "NET_EGRESS"  // container → its egress peer group
+	EdgeNetReach      EdgeKind = "NET_REACH"   // peer group → peer group (NetworkPolicy)
+	EdgeNetExploit    EdgeKind = "NET_EXPLOIT" // ingress peer group → a container listening there
+	EdgeSamePod       EdgeKind = "SAME_POD_NET"
+	EdgeSharedNS      EdgeKind = "SHARED_NS"
+	EdgeSharedVol     EdgeKind = "SHARED_VOL"
+	EdgeTokenSteal    EdgeKind = "TOKEN_STEAL"
+	EdgeSecretMount   EdgeKind = "SECRET_MOUNTED"
+	EdgeSecretToken   EdgeKind = "SECRET_IS_TOKEN"
+	EdgeEscape        EdgeKind = "ESCAPE"
+	EdgeHostNetwork   EdgeKind = "HOST_NETWORK"
+	EdgeColocated     EdgeKind = "NODE_COLOCATED"
+	EdgeScopeMember   EdgeKind = "SCOPE_MEMBER"
+	EdgeRBACCreatePod EdgeKind = "RBAC_CREATE_POD"
+	EdgeRBACExec      EdgeKind = "RBAC_EXEC"
+	EdgeRBACSecrets   EdgeKind = "RBAC_SECRETS"
+	EdgeRBACToken     EdgeKind = "RBAC_TOKEN_REQUEST"
+	EdgeRBACBind      EdgeKind = "RBAC_BIND"
+	EdgeRBACEscalate  EdgeKind = "RBAC_ESCALATE"
+	EdgeRBACImperson  EdgeKind = "RBAC_IMPERSONATE"
+	EdgeRBACNodeProxy EdgeKind = "RBAC_NODES_PROXY"
+	EdgeRBACPV        EdgeKind = "RBAC_PV_CREATE"
+	EdgeRBACCSR       EdgeKind = "RBAC_CSR_APPROVE"
+	EdgeRBACAdmission EdgeKind = "RBAC_ADMISSION_EDIT"
+	EdgeRBACAdmin     EdgeKind = "RBAC_CLUSTER_ADMIN"
+	EdgeRBACPortFwd   EdgeKind = "RBAC_PORT_FORWARD"
+	EdgeUnknown       EdgeKind = "UNKNOWN"
+)
+
+// NodeID indexes Graph.Nodes.
+type NodeID int32
+
+// Node is one vertex of the trust graph.
+type Node struct {
+	ID        NodeID   `json:"-"`
+	Kind      NodeKind `json:"kind"`
+	Key       string   `json:"key"`  // unique: "container:ns/pod/c", "sa:ns/name", "node:n"
+	Name      string   `json:"name"` // for people
+	Namespace string   `json:"namespace,omitempty"`
+	// Critical says why reaching this node matters ("cluster-admin", "node",
+	// "secret", "namespace kube-system is critical"); empty if it does not.
+	Critical string `json:"critical,omitempty"`
+}
+
+// Evidence points at the object and field that make an edge true.
+type Evidence struct {
+	Object string `json:"object"` // "Pod blast/web", "RoleBinding blast/edit"
+	Field  string `json:"field,omitempty"`
+}
+
+func (e Evidence) String() string {
+	if e.Field == "" {
+		return e.Object
+	}
+	return e.Object + " " + e.Field
+}
+
+// Fix is one change that removes an edge. Edges that one change removes
+// share its ID, so cutting a fix removes all of them.
+type Fix struct {
+	ID      string `json:"id"`
+	Summary string `json:"summary"`
+}
+
+// Edge is one explained attack step.
+type Edge struct {
+	From, To NodeID   `json:"-"`
+	Kind     EdgeKind `json:"kind"`
+	// Reason says in one sentence why the step works.
+	Reason   string     `json:"reason"`
+	Evidence []Evidence `json:"evidence,omitempty"`
+	// Technique is the MITRE ATT&CK technique id.
+	Technique string `json:"technique,omitempty"`
+	// Likelihood in (0, 1] that an attacker at From takes the step.
+	Likelihood float64 `json:"likelihood"`
+	// Unknown marks a step whose precondition the snapshot cannot settle
+	// (an unknown NetworkPolicy verdict, unknown exploitability): it is kept,
+	// never dropped, with a lower likelihood.
+	Unknown bool `json:"unknown,omitempty"`
+	// Weakened lists the mitigations that lowered the likelihood.
+	Weakened []string `json:"weakened,omitempty"`
+	// Fixes lists alternative changes, each of which removes the edge.
+	Fixes []Fix `json:"fixes,omitempty"`
+}
+
+// Blocked is an edge that mitigations removed, with the reasons.
+type Blocked struct {
+	From     string   `json:"from"`
+	To       string   `json:"to"`
+	Kind     EdgeKind `json:"kind"`
+	Reason   string   `json:"reason"`
+	Weakened []string `json:"weakenedBy"`
+}
+
+// Graph is the trust graph of one snapshot.
+type Graph struct {
+	Nodes []Node
+	Edges []Edge
+	out   [][]int32 // edge indices by source node
+	keys  map[string]NodeID
+	// Blocked edges: escapes and steps that mitigations removed.
+	Blocked []Blocked
+	// Unknowns says where the snapshot has gaps, so that what it hides is
+	// reported as unknown, not absent.
+	Unknowns []string
+	// Containers lists container nodes in snapshot order.
+	Containers []NodeID
+
+	exposure, exposureWhy map[NodeID]string
+}
+
+// Node returns the node with key and whether it exists.
+func (g *Graph) Lookup(key string) (NodeID, bool) {
+	id, ok := g.keys[key]
+	return id, ok
+}
+
+// Out returns the indices of the edges leaving n.
+func (g *Graph) Out(n NodeID) []int32 { return g.out[n] }
+
+func (g *Graph) node(kind NodeKind, key, name, ns string) NodeID {
+	if id, ok := g.keys[key]; ok {
+		return id
+	}
+	id := NodeID(len(g.Nodes))
+	g.Nodes = append(g.Nodes, Node{ID: id, Kind: kind, Key: key, Name: name, Namespace: ns})
+	g.out = append(g.out, nil)
+	g.keys[key] = id
+	return id
+}
+
+func (g *Graph) addEdge(e Edge) {
+	if e.From == e.To {
+		return
+	}
+	if e.Likelihood > 1 {
+		e.Likelihood = 1
+	}
+	g.out[e.From] = append(g.out[e.From], int32(len(g.Edges)))
+	g.Edges = append(g.Edges, e)
+}
+
+// Stats counts nodes by kind and edges by kind.
+func (g *Graph) Stats() map[string]int {
+	out := map[string]int{}
+	for _, n := range g.Nodes {
+		out["node "+string(n.Kind)]++
+	}
+	for _, e := range g.Edges {
+		out["edge "+string(e.Kind)]++
+	}
+	return out
+}
+
+func (g *Graph) String() string {
+	keys := make([]string, 0)
+	st := g.Stats()
+	for k := range st {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	s := ""
+	for _, k := range keys {
+		s += fmt.Sprintf("%s=%d ", k, st[k])
+	}
+	return s
+}
+
+// EdgeKinds lists every edge kind (a test checks each has a fixture).
+var EdgeKinds = []EdgeKind{
+	EdgeNetEgress, EdgeNetReach, EdgeNetExploit, EdgeSamePod, EdgeSharedNS, EdgeSharedVol, EdgeTokenSteal,
+	EdgeSecretMount, EdgeSecretToken, EdgeEscape, EdgeHostNetwork, EdgeColocated, EdgeScopeMember,
+	EdgeRBACCreatePod, EdgeRBACExec, EdgeRBACSecrets, EdgeRBACToken, EdgeRBACBind, EdgeRBACEscalate,
+	EdgeRBACImperson, EdgeRBACNodeProxy, EdgeRBACPV, EdgeRBACCSR, EdgeRBACAdmission, EdgeRBACAdmin, EdgeRBACPortFwd,
+}

@@ -1,0 +1,234 @@
+// Package gobinary extracts the Go modules compiled into Go executables from
+// their build info: the main module, every dependency (after replacements) and the standard library.
+package gobinary
+
+import (
+	"bytes"
+	"context"
+	"debug/buildinfo"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+
+	"github.com/credence-dev/credence/inventory"
+)
+
+// Name of the extractor.
+const Name = "go/binary"
+
+// Extractor reads the build info of Go executables.
+type Extractor struct{}
+
+var _ inventory.Extractor = Extractor{}
+
+// New returns the extractor.
+func New() Extractor { return Extractor{} }
+
+// Name implements inventory.Extractor.
+func (Extractor) Name() string { return Name }
+
+// Version implements inventory.Extractor.
+func (Extractor) Version() int { return 1 }
+
+// maxBinarySize bounds the executables read; the largest Go binaries in
+// the wild (kubelet, terraform providers) are a few hundred MB.
+const maxBinarySize = 512 << 20
+
+// Requirements implements inventory.Extractor.
+func (Extractor) Requirements() inventory.Requirements {
+	return inventory.Requirements{MaxFileSize: maxBinarySize}
+}
+
+// FileRequired implements inventory.Extractor: every executable regular
+// file big enough to hold an executable header.
+func (Extractor) FileRequired(f inventory.FileInfo) bool {
+	return f.Executable() && f.Size >= 64 && f.Size <= maxBinarySize
+}
+
+// Metadata is what the build info records beyond a module's path and version.
+type Metadata struct {
+	// GoVersion is the toolchain that built the binary ("go1.21.3").
+	GoVersion string `json:"goVersion"`
+	// MainModule is the binary's main module path (empty for a binary
+	// built from files outside any module).
+	MainModule string `json:"mainModule,omitempty"`
+	// Sum is the module's go.sum hash ("h1:...").
+	Sum string `json:"sum,omitempty"`
+	// Replaces is "path@version" of the module a replace directive swapped
+	// for this one; the package itself is the replacement.
+	Replaces string `json:"replaces,omitempty"`
+}
+
+// ErrOldFormat is returned, when the file can only be streamed, for a Go
+// binary built before Go 1.18 (its build info holds addresses of strings
+// stored earlier in the file) that is not ELF, or whose addresses lead
+// nowhere oldCapture looked.
+var ErrOldFormat = errors.New("build info of a Go binary built before go1.18 needs random access")
+
+// Extract implements inventory.Extractor. It reads the first bytes and
+// stops there unless they are an ELF, PE or Mach-O header; it then streams
+// the file looking for the build info blob that Go 1.18+ linkers write
+// ("\xff Go buildinf:" followed by the version and module strings inline),
+// keeping only a small window in memory. Older binaries (addresses instead
+// of strings) are read with debug/buildinfo when the input offers random
+// access; streamed, ELF ones are read through oldCapture (old.go), others
+// fail with ErrOldFormat.
+func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Result, error) {
+	head := make([]byte, min(in.Size, headSize))
+	n, err := io.ReadFull(in.Reader, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return inventory.Result{}, fmt.Errorf("read %s: %w", in.Path, err)
+	}
+	head = head[:n]
+	if !executable(head) {
+		return inventory.Result{}, nil
+	}
+	ra, random := in.Reader.(io.ReaderAt)
+	src := io.MultiReader(bytes.NewReader(head), in.Reader)
+	var segs []segment
+	if random {
+		src = io.NewSectionReader(ra, 0, in.Size)
+	} else if goNote(head) {
+		segs = elfSegments(head)
+	}
+	bi, err := scan(ctx, src, in.Size, segs)
+	if errors.Is(err, ErrOldFormat) && random {
+		bi, err = buildinfo.Read(ra)
+	}
+	if err != nil {
+		return inventory.Result{}, fmt.Errorf("read Go build info of %s: %w", in.Path, err)
+	}
+	if bi == nil {
+		if goNote(head) {
+			// A Go linker wrote this file, but no build info: built
+			// before go1.13, or stripped of it. Unknown is not safe.
+			return inventory.Result{Warnings: []string{"a Go executable without build info (built before go1.13?): its modules and Go version are unknown"}}, nil
+		}
+		return inventory.Result{}, nil
+	}
+	return packages(bi), nil
+}
+
+// headSize is how much of a file is read before deciding anything: enough
+// for the ELF program headers and the Go build ID note that follows them
+// (at 0xf9c in a linux/amd64 binary, further with 64 KiB pages).
+const headSize = 64 << 10
+
+// goNote reports whether head holds the ELF note the Go linker writes
+// (name "Go", type 4, NT_GOBUILDID, in either byte order): only such files
+// pay for remembering strings a pre-1.18 build info may point back to.
+func goNote(head []byte) bool {
+	return bytes.Contains(head, []byte("\x04\x00\x00\x00Go\x00\x00")) || bytes.Contains(head, []byte("\x00\x00\x00\x04Go\x00\x00"))
+}
+
+// executable reports whether head starts like an ELF, PE, Mach-O or
+// universal Mach-O file: the formats Go links.
+func executable(head []byte) bool {
+	if len(head) < 4 {
+		return false
+	}
+	switch binary.BigEndian.Uint32(head) {
+	case 0x7f454c46, // ELF
+		0xfeedface, 0xcefaedfe, 0xfeedfacf, 0xcffaedfe, // Mach-O 32/64-bit, both byte orders
+		0xcafebabe: // universal Mach-O
+		return true
+	}
+	return head[0] == 'M' && head[1] == 'Z' // PE (DOS stub)
+}
+
+func packages(bi *debug.BuildInfo) inventory.Result {
+	var res inventory.Result
+	md := func(m *debug.Module) *Metadata {
+		d := &Metadata{GoVersion: bi.GoVersion, MainModule: bi.Main.Path}
+		if m != nil {
+			d.Sum = m.Sum
+		}
+		return d
+	}
+	if bi.Main.Path != "" {
+		res.Packages = append(res.Packages, &inventory.Package{
+			Name: bi.Main.Path, Version: bi.Main.Version, Type: inventory.TypeGolang, Metadata: md(&bi.Main),
+		})
+	}
+	for _, dep := range bi.Deps {
+		if dep == nil || dep.Path == "" {
+			continue
+		}
+		p := &inventory.Package{Name: dep.Path, Version: dep.Version, Type: inventory.TypeGolang, Metadata: md(dep)}
+		if r := dep.Replace; r != nil {
+			m := md(r)
+			m.Replaces = dep.Path + "@" + dep.Version
+			p.Metadata = m
+			if r.Version != "" {
+				p.Name, p.Version = r.Path, r.Version
+			} else {
+				// A replacement by a local directory: the code is not
+				// the required version, and has none of its own.
+				p.Version = ""
+				m.Replaces = dep.Path + "@" + dep.Version + " => " + r.Path
+			}
+		}
+		res.Packages = append(res.Packages, p)
+	}
+	if v := SemverFromGo(bi.GoVersion); v != "" {
+		res.Packages = append(res.Packages, &inventory.Package{
+			Name: "stdlib", Version: v, Type: inventory.TypeGolang, Metadata: md(nil),
+		})
+	} else {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("Go version %q is not a release: the standard library is not reported", bi.GoVersion))
+	}
+	return res
+}
+
+// SemverFromGo turns a Go toolchain version into the semantic version the
+// Go vulnerability database uses for the standard library (module stdlib),
+// with the "v" every Go module version in an inventory has: "go1.21.3" is
+// "v1.21.3", "go1.20" is "v1.20.0", "go1.21rc2" is "v1.21.0-rc.2". A
+// suffix after a space (" X:boringcrypto") is dropped. Development
+// toolchains ("devel ...") and anything else give "".
+func SemverFromGo(v string) string {
+	v, _, _ = strings.Cut(v, " ")
+	rest, ok := strings.CutPrefix(v, "go")
+	if !ok {
+		return ""
+	}
+	pre := ""
+	for _, tag := range []string{"rc", "beta", "alpha"} {
+		if i := strings.Index(rest, tag); i > 0 {
+			n := rest[i+len(tag):]
+			if !digits(n) {
+				return ""
+			}
+			rest, pre = rest[:i], "-"+tag+"."+n
+			break
+		}
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) < 2 || len(parts) > 3 {
+		return ""
+	}
+	for _, p := range parts {
+		if !digits(p) || (len(p) > 1 && p[0] == '0') {
+			return ""
+		}
+	}
+	if len(parts) == 2 {
+		parts = append(parts, "0")
+	}
+	return "v" + strings.Join(parts, ".") + pre
+}
+
+func digits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
