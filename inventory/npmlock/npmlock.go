@@ -66,6 +66,20 @@ type Metadata struct {
 	// when every install is optional.
 	Dev      bool `json:"dev,omitempty"`
 	Optional bool `json:"optional,omitempty"`
+
+	dir string // the lockfile's directory, relative to the root
+}
+
+var _ inventory.Installed = (*Metadata)(nil)
+
+// InstalledAt implements inventory.Installed: the install paths relative to
+// the image root, so the runner can drop packages a later layer deleted.
+func (m *Metadata) InstalledAt() []string {
+	out := make([]string, len(m.InstallPaths))
+	for i, p := range m.InstallPaths {
+		out[i] = path.Join(m.dir, p)
+	}
+	return out
 }
 
 // Limits on hostile lockfiles.
@@ -165,6 +179,7 @@ func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Re
 	for _, pkg := range found {
 		md := pkg.Metadata.(*Metadata)
 		md.LockfileVersion = p.version
+		md.dir = path.Dir(in.Path)
 		slices.Sort(md.InstallPaths)
 		slices.Sort(md.Aliases)
 		md.Aliases = slices.Compact(md.Aliases)
