@@ -136,6 +136,13 @@ func TestWhiteoutsAndOpaqueDirectories(t *testing.T) {
 	if got := layersOf(tree.Versions("g")); !slices.Equal(got, []int{1}) {
 		t.Errorf("Versions(g) = %v, want [1]: the layer-0 g was deleted", got)
 	}
+	// b/dir was never an explicit entry: an implicit directory exists while
+	// something visible is under it.
+	for p, want := range map[string][2]bool{"b/dir": {false, true}, "c/sub": {false, true}, "a": {true, true}, "c": {true, true}, "nowhere": {false, false}} {
+		if got := [2]bool{tree.Exists(p), tree.Existed(p)}; got != want {
+			t.Errorf("Exists, Existed(%q) = %v, want %v", p, got, want)
+		}
+	}
 	if got := tree.Versions("a/gone"); got != nil {
 		t.Errorf("Versions(a/gone) = %v, want none", got)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -84,6 +85,9 @@ type Tree struct {
 
 	mu       sync.Mutex
 	warnings []string
+
+	sortOnce sync.Once
+	sorted   []string // every path any layer holds, for prefix queries
 }
 
 func newTree(n int) *Tree {
@@ -159,6 +163,54 @@ func (t *Tree) Versions(p string) []*Entry {
 		return nil
 	}
 	return out
+}
+
+// Exists reports whether the container sees p: as an entry, or as a
+// directory the tar left implicit that holds a visible entry.
+func (t *Tree) Exists(p string) bool {
+	if _, ok := t.Lookup(p); ok {
+		return true
+	}
+	for _, d := range t.under(p) {
+		if _, ok := t.Lookup(d); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Existed reports whether any layer ever held p or something under it,
+// visible or not.
+func (t *Tree) Existed(p string) bool {
+	for _, l := range t.layers {
+		if _, ok := l.entries[p]; ok {
+			return true
+		}
+	}
+	return len(t.under(p)) > 0
+}
+
+// under returns the paths below p that any layer holds.
+func (t *Tree) under(p string) []string {
+	t.sortOnce.Do(func() {
+		seen := map[string]bool{}
+		for _, l := range t.layers {
+			for q := range l.entries {
+				if !seen[q] {
+					seen[q] = true
+					t.sorted = append(t.sorted, q)
+				}
+			}
+		}
+		slices.Sort(t.sorted)
+	})
+	prefix := p + "/"
+	i, _ := slices.BinarySearch(t.sorted, prefix)
+	j := i
+	for j < len(t.sorted) && strings.HasPrefix(t.sorted[j], prefix) {
+		j++
+	}
+	return t.sorted[i:j]
 }
 
 // ErrSymlinkLoop is returned when resolving a path meets too many symlinks.

@@ -91,6 +91,16 @@ var languageEcosystems = map[string]string{
 	TypeCargo:  "crates.io",
 }
 
+// Installed is implemented by the metadata of packages a manifest lists
+// as installed elsewhere (a lockfile and its node_modules): InstallPaths
+// are where, relative to the root. In an image, a package whose every
+// install path a later layer deleted is not reported: the manifest
+// outlived what it describes. One whose install path never existed (a
+// bundled app) is reported, since its code may be inside the bundle.
+type Installed interface {
+	InstalledAt() []string
+}
+
 // Layer identifies one image layer.
 type Layer struct {
 	// Index counts from 0 at the base layer.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -329,6 +330,10 @@ func (c *collector) packages(tree *image.Tree, layers []Layer, attribute bool) [
 			c.warnings = append(c.warnings, fmt.Sprintf("%s: %s: %s", ex.Name(), pk.path, w))
 		}
 		for _, p := range top.Packages {
+			if attribute && deleted(tree, p) {
+				c.warnf("%s: %s lists %s, but a later layer deleted it from %s: not reported", ex.Name(), pk.path, p, strings.Join(p.Metadata.(Installed).InstalledAt(), ", "))
+				continue
+			}
 			p.Extractor = ID(ex)
 			if len(p.Locations) == 0 {
 				p.Locations = []string{pk.path}
@@ -344,6 +349,21 @@ func (c *collector) packages(tree *image.Tree, layers []Layer, attribute bool) [
 		}
 	}
 	return out
+}
+
+// deleted reports whether every install path of p existed in some layer
+// and is gone from the view the container sees.
+func deleted(tree *image.Tree, p *Package) bool {
+	md, ok := p.Metadata.(Installed)
+	if !ok || len(md.InstalledAt()) == 0 {
+		return false
+	}
+	for _, path := range md.InstalledAt() {
+		if tree.Exists(path) || !tree.Existed(path) {
+			return false
+		}
+	}
+	return true
 }
 
 // addedIn walks down the versions of a file (newest first) for as long as

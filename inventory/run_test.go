@@ -203,3 +203,27 @@ func TestFileSharedByExtractors(t *testing.T) {
 		t.Errorf("bytes read by each extractor (-want +got):\n%s", diff)
 	}
 }
+
+// A lockfile that outlives the node_modules it describes lists packages a
+// later layer deleted: they are not reported. A lockfile whose packages
+// were never installed beside it (a bundled app) is still evidence.
+func TestLockfileOutlivesItsInstall(t *testing.T) {
+	lock := func(name, version string) string {
+		return `{"lockfileVersion": 3, "packages": {"": {"name": "x"}, "node_modules/` + name + `": {"version": "` + version + `"}}}`
+	}
+	img := imagetest.Image(t,
+		[]imagetest.File{
+			{Name: "gone/package-lock.json", Body: lock("lodash", "4.17.4")},
+			{Name: "gone/node_modules/lodash/package.json", Body: `{"name": "lodash", "version": "4.17.4"}`},
+			{Name: "bundled/package-lock.json", Body: lock("minimist", "1.2.0")},
+		},
+		[]imagetest.File{{Name: "gone/.wh.node_modules"}},
+	)
+	inv := run(t, "oci:"+imagetest.Layout(t, img, ""))
+	if diff := cmp.Diff(map[string]int{"minimist@1.2.0": 0}, layers(inv)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if w := strings.Join(inv.Status.Warnings, "\n"); !strings.Contains(w, "gone/package-lock.json lists lodash@4.17.4 (npm), but a later layer deleted it from gone/node_modules/lodash") {
+		t.Errorf("warnings lack the deleted install: %q", w)
+	}
+}

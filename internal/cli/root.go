@@ -67,6 +67,7 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
 		newVersionCmd(),
+		newAgentCmd(), newAttestCmd(),
 		newInventoryCmd(),
 		newScanCmd(),
 		newDBCmd(),

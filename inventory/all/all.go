@@ -10,8 +10,16 @@ import (
 	"github.com/credence-dev/credence/inventory/dpkg"
 	"github.com/credence-dev/credence/inventory/gobinary"
 	"github.com/credence-dev/credence/inventory/gomod"
+	"github.com/credence-dev/credence/inventory/java"
+	"github.com/credence-dev/credence/inventory/npminstalled"
+	"github.com/credence-dev/credence/inventory/npmlock"
 	"github.com/credence-dev/credence/inventory/osrelease"
+	"github.com/credence-dev/credence/inventory/pipfilelock"
+	"github.com/credence-dev/credence/inventory/poetrylock"
+	"github.com/credence-dev/credence/inventory/pythonmeta"
+	"github.com/credence-dev/credence/inventory/requirements"
 	"github.com/credence-dev/credence/inventory/rpm"
+	"github.com/credence-dev/credence/inventory/uvlock"
 )
 
 // Extractors returns a new instance of every extractor, in a fixed order.
@@ -25,5 +33,13 @@ func Extractors() []inventory.Extractor {
 		gomod.New(),
 		cargolock.New(),
 		cargoauditable.New(),
+		npmlock.New(),
+		npminstalled.New(),
+		pythonmeta.New(),
+		requirements.New(),
+		pipfilelock.New(),
+		poetrylock.New(),
+		uvlock.New(),
+		java.New(),
 	}
 }

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/credence-dev/credence/attest"
+	"github.com/credence-dev/credence/internal/testutil"
+)
+
+// recordedEvidence writes the evidence a real swtpm produced
+// (attest/testdata/swtpm-evidence.json) and its node's enrolled AK to a
+// temp dir, for offline CLI runs.
+func recordedEvidence(t *testing.T) (evFile, akFile, nonce string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "attest", "testdata", "swtpm-evidence.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		Nonce    attest.HexBytes  `json:"nonce"`
+		Evidence *attest.Evidence `json:"evidence"`
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	evFile, akFile = filepath.Join(dir, "ev.json"), filepath.Join(dir, "ak.json")
+	evJSON, _ := json.Marshal(rec.Evidence)
+	ak, err := attest.NewEnrolledAK(rec.Evidence.AKPublic, "node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	akJSON, _ := json.Marshal(ak)
+	os.WriteFile(evFile, evJSON, 0o644)
+	os.WriteFile(akFile, akJSON, 0o644)
+	return evFile, akFile, hex.EncodeToString(rec.Nonce)
+}
+
+func TestAttestVerifyEvidence(t *testing.T) {
+	ev, ak, nonce := recordedEvidence(t)
+	args := []string{"attest", "verify", "--evidence", ev, "--nonce", nonce, "--ak", ak, "--pcr", "23", "--allow-resettable-pcr"}
+	out, errOut, code := run(t, append(args, "-o", "json")...)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res attest.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != attest.Verified || len(res.Containers) != 3 || res.Containers[0].Start == nil {
+		t.Fatalf("%s %d containers", res.Verdict, len(res.Containers))
+	}
+	table, _, code := run(t, args...)
+	if code != ExitOK || !strings.Contains(table, "verdict   verified") || !strings.Contains(table, "shop/web-2") {
+		t.Errorf("table (exit %d):\n%s", code, table)
+	}
+	// The same evidence for another nonce: a policy failure, exit 1.
+	other := strings.Repeat("00", 32)
+	out, errOut, code = run(t, "attest", "verify", "--evidence", ev, "--nonce", other, "--ak", ak, "--pcr", "23", "--allow-resettable-pcr")
+	if code != ExitPolicy || !strings.Contains(out, "nonce-mismatch") || !strings.Contains(errOut, "failed verification") {
+		t.Errorf("wrong nonce: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// Production policy: PCR 23 is refused.
+	if _, _, code := run(t, "attest", "verify", "--evidence", ev, "--nonce", nonce, "--ak", ak, "--pcr", "23"); code != ExitPolicy {
+		t.Errorf("pcr 23 without --allow-resettable-pcr: exit %d", code)
+	}
+}
+
+func TestAttestReconcileEvidence(t *testing.T) {
+	ev, ak, nonce := recordedEvidence(t)
+	adm := filepath.Join(t.TempDir(), "admitted.json")
+	os.WriteFile(adm, []byte(`{"apiVersion":"credence.dev/v1alpha1","kind":"AdmittedWorkloads","workloads":[
+		{"podUID":"uid-0","container":"app","privileged":false},
+		{"podUID":"uid-1","container":"app","privileged":true},
+		{"podUID":"uid-9","container":"app"}]}`), 0o644)
+	out, _, code := run(t, "attest", "reconcile", "--evidence", ev, "--nonce", nonce, "--ak", ak, "--pcr", "23", "--allow-resettable-pcr", "--admitted", adm)
+	if code != ExitPolicy {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, want := range []string{"matched", "drift", "ran-but-not-admitted", "admitted-but-not-run", "privileged: admitted true, ran false"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+}
+
+func TestAttestExportCEL(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	out, errOut, code := run(t, "attest", "export-cel", "--log", filepath.Join(root, "attest", "testdata", "log.jsonl"))
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	want, _ := os.ReadFile(filepath.Join(root, "attest", "testdata", "log.cel"))
+	if !bytes.Equal([]byte(out), want) {
+		t.Error("export-cel differs from attest/testdata/log.cel")
+	}
+}
+
+func TestAgentAttestUsage(t *testing.T) {
+	ev, ak, nonce := recordedEvidence(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"attest", "verify", "--evidence", ev, "--nonce", nonce}, "--ak is required"},
+		{[]string{"attest", "verify", "--ak", ak}, "give exactly one of --agent and --evidence"},
+		{[]string{"attest", "verify", "--evidence", ev, "--ak", ak}, "--evidence needs --nonce"},
+		{[]string{"attest", "verify", "--agent", "/nonexistent.sock", "--nonce", nonce, "--ak", ak}, "--nonce goes with --evidence"},
+		{[]string{"attest", "reconcile", "--evidence", ev, "--nonce", nonce, "--ak", ak}, "--admitted is required"},
+		{[]string{"attest", "verify", "extra"}, "unknown command"},
+		{[]string{"agent", "install-hook"}, "give exactly one of --hooks-dir and --spec"},
+		{[]string{"agent", "install-hook", "--hooks-dir", t.TempDir(), "--binary", "credence"}, "must be an absolute path"},
+		{[]string{"agent", "quote", "--nonce", "zz"}, "--nonce must be"},
+		{[]string{"agent", "run", "--ak-handle", "nope"}, "--ak-handle"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, errOut, code := run(t, tc.args...)
+			if code != ExitError || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, stderr %q, want 2 and %q", code, errOut, tc.want)
+			}
+		})
+	}
+	// A verifier against an agent that is not there: one line, exit 2.
+	_, errOut, code := run(t, "attest", "verify", "--agent", filepath.Join(t.TempDir(), "none.sock"), "--ak", ak)
+	if code != ExitError || strings.Count(errOut, "\n") > 2 {
+		t.Errorf("no agent: exit %d %q", code, errOut)
+	}
+}
