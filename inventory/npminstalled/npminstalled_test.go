@@ -1,68 +1,42 @@
 package npminstalled_test
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/credence-dev/credence/image"
-	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/npminstalled"
 )
 
 func TestFileRequired(t *testing.T) {
-	tests := []struct {
-		path string
-		want bool
-	}{
-		{"app/node_modules/lodash/package.json", true},
-		{"node_modules/lodash/package.json", true},
-		{"app/node_modules/@babel/core/package.json", true},
-		{"app/node_modules/a/node_modules/b/package.json", true},
-		{"app/node_modules/a/node_modules/@s/b/package.json", true},
-		{"app/package.json", false},
-		{"package.json", false},
-		{"app/node_modules/package.json", false},
-		{"app/node_modules/@babel/package.json", false},
-		{"app/node_modules/.bin/package.json", false},
-		{"app/node_modules/.cache/x/package.json", false},
-		{"app/node_modules/lodash/test/fixture/package.json", false},
-		{"app/node_modules/a/esm/package.json", false},
-		{"app/node_modules/@/x/package.json", false},
-		{"app/node_modules/lodash/package.json.orig", false},
-		{"app/my_node_modules/lodash/package.json", false},
-	}
-	for _, tt := range tests {
-		got := npminstalled.New().FileRequired(inventory.FileInfo{Path: tt.path, Mode: 0o644})
-		if got != tt.want {
-			t.Errorf("FileRequired(%q) = %v, want %v", tt.path, got, tt.want)
-		}
-	}
+	extractortest.FileRequired(t, npminstalled.New(), map[string]bool{
+		"app/node_modules/lodash/package.json":              true,
+		"node_modules/lodash/package.json":                  true,
+		"app/node_modules/@babel/core/package.json":         true,
+		"app/node_modules/a/node_modules/b/package.json":    true,
+		"app/node_modules/a/node_modules/@s/b/package.json": true,
+		"app/package.json":                                  false,
+		"package.json":                                      false,
+		"app/node_modules/package.json":                     false,
+		"app/node_modules/@babel/package.json":              false,
+		"app/node_modules/.bin/package.json":                false,
+		"app/node_modules/.cache/x/package.json":            false,
+		"app/node_modules/lodash/test/fixture/package.json": false,
+		"app/node_modules/a/esm/package.json":               false,
+		"app/node_modules/@/x/package.json":                 false,
+		"app/node_modules/lodash/package.json.orig":         false,
+		"app/my_node_modules/lodash/package.json":           false,
+	})
 }
 
 func extract(t testing.TB, path string, data []byte) (inventory.Result, error) {
 	t.Helper()
-	in := inventory.NewInput(inventory.FileInfo{Path: path, Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), "")
-	defer in.Close()
-	return npminstalled.New().Extract(context.Background(), in)
-}
-
-func readFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return extractortest.Extract(t, npminstalled.New(), path, data)
 }
 
 func TestExtract(t *testing.T) {
@@ -75,24 +49,24 @@ func TestExtract(t *testing.T) {
 		data         []byte
 		want         []*inventory.Package
 		wantWarnings []string
-		wantErr      bool
+		wantErr      error // nil: no error; extractortest.ErrAny: any error
 	}{
 		{
 			name: "published by npm",
 			path: "app/node_modules/lodash/package.json",
-			data: readFile(t, "lodash.json"),
+			data: extractortest.Testdata(t, "lodash.json"),
 			want: pkg("", "lodash", "4.17.15", "app/node_modules/lodash/package.json", []string{"MIT"}, &npminstalled.Metadata{}),
 		},
 		{
 			name: "scoped",
 			path: "app/node_modules/@isaacs/string-locale-compare/package.json",
-			data: readFile(t, "string-locale-compare.json"),
+			data: extractortest.Testdata(t, "string-locale-compare.json"),
 			want: pkg("@isaacs", "string-locale-compare", "1.1.0", "app/node_modules/@isaacs/string-locale-compare/package.json", []string{"ISC"}, &npminstalled.Metadata{}),
 		},
 		{
 			name: "installed under an alias",
 			path: "app/node_modules/old-minimist/package.json",
-			data: readFile(t, "minimist.json"),
+			data: extractortest.Testdata(t, "minimist.json"),
 			want: pkg("", "minimist", "1.2.0", "app/node_modules/old-minimist/package.json", []string{"MIT"}, &npminstalled.Metadata{InstalledAs: "old-minimist"}),
 		},
 		{
@@ -125,21 +99,13 @@ func TestExtract(t *testing.T) {
 			data:         []byte(`{"name": "@evil/../../x", "version": "1.0.0"}`),
 			wantWarnings: []string{`"@evil/../../x" is not an npm package name`},
 		},
-		{name: "not JSON", path: "node_modules/x/package.json", data: []byte(`name: x`), wantErr: true},
-		{name: "deeply nested", path: "node_modules/x/package.json", data: []byte(`{"a": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`), wantErr: true},
+		{name: "not JSON", path: "node_modules/x/package.json", data: []byte(`name: x`), wantErr: extractortest.ErrAny},
+		{name: "deeply nested", path: "node_modules/x/package.json", data: []byte(`{"a": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`), wantErr: extractortest.ErrAny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := extract(t, tt.path, tt.data)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("Extract error = %v, want error: %v", err, tt.wantErr)
-			}
-			if diff := cmp.Diff(tt.want, res.Packages); diff != "" {
-				t.Errorf("packages (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantWarnings, res.Warnings); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
+			extractortest.CheckResult(t, res, err, tt.wantErr, tt.want, tt.wantWarnings)
 		})
 	}
 }
@@ -156,46 +122,19 @@ func TestExtractTooLarge(t *testing.T) {
 // in the final root filesystem) must be found exactly, each in the layer that
 // added it, and lodash 4.17.4 (deleted by a directory whiteout) must not.
 func TestFixtureImage(t *testing.T) {
-	dir := testutil.DebianFixtures(t)
-	f, err := os.Open(filepath.Join(dir, "EXPECTED", "npm.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var want []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Split(sc.Text(), "\t") // name, version, /path/package.json
+	for _, line := range extractortest.Expected(t, "npm.tsv") {
+		fields := strings.Split(line, "\t") // name, version, /path/package.json
 		if len(fields) != 3 {
-			t.Fatalf("unexpected line in npm.tsv: %q", sc.Text())
+			t.Fatalf("unexpected line in npm.tsv: %q", line)
 		}
 		want = append(want, fmt.Sprintf("%s %s %s layer 1", strings.TrimPrefix(fields[2], "/"), fields[0], fields[1]))
 	}
 	slices.Sort(want)
 
-	for _, ref := range []string{"oci:" + filepath.Join(dir, "oci", "fixture-app"), "docker-archive:" + filepath.Join(dir, "fixture-app.docker.tar")} {
-		img, err := image.Open(context.Background(), ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		inv, err := inventory.Run(context.Background(), img, []inventory.Extractor{npminstalled.New()}, inventory.WithTempDir(t.TempDir()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, p := range inv.Packages {
-			layer := -1
-			if p.Layer != nil {
-				layer = p.Layer.Index
-			}
-			name := p.Name
-			if p.Namespace != "" {
-				name = p.Namespace + "/" + name
-			}
-			got = append(got, fmt.Sprintf("%s %s %s layer %d", strings.Join(p.Locations, ","), name, p.Version, layer))
-		}
-		slices.Sort(got)
-		if diff := cmp.Diff(want, got); diff != "" {
+	for _, ref := range extractortest.FixtureRefs(t) {
+		inv := extractortest.ScanFixture(t, ref, npminstalled.New())
+		if diff := cmp.Diff(want, extractortest.Lines(inv)); diff != "" {
 			t.Errorf("%s: packages (-want +got):\n%s", ref, diff)
 		}
 		if inv.Status.State != inventory.Succeeded || len(inv.Status.Warnings) > 0 {
@@ -206,18 +145,10 @@ func TestFixtureImage(t *testing.T) {
 
 func FuzzExtract(f *testing.F) {
 	for _, n := range []string{"lodash.json", "minimist.json", "string-locale-compare.json"} {
-		f.Add(readFile(f, n))
+		f.Add(extractortest.Testdata(f, n))
 	}
 	f.Add([]byte(`{"name": "@s/x", "version": "1", "license": [{"type": "MIT"}], "licenses": ["a"]}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := extract(t, "app/node_modules/@s/x/package.json", data)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" || strings.Contains(p.Name, "/") {
-				t.Errorf("bad package %+v", p)
-			}
-		}
+	extractortest.Fuzz(f, npminstalled.New(), "app/node_modules/@s/x/package.json", func(p *inventory.Package) bool {
+		return extractortest.HasNameAndVersion(p) && !strings.Contains(p.Name, "/")
 	})
 }

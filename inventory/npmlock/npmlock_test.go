@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,47 +14,28 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/npmlock"
 )
 
 func TestFileRequired(t *testing.T) {
-	tests := []struct {
-		path string
-		want bool
-	}{
-		{"app/package-lock.json", true},
-		{"package-lock.json", true},
-		{"srv/web/npm-shrinkwrap.json", true},
-		{"app/package.json", false},
-		{"app/node_modules/.package-lock.json", false},
-		{"app/node_modules/foo/package-lock.json", false},
-		{"node_modules/foo/npm-shrinkwrap.json", false},
-		{"app/yarn.lock", false},
-		{"app/package-lock.json.bak", false},
-		{"app/my_node_modules/package-lock.json", true},
-	}
-	for _, tt := range tests {
-		got := npmlock.New().FileRequired(inventory.FileInfo{Path: tt.path, Mode: 0o644})
-		if got != tt.want {
-			t.Errorf("FileRequired(%q) = %v, want %v", tt.path, got, tt.want)
-		}
-	}
+	extractortest.FileRequired(t, npmlock.New(), map[string]bool{
+		"app/package-lock.json":                  true,
+		"package-lock.json":                      true,
+		"srv/web/npm-shrinkwrap.json":            true,
+		"app/package.json":                       false,
+		"app/node_modules/.package-lock.json":    false,
+		"app/node_modules/foo/package-lock.json": false,
+		"node_modules/foo/npm-shrinkwrap.json":   false,
+		"app/yarn.lock":                          false,
+		"app/package-lock.json.bak":              false,
+		"app/my_node_modules/package-lock.json":  true,
+	})
 }
 
 func extract(t testing.TB, path string, data []byte) (inventory.Result, error) {
 	t.Helper()
-	in := inventory.NewInput(inventory.FileInfo{Path: path, Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), "")
-	defer in.Close()
-	return npmlock.New().Extract(context.Background(), in)
-}
-
-func readFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return extractortest.Extract(t, npmlock.New(), path, data)
 }
 
 func npm(ns, name, version, loc string, licenses []string, md *npmlock.Metadata) *inventory.Package {
@@ -99,12 +78,12 @@ func TestExtract(t *testing.T) {
 		data         []byte
 		want         []*inventory.Package
 		wantWarnings []string
-		wantErr      error // nil: no error; errAny: any error
+		wantErr      error // nil: no error; extractortest.ErrAny: any error
 	}{
-		{name: "v1", path: "app/package-lock.json", data: readFile(t, "v1/package-lock.json"), want: sample(1, "app/package-lock.json")},
-		{name: "v2", path: "app/package-lock.json", data: readFile(t, "v2/package-lock.json"), want: sample(2, "app/package-lock.json")},
-		{name: "v3", path: "app/package-lock.json", data: readFile(t, "v3/package-lock.json"), want: sample(3, "app/package-lock.json")},
-		{name: "shrinkwrap", path: "npm-shrinkwrap.json", data: readFile(t, "v3/package-lock.json"), want: sample(3, "npm-shrinkwrap.json")},
+		{name: "v1", path: "app/package-lock.json", data: extractortest.Testdata(t, "v1/package-lock.json"), want: sample(1, "app/package-lock.json")},
+		{name: "v2", path: "app/package-lock.json", data: extractortest.Testdata(t, "v2/package-lock.json"), want: sample(2, "app/package-lock.json")},
+		{name: "v3", path: "app/package-lock.json", data: extractortest.Testdata(t, "v3/package-lock.json"), want: sample(3, "app/package-lock.json")},
+		{name: "shrinkwrap", path: "npm-shrinkwrap.json", data: extractortest.Testdata(t, "v3/package-lock.json"), want: sample(3, "npm-shrinkwrap.json")},
 		{
 			name: "v2 packages win over dependencies in any order",
 			path: "package-lock.json",
@@ -166,38 +145,22 @@ func TestExtract(t *testing.T) {
 			},
 		},
 		{name: "no packages", path: "package-lock.json", data: []byte(`{"name": "x", "lockfileVersion": 3}`)},
-		{name: "not JSON", path: "package-lock.json", data: []byte("lockfileVersion: 3"), wantErr: errAny},
-		{name: "not an object", path: "package-lock.json", data: []byte(`[1, 2]`), wantErr: errAny},
-		{name: "truncated", path: "package-lock.json", data: readFile(t, "v3/package-lock.json")[:900], wantErr: errAny},
-		{name: "trailing garbage inside", path: "package-lock.json", data: []byte(`{"packages": {"node_modules/a": {"version": "1"}, 5}}`), wantErr: errAny},
-		{name: "deeply nested skipped value", path: "package-lock.json", data: nested(`{"x": `, 100_000, "0", `}`), wantErr: errAny},
-		{name: "deeply nested entry", path: "package-lock.json", data: nested(`{"packages": {"node_modules/a": `, 100_000, "0", `}}`), wantErr: errAny},
-		{name: "deeply nested v1 tree", path: "package-lock.json", data: nestedV1(20_000), wantErr: errAny},
+		{name: "not JSON", path: "package-lock.json", data: []byte("lockfileVersion: 3"), wantErr: extractortest.ErrAny},
+		{name: "not an object", path: "package-lock.json", data: []byte(`[1, 2]`), wantErr: extractortest.ErrAny},
+		{name: "truncated", path: "package-lock.json", data: extractortest.Testdata(t, "v3/package-lock.json")[:900], wantErr: extractortest.ErrAny},
+		{name: "trailing garbage inside", path: "package-lock.json", data: []byte(`{"packages": {"node_modules/a": {"version": "1"}, 5}}`), wantErr: extractortest.ErrAny},
+		{name: "deeply nested skipped value", path: "package-lock.json", data: nested(`{"x": `, 100_000, "0", `}`), wantErr: extractortest.ErrAny},
+		{name: "deeply nested entry", path: "package-lock.json", data: nested(`{"packages": {"node_modules/a": `, 100_000, "0", `}}`), wantErr: extractortest.ErrAny},
+		{name: "deeply nested v1 tree", path: "package-lock.json", data: nestedV1(20_000), wantErr: extractortest.ErrAny},
 		{name: "too many entries", path: "package-lock.json", data: manyEntries(250_001), wantErr: npmlock.ErrTooManyEntries},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := extract(t, tt.path, tt.data)
-			if tt.wantErr != nil {
-				if err == nil || (tt.wantErr != errAny && !errors.Is(err, tt.wantErr)) {
-					t.Fatalf("Extract error = %v, want %v", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Extract: %v", err)
-			}
-			if diff := cmp.Diff(tt.want, res.Packages, cmpopts.IgnoreUnexported(npmlock.Metadata{})); diff != "" {
-				t.Errorf("packages (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantWarnings, res.Warnings); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
+			extractortest.CheckResult(t, res, err, tt.wantErr, tt.want, tt.wantWarnings, cmpopts.IgnoreUnexported(npmlock.Metadata{}))
 		})
 	}
 }
-
-var errAny = errors.New("any error")
 
 func nested(prefix string, depth int, inner, suffix string) []byte {
 	return []byte(prefix + strings.Repeat("[", depth) + inner + strings.Repeat("]", depth) + suffix)
@@ -236,7 +199,7 @@ func manyEntries(n int) []byte {
 // same for v1, v2 and v3 apart from the linked local package.
 func TestExtractMatchesNpm(t *testing.T) {
 	var want []string
-	sc := bufio.NewScanner(bytes.NewReader(readFile(t, "npm-ls.txt")))
+	sc := bufio.NewScanner(bytes.NewReader(extractortest.Testdata(t, "npm-ls.txt")))
 	for sc.Scan() {
 		// ./node_modules/old-lodash:old-lodash@npm:lodash@4.17.4
 		dir, spec, _ := strings.Cut(sc.Text(), ":")
@@ -251,7 +214,7 @@ func TestExtractMatchesNpm(t *testing.T) {
 	}
 	slices.Sort(want)
 	for _, v := range []string{"v1", "v2", "v3"} {
-		res, err := extract(t, "package-lock.json", readFile(t, v+"/package-lock.json"))
+		res, err := extract(t, "package-lock.json", extractortest.Testdata(t, v+"/package-lock.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,19 +247,11 @@ func TestExtractCancelled(t *testing.T) {
 
 func FuzzExtract(f *testing.F) {
 	for _, v := range []string{"v1", "v2", "v3"} {
-		f.Add(readFile(f, v+"/package-lock.json"))
+		f.Add(extractortest.Testdata(f, v+"/package-lock.json"))
 	}
 	f.Add([]byte(`{"dependencies": {"x": {"version": "npm:@s/y@2.0.0", "dependencies": {"z": {"version": "3"}}}}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := extract(t, "app/package-lock.json", data)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" || p.Type != inventory.TypeNPM || strings.Contains(p.Name, "/") {
-				t.Errorf("bad package %+v", p)
-			}
-		}
+	extractortest.Fuzz(f, npmlock.New(), "app/package-lock.json", func(p *inventory.Package) bool {
+		return extractortest.HasNameAndVersion(p) && p.Type == inventory.TypeNPM && !strings.Contains(p.Name, "/")
 	})
 }
 
