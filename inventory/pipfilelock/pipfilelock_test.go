@@ -1,52 +1,27 @@
 package pipfilelock_test
 
 import (
-	"bytes"
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/pipfilelock"
 )
 
 func TestFileRequired(t *testing.T) {
-	tests := []struct {
-		path string
-		want bool
-	}{
-		{"app/Pipfile.lock", true},
-		{"Pipfile.lock", true},
-		{"app/Pipfile", false},
-		{"app/pipfile.lock", false},
-		{"app/Pipfile.lock.bak", false},
-	}
-	for _, tt := range tests {
-		got := pipfilelock.New().FileRequired(inventory.FileInfo{Path: tt.path, Mode: 0o644})
-		if got != tt.want {
-			t.Errorf("FileRequired(%q) = %v, want %v", tt.path, got, tt.want)
-		}
-	}
+	extractortest.FileRequired(t, pipfilelock.New(), map[string]bool{
+		"app/Pipfile.lock":     true,
+		"Pipfile.lock":         true,
+		"app/Pipfile":          false,
+		"app/pipfile.lock":     false,
+		"app/Pipfile.lock.bak": false,
+	})
 }
 
 func extract(t testing.TB, data []byte) (inventory.Result, error) {
 	t.Helper()
-	in := inventory.NewInput(inventory.FileInfo{Path: "app/Pipfile.lock", Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), "")
-	defer in.Close()
-	return pipfilelock.New().Extract(context.Background(), in)
-}
-
-func readFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return extractortest.Extract(t, pipfilelock.New(), "app/Pipfile.lock", data)
 }
 
 func pypi(name, version string, md *pipfilelock.Metadata) *inventory.Package {
@@ -59,11 +34,11 @@ func TestExtract(t *testing.T) {
 		data         []byte
 		want         []*inventory.Package
 		wantWarnings []string
-		wantErr      bool
+		wantErr      error // nil: no error; extractortest.ErrAny: any error
 	}{
 		{
 			name: "pipenv lockfile",
-			data: readFile(t, "Pipfile.lock"),
+			data: extractortest.Testdata(t, "Pipfile.lock"),
 			want: []*inventory.Package{
 				pypi("certifi", "2022.9.24", &pipfilelock.Metadata{Markers: "python_version >= '3.6'"}),
 				pypi("charset-normalizer", "3.0.1", &pipfilelock.Metadata{Markers: "python_full_version >= '3.6.0'"}),
@@ -78,37 +53,19 @@ func TestExtract(t *testing.T) {
 			},
 		},
 		{name: "no sections", data: []byte(`{"_meta": {}}`)},
-		{name: "wrong section type", data: []byte(`{"default": []}`), wantErr: true},
-		{name: "not JSON", data: []byte(`[default]`), wantErr: true},
-		{name: "deeply nested", data: []byte(`{"default": {"a": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}}`), wantErr: true},
+		{name: "wrong section type", data: []byte(`{"default": []}`), wantErr: extractortest.ErrAny},
+		{name: "not JSON", data: []byte(`[default]`), wantErr: extractortest.ErrAny},
+		{name: "deeply nested", data: []byte(`{"default": {"a": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}}`), wantErr: extractortest.ErrAny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := extract(t, tt.data)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("Extract error = %v, want error: %v", err, tt.wantErr)
-			}
-			if diff := cmp.Diff(tt.want, res.Packages); diff != "" {
-				t.Errorf("packages (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantWarnings, res.Warnings); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
+			extractortest.CheckResult(t, res, err, tt.wantErr, tt.want, tt.wantWarnings)
 		})
 	}
 }
 
 func FuzzExtract(f *testing.F) {
-	f.Add(readFile(f, "Pipfile.lock"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := extract(t, data)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" {
-				t.Errorf("bad package %+v", p)
-			}
-		}
-	})
+	f.Add(extractortest.Testdata(f, "Pipfile.lock"))
+	extractortest.Fuzz(f, pipfilelock.New(), "app/Pipfile.lock", extractortest.HasNameAndVersion)
 }

@@ -2,53 +2,28 @@ package poetrylock_test
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/internal/tomlsafe"
 	"github.com/credence-dev/credence/inventory/poetrylock"
 )
 
 func TestFileRequired(t *testing.T) {
-	tests := []struct {
-		path string
-		want bool
-	}{
-		{"app/poetry.lock", true},
-		{"poetry.lock", true},
-		{"app/pyproject.toml", false},
-		{"app/poetry.lock.orig", false},
-	}
-	for _, tt := range tests {
-		got := poetrylock.New().FileRequired(inventory.FileInfo{Path: tt.path, Mode: 0o644})
-		if got != tt.want {
-			t.Errorf("FileRequired(%q) = %v, want %v", tt.path, got, tt.want)
-		}
-	}
+	extractortest.FileRequired(t, poetrylock.New(), map[string]bool{
+		"app/poetry.lock":      true,
+		"poetry.lock":          true,
+		"app/pyproject.toml":   false,
+		"app/poetry.lock.orig": false,
+	})
 }
 
 func extract(t testing.TB, data []byte) (inventory.Result, error) {
 	t.Helper()
-	in := inventory.NewInput(inventory.FileInfo{Path: "app/poetry.lock", Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), "")
-	defer in.Close()
-	return poetrylock.New().Extract(context.Background(), in)
-}
-
-func readFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return extractortest.Extract(t, poetrylock.New(), "app/poetry.lock", data)
 }
 
 func pypi(name, version string, md *poetrylock.Metadata) *inventory.Package {
@@ -61,11 +36,11 @@ func TestExtract(t *testing.T) {
 		data         []byte
 		want         []*inventory.Package
 		wantWarnings []string
-		wantErr      error // nil: no error; errAny: any error
+		wantErr      error // nil: no error; extractortest.ErrAny: any error
 	}{
 		{
 			name: "lock-version 2.0",
-			data: readFile(t, "poetry-1.8.lock"),
+			data: extractortest.Testdata(t, "poetry-1.8.lock"),
 			want: []*inventory.Package{
 				pypi("certifi", "2022.9.24", &poetrylock.Metadata{}),
 				pypi("charset-normalizer", "2.1.1", &poetrylock.Metadata{}),
@@ -77,7 +52,7 @@ func TestExtract(t *testing.T) {
 		},
 		{
 			name: "lock-version 1.1",
-			data: readFile(t, "poetry-1.1.lock"),
+			data: extractortest.Testdata(t, "poetry-1.1.lock"),
 			want: []*inventory.Package{
 				pypi("pytest", "7.2.0", &poetrylock.Metadata{Groups: []string{"dev"}}),
 				pypi("six", "1.16.0", &poetrylock.Metadata{Groups: []string{"main"}}),
@@ -85,7 +60,7 @@ func TestExtract(t *testing.T) {
 		},
 		{
 			name: "lock-version 2.1",
-			data: readFile(t, "poetry-2.1.lock"),
+			data: extractortest.Testdata(t, "poetry-2.1.lock"),
 			want: []*inventory.Package{
 				pypi("colorama", "0.4.6", &poetrylock.Metadata{Groups: []string{"dev"}}),
 				pypi("idna", "3.3", &poetrylock.Metadata{Groups: []string{"main", "dev"}}),
@@ -98,30 +73,17 @@ func TestExtract(t *testing.T) {
 			wantWarnings: []string{`package 1: name "a" or version "" is missing or malformed`, `package 2: name "" or version "1" is missing or malformed`, `package 3: name "b c" or version "1" is missing or malformed`},
 		},
 		{name: "empty", data: nil},
-		{name: "wrong types", data: []byte("package = 5\n"), wantErr: errAny},
-		{name: "not TOML", data: []byte(`{"package": []}`), wantErr: errAny},
+		{name: "wrong types", data: []byte("package = 5\n"), wantErr: extractortest.ErrAny},
+		{name: "not TOML", data: []byte(`{"package": []}`), wantErr: extractortest.ErrAny},
 		{name: "deeply nested", data: []byte("[[package]]\nname = \"a\"\nx = " + strings.Repeat("{b=", 50_000) + "1" + strings.Repeat("}", 50_000) + "\n"), wantErr: tomlsafe.ErrTooDeep},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := extract(t, tt.data)
-			switch {
-			case tt.wantErr == nil && err != nil:
-				t.Fatalf("Extract: %v", err)
-			case tt.wantErr == errAny && err == nil, tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
-				t.Fatalf("Extract error = %v, want %v", err, tt.wantErr)
-			}
-			if diff := cmp.Diff(tt.want, res.Packages); diff != "" {
-				t.Errorf("packages (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantWarnings, res.Warnings); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
+			extractortest.CheckResult(t, res, err, tt.wantErr, tt.want, tt.wantWarnings)
 		})
 	}
 }
-
-var errAny = errors.New("any error")
 
 // TestExtractLarge reads a lockfile near the size limit (40,000 packages).
 func TestExtractLarge(t *testing.T) {
@@ -146,17 +108,7 @@ func TestExtractLarge(t *testing.T) {
 
 func FuzzExtract(f *testing.F) {
 	for _, n := range []string{"poetry-1.8.lock", "poetry-1.1.lock", "poetry-2.1.lock"} {
-		f.Add(readFile(f, n))
+		f.Add(extractortest.Testdata(f, n))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := extract(t, data)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" {
-				t.Errorf("bad package %+v", p)
-			}
-		}
-	})
+	extractortest.Fuzz(f, poetrylock.New(), "app/poetry.lock", extractortest.HasNameAndVersion)
 }

@@ -1,53 +1,27 @@
 package uvlock_test
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/internal/tomlsafe"
 	"github.com/credence-dev/credence/inventory/uvlock"
 )
 
 func TestFileRequired(t *testing.T) {
-	tests := []struct {
-		path string
-		want bool
-	}{
-		{"app/uv.lock", true},
-		{"uv.lock", true},
-		{"app/uv.toml", false},
-		{"app/myuv.lock", false},
-	}
-	for _, tt := range tests {
-		got := uvlock.New().FileRequired(inventory.FileInfo{Path: tt.path, Mode: 0o644})
-		if got != tt.want {
-			t.Errorf("FileRequired(%q) = %v, want %v", tt.path, got, tt.want)
-		}
-	}
+	extractortest.FileRequired(t, uvlock.New(), map[string]bool{
+		"app/uv.lock":   true,
+		"uv.lock":       true,
+		"app/uv.toml":   false,
+		"app/myuv.lock": false,
+	})
 }
 
 func extract(t testing.TB, data []byte) (inventory.Result, error) {
 	t.Helper()
-	in := inventory.NewInput(inventory.FileInfo{Path: "app/uv.lock", Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), "")
-	defer in.Close()
-	return uvlock.New().Extract(context.Background(), in)
-}
-
-func readFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return extractortest.Extract(t, uvlock.New(), "app/uv.lock", data)
 }
 
 func pypi(name, version, source, url string) *inventory.Package {
@@ -61,11 +35,11 @@ func TestExtract(t *testing.T) {
 		data         []byte
 		want         []*inventory.Package
 		wantWarnings []string
-		wantErr      error // nil: no error; errAny: any error
+		wantErr      error // nil: no error; extractortest.ErrAny: any error
 	}{
 		{
 			name: "workspace with forked resolution",
-			data: readFile(t, "uv.lock"),
+			data: extractortest.Testdata(t, "uv.lock"),
 			want: []*inventory.Package{
 				pypi("anyio", "4.6.2.post1", "registry", pypiURL),
 				pypi("idna", "3.10", "registry", pypiURL),
@@ -82,43 +56,20 @@ func TestExtract(t *testing.T) {
 			want:         []*inventory.Package{pypi("b", "1", "", "")},
 			wantWarnings: []string{`package 1: name "a" or version "" is missing or malformed`, "package 2: parse TOML: toml: line 2 (last key \"package.name\"): expected value but found '=' instead"},
 		},
-		{name: "no version field", data: []byte("[[package]]\nname = \"a\"\nversion = \"1\"\n"), wantErr: errAny},
-		{name: "poetry.lock named uv.lock", data: []byte("# generated\n[[package]]\nname = \"a\"\nversion = \"1\"\n"), wantErr: errAny},
-		{name: "not TOML", data: []byte("version: 1\n"), wantErr: errAny},
+		{name: "no version field", data: []byte("[[package]]\nname = \"a\"\nversion = \"1\"\n"), wantErr: extractortest.ErrAny},
+		{name: "poetry.lock named uv.lock", data: []byte("# generated\n[[package]]\nname = \"a\"\nversion = \"1\"\n"), wantErr: extractortest.ErrAny},
+		{name: "not TOML", data: []byte("version: 1\n"), wantErr: extractortest.ErrAny},
 		{name: "deeply nested", data: []byte("version = 1\n[[package]]\nname = \"a\"\nwheels = " + strings.Repeat("[", 100_000) + "\n"), wantErr: tomlsafe.ErrTooDeep},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := extract(t, tt.data)
-			switch {
-			case tt.wantErr == nil && err != nil:
-				t.Fatalf("Extract: %v", err)
-			case tt.wantErr == errAny && err == nil, tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
-				t.Fatalf("Extract error = %v, want %v", err, tt.wantErr)
-			}
-			if diff := cmp.Diff(tt.want, res.Packages); diff != "" {
-				t.Errorf("packages (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantWarnings, res.Warnings); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
+			extractortest.CheckResult(t, res, err, tt.wantErr, tt.want, tt.wantWarnings)
 		})
 	}
 }
 
-var errAny = errors.New("any error")
-
 func FuzzExtract(f *testing.F) {
-	f.Add(readFile(f, "uv.lock"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := extract(t, data)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" {
-				t.Errorf("bad package %+v", p)
-			}
-		}
-	})
+	f.Add(extractortest.Testdata(f, "uv.lock"))
+	extractortest.Fuzz(f, uvlock.New(), "app/uv.lock", extractortest.HasNameAndVersion)
 }
