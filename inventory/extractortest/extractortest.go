@@ -110,6 +110,35 @@ func CheckResult(t testing.TB, res inventory.Result, err, wantErr error, want []
 	}
 }
 
+// Case is one file handed to an extractor and what it must give.
+type Case struct {
+	Name string
+	// Path is the file's path; empty means the path given to Run.
+	Path         string
+	Data         []byte
+	Want         []*inventory.Package
+	WantWarnings []string
+	// WantErr is nil for no error, ErrAny for any error, else matched
+	// with errors.Is.
+	WantErr error
+}
+
+// Run runs each case as a subtest: e extracts the case's data (Extract)
+// and CheckResult compares the outcome, with opts.
+func Run(t *testing.T, e inventory.Extractor, path string, cases []Case, opts ...cmp.Option) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			p := c.Path
+			if p == "" {
+				p = path
+			}
+			res, err := Extract(t, e, p, c.Data)
+			CheckResult(t, res, err, c.WantErr, c.Want, c.WantWarnings, opts...)
+		})
+	}
+}
+
 // HasNameAndVersion is the least a reported package must have.
 func HasNameAndVersion(p *inventory.Package) bool { return p.Name != "" && p.Version != "" }
 

@@ -43,71 +43,59 @@ func TestExtract(t *testing.T) {
 	pkg := func(ns, name, version, loc string, licenses []string, md *npminstalled.Metadata) []*inventory.Package {
 		return []*inventory.Package{{Name: name, Namespace: ns, Version: version, Type: "npm", Licenses: licenses, Locations: []string{loc}, Metadata: md}}
 	}
-	tests := []struct {
-		name         string
-		path         string
-		data         []byte
-		want         []*inventory.Package
-		wantWarnings []string
-		wantErr      error // nil: no error; extractortest.ErrAny: any error
-	}{
+	tests := []extractortest.Case{
 		{
-			name: "published by npm",
-			path: "app/node_modules/lodash/package.json",
-			data: extractortest.Testdata(t, "lodash.json"),
-			want: pkg("", "lodash", "4.17.15", "app/node_modules/lodash/package.json", []string{"MIT"}, &npminstalled.Metadata{}),
+			Name: "published by npm",
+			Path: "app/node_modules/lodash/package.json",
+			Data: extractortest.Testdata(t, "lodash.json"),
+			Want: pkg("", "lodash", "4.17.15", "app/node_modules/lodash/package.json", []string{"MIT"}, &npminstalled.Metadata{}),
 		},
 		{
-			name: "scoped",
-			path: "app/node_modules/@isaacs/string-locale-compare/package.json",
-			data: extractortest.Testdata(t, "string-locale-compare.json"),
-			want: pkg("@isaacs", "string-locale-compare", "1.1.0", "app/node_modules/@isaacs/string-locale-compare/package.json", []string{"ISC"}, &npminstalled.Metadata{}),
+			Name: "scoped",
+			Path: "app/node_modules/@isaacs/string-locale-compare/package.json",
+			Data: extractortest.Testdata(t, "string-locale-compare.json"),
+			Want: pkg("@isaacs", "string-locale-compare", "1.1.0", "app/node_modules/@isaacs/string-locale-compare/package.json", []string{"ISC"}, &npminstalled.Metadata{}),
 		},
 		{
-			name: "installed under an alias",
-			path: "app/node_modules/old-minimist/package.json",
-			data: extractortest.Testdata(t, "minimist.json"),
-			want: pkg("", "minimist", "1.2.0", "app/node_modules/old-minimist/package.json", []string{"MIT"}, &npminstalled.Metadata{InstalledAs: "old-minimist"}),
+			Name: "installed under an alias",
+			Path: "app/node_modules/old-minimist/package.json",
+			Data: extractortest.Testdata(t, "minimist.json"),
+			Want: pkg("", "minimist", "1.2.0", "app/node_modules/old-minimist/package.json", []string{"MIT"}, &npminstalled.Metadata{InstalledAs: "old-minimist"}),
 		},
 		{
-			name: "legacy license fields",
-			path: "node_modules/@s/x/package.json",
-			data: []byte(`{"name": "@s/x", "version": "0.1.0", "private": true, "license": {"type": "BSD"}}`),
-			want: pkg("@s", "x", "0.1.0", "node_modules/@s/x/package.json", []string{"BSD"}, &npminstalled.Metadata{Private: true}),
+			Name: "legacy license fields",
+			Path: "node_modules/@s/x/package.json",
+			Data: []byte(`{"name": "@s/x", "version": "0.1.0", "private": true, "license": {"type": "BSD"}}`),
+			Want: pkg("@s", "x", "0.1.0", "node_modules/@s/x/package.json", []string{"BSD"}, &npminstalled.Metadata{Private: true}),
 		},
 		{
-			name: "legacy licenses array",
-			path: "node_modules/x/package.json",
-			data: []byte(`{"name": "x", "version": "0.1.0", "licenses": [{"type": "MIT"}, {"type": "Apache-2.0"}]}`),
-			want: pkg("", "x", "0.1.0", "node_modules/x/package.json", []string{"MIT", "Apache-2.0"}, &npminstalled.Metadata{}),
+			Name: "legacy licenses array",
+			Path: "node_modules/x/package.json",
+			Data: []byte(`{"name": "x", "version": "0.1.0", "licenses": [{"type": "MIT"}, {"type": "Apache-2.0"}]}`),
+			Want: pkg("", "x", "0.1.0", "node_modules/x/package.json", []string{"MIT", "Apache-2.0"}, &npminstalled.Metadata{}),
 		},
 		{
-			name:         "no version",
-			path:         "node_modules/x/package.json",
-			data:         []byte(`{"name": "x"}`),
-			wantWarnings: []string{"no name or no version: not an installed package"},
+			Name:         "no version",
+			Path:         "node_modules/x/package.json",
+			Data:         []byte(`{"name": "x"}`),
+			WantWarnings: []string{"no name or no version: not an installed package"},
 		},
 		{
-			name:         "wrong types",
-			path:         "node_modules/x/package.json",
-			data:         []byte(`{"name": "x", "version": 1}`),
-			wantWarnings: []string{"json: cannot unmarshal number into Go struct field manifest.version of type string"},
+			Name:         "wrong types",
+			Path:         "node_modules/x/package.json",
+			Data:         []byte(`{"name": "x", "version": 1}`),
+			WantWarnings: []string{"json: cannot unmarshal number into Go struct field manifest.version of type string"},
 		},
 		{
-			name:         "bad name",
-			path:         "node_modules/x/package.json",
-			data:         []byte(`{"name": "@evil/../../x", "version": "1.0.0"}`),
-			wantWarnings: []string{`"@evil/../../x" is not an npm package name`},
+			Name:         "bad name",
+			Path:         "node_modules/x/package.json",
+			Data:         []byte(`{"name": "@evil/../../x", "version": "1.0.0"}`),
+			WantWarnings: []string{`"@evil/../../x" is not an npm package name`},
 		},
-		{name: "not JSON", path: "node_modules/x/package.json", data: []byte(`name: x`), wantErr: extractortest.ErrAny},
-		{name: "deeply nested", path: "node_modules/x/package.json", data: []byte(`{"a": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`), wantErr: extractortest.ErrAny},
+		{Name: "not JSON", Path: "node_modules/x/package.json", Data: []byte(`name: x`), WantErr: extractortest.ErrAny},
+		{Name: "deeply nested", Path: "node_modules/x/package.json", Data: []byte(`{"a": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`), WantErr: extractortest.ErrAny},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, err := extract(t, tt.path, tt.data)
-			extractortest.CheckResult(t, res, err, tt.wantErr, tt.want, tt.wantWarnings)
-		})
-	}
+	extractortest.Run(t, npminstalled.New(), "", tests)
 }
 
 func TestExtractTooLarge(t *testing.T) {

@@ -31,17 +31,11 @@ func pypi(name, version string, md *poetrylock.Metadata) *inventory.Package {
 }
 
 func TestExtract(t *testing.T) {
-	tests := []struct {
-		name         string
-		data         []byte
-		want         []*inventory.Package
-		wantWarnings []string
-		wantErr      error // nil: no error; extractortest.ErrAny: any error
-	}{
+	tests := []extractortest.Case{
 		{
-			name: "lock-version 2.0",
-			data: extractortest.Testdata(t, "poetry-1.8.lock"),
-			want: []*inventory.Package{
+			Name: "lock-version 2.0",
+			Data: extractortest.Testdata(t, "poetry-1.8.lock"),
+			Want: []*inventory.Package{
 				pypi("certifi", "2022.9.24", &poetrylock.Metadata{}),
 				pypi("charset-normalizer", "2.1.1", &poetrylock.Metadata{}),
 				pypi("mylib", "0.1.0", &poetrylock.Metadata{SourceType: "directory", SourceURL: "../mylib"}),
@@ -51,38 +45,33 @@ func TestExtract(t *testing.T) {
 			},
 		},
 		{
-			name: "lock-version 1.1",
-			data: extractortest.Testdata(t, "poetry-1.1.lock"),
-			want: []*inventory.Package{
+			Name: "lock-version 1.1",
+			Data: extractortest.Testdata(t, "poetry-1.1.lock"),
+			Want: []*inventory.Package{
 				pypi("pytest", "7.2.0", &poetrylock.Metadata{Groups: []string{"dev"}}),
 				pypi("six", "1.16.0", &poetrylock.Metadata{Groups: []string{"main"}}),
 			},
 		},
 		{
-			name: "lock-version 2.1",
-			data: extractortest.Testdata(t, "poetry-2.1.lock"),
-			want: []*inventory.Package{
+			Name: "lock-version 2.1",
+			Data: extractortest.Testdata(t, "poetry-2.1.lock"),
+			Want: []*inventory.Package{
 				pypi("colorama", "0.4.6", &poetrylock.Metadata{Groups: []string{"dev"}}),
 				pypi("idna", "3.3", &poetrylock.Metadata{Groups: []string{"main", "dev"}}),
 			},
 		},
 		{
-			name:         "malformed packages",
-			data:         []byte("[[package]]\nname = \"a\"\n[[package]]\nversion = \"1\"\n[[package]]\nname = \"b c\"\nversion = \"1\"\n[[package]]\nname = \"d\"\nversion = \"1\"\n[[package]]\nname = \"d\"\nversion = \"1\"\n"),
-			want:         []*inventory.Package{pypi("d", "1", &poetrylock.Metadata{})},
-			wantWarnings: []string{`package 1: name "a" or version "" is missing or malformed`, `package 2: name "" or version "1" is missing or malformed`, `package 3: name "b c" or version "1" is missing or malformed`},
+			Name:         "malformed packages",
+			Data:         []byte("[[package]]\nname = \"a\"\n[[package]]\nversion = \"1\"\n[[package]]\nname = \"b c\"\nversion = \"1\"\n[[package]]\nname = \"d\"\nversion = \"1\"\n[[package]]\nname = \"d\"\nversion = \"1\"\n"),
+			Want:         []*inventory.Package{pypi("d", "1", &poetrylock.Metadata{})},
+			WantWarnings: []string{`package 1: name "a" or version "" is missing or malformed`, `package 2: name "" or version "1" is missing or malformed`, `package 3: name "b c" or version "1" is missing or malformed`},
 		},
-		{name: "empty", data: nil},
-		{name: "wrong types", data: []byte("package = 5\n"), wantErr: extractortest.ErrAny},
-		{name: "not TOML", data: []byte(`{"package": []}`), wantErr: extractortest.ErrAny},
-		{name: "deeply nested", data: []byte("[[package]]\nname = \"a\"\nx = " + strings.Repeat("{b=", 50_000) + "1" + strings.Repeat("}", 50_000) + "\n"), wantErr: tomlsafe.ErrTooDeep},
+		{Name: "empty", Data: nil},
+		{Name: "wrong types", Data: []byte("package = 5\n"), WantErr: extractortest.ErrAny},
+		{Name: "not TOML", Data: []byte(`{"package": []}`), WantErr: extractortest.ErrAny},
+		{Name: "deeply nested", Data: []byte("[[package]]\nname = \"a\"\nx = " + strings.Repeat("{b=", 50_000) + "1" + strings.Repeat("}", 50_000) + "\n"), WantErr: tomlsafe.ErrTooDeep},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, err := extract(t, tt.data)
-			extractortest.CheckResult(t, res, err, tt.wantErr, tt.want, tt.wantWarnings)
-		})
-	}
+	extractortest.Run(t, poetrylock.New(), "app/poetry.lock", tests)
 }
 
 // TestExtractLarge reads a lockfile near the size limit (40,000 packages).

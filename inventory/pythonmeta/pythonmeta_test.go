@@ -32,95 +32,78 @@ func TestFileRequired(t *testing.T) {
 	})
 }
 
-func extract(t testing.TB, path string, data []byte) (inventory.Result, error) {
-	t.Helper()
-	return extractortest.Extract(t, pythonmeta.New(), path, data)
-}
-
 func TestExtract(t *testing.T) {
 	pkg := func(name, version, loc string, licenses []string, md *pythonmeta.Metadata) []*inventory.Package {
 		return []*inventory.Package{{Name: name, Version: version, Type: "pypi", Licenses: licenses, Locations: []string{loc}, Metadata: md}}
 	}
 	const dp = "usr/lib/python3/dist-packages/"
-	tests := []struct {
-		name         string
-		path         string
-		data         []byte
-		want         []*inventory.Package
-		wantWarnings []string
-		wantErr      error // nil: no error; extractortest.ErrAny: any error
-	}{
+	tests := []extractortest.Case{
 		{
-			name: "dist-info",
-			path: dp + "chardet-5.1.0.dist-info/METADATA",
-			data: extractortest.Testdata(t, "chardet.METADATA"),
-			want: pkg("chardet", "5.1.0", dp+"chardet-5.1.0.dist-info/METADATA", []string{"LGPL"},
+			Name: "dist-info",
+			Path: dp + "chardet-5.1.0.dist-info/METADATA",
+			Data: extractortest.Testdata(t, "chardet.METADATA"),
+			Want: pkg("chardet", "5.1.0", dp+"chardet-5.1.0.dist-info/METADATA", []string{"LGPL"},
 				&pythonmeta.Metadata{MetadataVersion: "2.1", Summary: "Universal encoding detector for Python 3", Author: "Mark Pilgrim"}),
 		},
 		{
-			name: "dist-info, name spelled differently from the directory",
-			path: dp + "charset_normalizer-3.0.1.dist-info/METADATA",
-			data: extractortest.Testdata(t, "charset_normalizer.METADATA"),
-			want: pkg("charset-normalizer", "3.0.1", dp+"charset_normalizer-3.0.1.dist-info/METADATA", []string{"MIT"},
+			Name: "dist-info, name spelled differently from the directory",
+			Path: dp + "charset_normalizer-3.0.1.dist-info/METADATA",
+			Data: extractortest.Testdata(t, "charset_normalizer.METADATA"),
+			Want: pkg("charset-normalizer", "3.0.1", dp+"charset_normalizer-3.0.1.dist-info/METADATA", []string{"MIT"},
 				&pythonmeta.Metadata{MetadataVersion: "2.1", Summary: "The Real First Universal Charset Detector. Open, modern and actively maintained alternative to Chardet.", Author: "Ahmed TAHRI"}),
 		},
 		{
-			name: "egg-info",
-			path: dp + "six-1.16.0.egg-info/PKG-INFO",
-			data: extractortest.Testdata(t, "six.PKG-INFO"),
-			want: pkg("six", "1.16.0", dp+"six-1.16.0.egg-info/PKG-INFO", []string{"MIT"},
+			Name: "egg-info",
+			Path: dp + "six-1.16.0.egg-info/PKG-INFO",
+			Data: extractortest.Testdata(t, "six.PKG-INFO"),
+			Want: pkg("six", "1.16.0", dp+"six-1.16.0.egg-info/PKG-INFO", []string{"MIT"},
 				&pythonmeta.Metadata{MetadataVersion: "2.1", Summary: "Python 2 and 3 compatibility utilities", Author: "Benjamin Peterson"}),
 		},
 		{
-			name: "egg-info file, CRLF, continuation lines, classifier licences",
-			path: dp + "python_apt-2.6.0.egg-info",
-			data: []byte("Metadata-Version: 1.1\r\nName: python-apt\r\nVersion: 2.6.0\r\nSummary: Python bindings\r\n  for APT\r\nLicense: UNKNOWN\r\n" +
+			Name: "egg-info file, CRLF, continuation lines, classifier licences",
+			Path: dp + "python_apt-2.6.0.egg-info",
+			Data: []byte("Metadata-Version: 1.1\r\nName: python-apt\r\nVersion: 2.6.0\r\nSummary: Python bindings\r\n  for APT\r\nLicense: UNKNOWN\r\n" +
 				"Classifier: License :: OSI Approved\r\nClassifier: License :: OSI Approved :: GNU General Public License (GPL)\r\n" +
 				"Classifier: License :: Public Domain\r\nClassifier: Topic :: System\r\n\r\nName: not-this\r\n"),
-			want: pkg("python-apt", "2.6.0", dp+"python_apt-2.6.0.egg-info", []string{"GNU General Public License (GPL)", "Public Domain"},
+			Want: pkg("python-apt", "2.6.0", dp+"python_apt-2.6.0.egg-info", []string{"GNU General Public License (GPL)", "Public Domain"},
 				&pythonmeta.Metadata{MetadataVersion: "1.1", Summary: "Python bindings\nfor APT"}),
 		},
 		{
-			name: "License-Expression wins, licence text is no name",
-			path: "x/foo-1.0.dist-info/METADATA",
-			data: []byte("Metadata-Version: 2.4\nName: foo\nVersion: 1.0\nLicense-Expression: MIT OR Apache-2.0\nLicense: MIT\n"),
-			want: pkg("foo", "1.0", "x/foo-1.0.dist-info/METADATA", []string{"MIT OR Apache-2.0"}, &pythonmeta.Metadata{MetadataVersion: "2.4"}),
+			Name: "License-Expression wins, licence text is no name",
+			Path: "x/foo-1.0.dist-info/METADATA",
+			Data: []byte("Metadata-Version: 2.4\nName: foo\nVersion: 1.0\nLicense-Expression: MIT OR Apache-2.0\nLicense: MIT\n"),
+			Want: pkg("foo", "1.0", "x/foo-1.0.dist-info/METADATA", []string{"MIT OR Apache-2.0"}, &pythonmeta.Metadata{MetadataVersion: "2.4"}),
 		},
 		{
-			name: "licence text",
-			path: "x/foo-1.0.dist-info/METADATA",
-			data: []byte("Name: foo\nVersion: 1.0\nLicense: Copyright (c) 2020 Foo\n        Permission is hereby granted\nClassifier: License :: OSI Approved :: MIT License\n"),
-			want: pkg("foo", "1.0", "x/foo-1.0.dist-info/METADATA", []string{"MIT License"}, &pythonmeta.Metadata{}),
+			Name: "licence text",
+			Path: "x/foo-1.0.dist-info/METADATA",
+			Data: []byte("Name: foo\nVersion: 1.0\nLicense: Copyright (c) 2020 Foo\n        Permission is hereby granted\nClassifier: License :: OSI Approved :: MIT License\n"),
+			Want: pkg("foo", "1.0", "x/foo-1.0.dist-info/METADATA", []string{"MIT License"}, &pythonmeta.Metadata{}),
 		},
 		{
-			name:         "malformed lines are skipped",
-			path:         "x/foo-1.0.dist-info/METADATA",
-			data:         []byte(" orphan continuation\nName: foo\nthis is not a field\nVersion: 1.0\n"),
-			want:         pkg("foo", "1.0", "x/foo-1.0.dist-info/METADATA", nil, &pythonmeta.Metadata{}),
-			wantWarnings: []string{`line 3: not a field: "this is not a field"`},
+			Name:         "malformed lines are skipped",
+			Path:         "x/foo-1.0.dist-info/METADATA",
+			Data:         []byte(" orphan continuation\nName: foo\nthis is not a field\nVersion: 1.0\n"),
+			Want:         pkg("foo", "1.0", "x/foo-1.0.dist-info/METADATA", nil, &pythonmeta.Metadata{}),
+			WantWarnings: []string{`line 3: not a field: "this is not a field"`},
 		},
 		{
-			name:         "no version",
-			path:         "x/foo-1.0.dist-info/METADATA",
-			data:         []byte("Name: foo\n\nVersion: 1.0\n"),
-			wantWarnings: []string{"no Name or no Version field"},
+			Name:         "no version",
+			Path:         "x/foo-1.0.dist-info/METADATA",
+			Data:         []byte("Name: foo\n\nVersion: 1.0\n"),
+			WantWarnings: []string{"no Name or no Version field"},
 		},
 		{
-			name:         "bad version",
-			path:         "x/foo-1.0.dist-info/METADATA",
-			data:         []byte("Name: foo\nVersion: 1.0 beta\n"),
-			wantWarnings: []string{`Name "foo" or Version "1.0 beta" is malformed`},
+			Name:         "bad version",
+			Path:         "x/foo-1.0.dist-info/METADATA",
+			Data:         []byte("Name: foo\nVersion: 1.0 beta\n"),
+			WantWarnings: []string{`Name "foo" or Version "1.0 beta" is malformed`},
 		},
-		{name: "empty", path: "x/foo.egg-info", data: nil, wantWarnings: []string{"no Name or no Version field"}},
-		{name: "line too long", path: "x/foo.egg-info", data: []byte("Name: " + strings.Repeat("a", 2<<20)), wantErr: extractortest.ErrAny},
-		{name: "too many fields", path: "x/foo.egg-info", data: []byte(strings.Repeat("A: b\n", 10_001)), wantErr: extractortest.ErrAny},
+		{Name: "empty", Path: "x/foo.egg-info", Data: nil, WantWarnings: []string{"no Name or no Version field"}},
+		{Name: "line too long", Path: "x/foo.egg-info", Data: []byte("Name: " + strings.Repeat("a", 2<<20)), WantErr: extractortest.ErrAny},
+		{Name: "too many fields", Path: "x/foo.egg-info", Data: []byte(strings.Repeat("A: b\n", 10_001)), WantErr: extractortest.ErrAny},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, err := extract(t, tt.path, tt.data)
-			extractortest.CheckResult(t, res, err, tt.wantErr, tt.want, tt.wantWarnings)
-		})
-	}
+	extractortest.Run(t, pythonmeta.New(), "", tests)
 }
 
 // normalize is the PEP 503 normalised project name.

@@ -27,27 +27,16 @@ func TestFileRequired(t *testing.T) {
 	})
 }
 
-func extract(t testing.TB, data []byte) (inventory.Result, error) {
-	t.Helper()
-	return extractortest.Extract(t, requirements.New(), "app/requirements.txt", data)
-}
-
 func pypi(name, version string, md *requirements.Metadata) *inventory.Package {
 	return &inventory.Package{Name: name, Version: version, Type: "pypi", Locations: []string{"app/requirements.txt"}, Metadata: md}
 }
 
 func TestExtract(t *testing.T) {
-	tests := []struct {
-		name         string
-		data         []byte
-		want         []*inventory.Package
-		wantWarnings []string
-		wantErr      error // nil: no error; extractortest.ErrAny: any error
-	}{
+	tests := []extractortest.Case{
 		{
-			name: "pip-compile output and the corners of the format",
-			data: extractortest.Testdata(t, "requirements.txt"),
-			want: []*inventory.Package{
+			Name: "pip-compile output and the corners of the format",
+			Data: extractortest.Testdata(t, "requirements.txt"),
+			Want: []*inventory.Package{
 				pypi("certifi", "2022.9.24", &requirements.Metadata{Line: 11}),
 				pypi("charset-normalizer", "3.0.1", &requirements.Metadata{Line: 15}),
 				pypi("requests", "2.28.1", &requirements.Metadata{Line: 18, Extras: []string{"socks", "security"}, Marker: `python_version >= "3.7"`}),
@@ -59,26 +48,21 @@ func TestExtract(t *testing.T) {
 				pypi("attrs", "22.1.0", &requirements.Metadata{Line: 34}),
 				pypi("simplejson", "3.17.6", &requirements.Metadata{Line: 37}),
 			},
-			wantWarnings: []string{
+			WantWarnings: []string{
 				`line 35: pytz: malformed version "${PYTZ_VERSION}"`,
 				`line 36: broken: unclosed extras`,
 				`line 38: conflict: conflicting pins ["1.0" "2.0"]`,
 			},
 		},
-		{name: "empty", data: nil},
-		{name: "CRLF", data: []byte("a==1.0\r\nb==2.0 \\\r\n  --hash=sha256:00\r\n"), want: []*inventory.Package{
+		{Name: "empty", Data: nil},
+		{Name: "CRLF", Data: []byte("a==1.0\r\nb==2.0 \\\r\n  --hash=sha256:00\r\n"), Want: []*inventory.Package{
 			pypi("a", "1.0", &requirements.Metadata{Line: 1}), pypi("b", "2.0", &requirements.Metadata{Line: 2}),
 		}},
-		{name: "binary", data: []byte("\x00\x01\x02==\xff"), wantWarnings: []string{`line 1: not a requirement: "\x00\x01\x02==\xff"`}},
-		{name: "line too long", data: []byte("a==" + strings.Repeat("1", 2<<20)), wantErr: extractortest.ErrAny},
-		{name: "continuation too long", data: bytes.Repeat([]byte(strings.Repeat("a", 1000)+"\\\n"), 2000), wantErr: extractortest.ErrAny},
+		{Name: "binary", Data: []byte("\x00\x01\x02==\xff"), WantWarnings: []string{`line 1: not a requirement: "\x00\x01\x02==\xff"`}},
+		{Name: "line too long", Data: []byte("a==" + strings.Repeat("1", 2<<20)), WantErr: extractortest.ErrAny},
+		{Name: "continuation too long", Data: bytes.Repeat([]byte(strings.Repeat("a", 1000)+"\\\n"), 2000), WantErr: extractortest.ErrAny},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, err := extract(t, tt.data)
-			extractortest.CheckResult(t, res, err, tt.wantErr, tt.want, tt.wantWarnings)
-		})
-	}
+	extractortest.Run(t, requirements.New(), "app/requirements.txt", tests)
 }
 
 func FuzzExtract(f *testing.F) {

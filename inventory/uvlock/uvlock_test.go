@@ -19,28 +19,17 @@ func TestFileRequired(t *testing.T) {
 	})
 }
 
-func extract(t testing.TB, data []byte) (inventory.Result, error) {
-	t.Helper()
-	return extractortest.Extract(t, uvlock.New(), "app/uv.lock", data)
-}
-
 func pypi(name, version, source, url string) *inventory.Package {
 	return &inventory.Package{Name: name, Version: version, Type: "pypi", Locations: []string{"app/uv.lock"}, Metadata: &uvlock.Metadata{Source: source, SourceURL: url}}
 }
 
 func TestExtract(t *testing.T) {
 	const pypiURL = "https://pypi.org/simple"
-	tests := []struct {
-		name         string
-		data         []byte
-		want         []*inventory.Package
-		wantWarnings []string
-		wantErr      error // nil: no error; extractortest.ErrAny: any error
-	}{
+	tests := []extractortest.Case{
 		{
-			name: "workspace with forked resolution",
-			data: extractortest.Testdata(t, "uv.lock"),
-			want: []*inventory.Package{
+			Name: "workspace with forked resolution",
+			Data: extractortest.Testdata(t, "uv.lock"),
+			Want: []*inventory.Package{
 				pypi("anyio", "4.6.2.post1", "registry", pypiURL),
 				pypi("idna", "3.10", "registry", pypiURL),
 				pypi("numpy", "2.0.2", "registry", pypiURL),
@@ -51,22 +40,17 @@ func TestExtract(t *testing.T) {
 			},
 		},
 		{
-			name:         "malformed tables",
-			data:         []byte("version = 1\n[[package]]\nname = \"a\"\nsource = { directory = \"a\" }\n[[package]]\nname = = 1\n[[package]]\nname = \"b\"\nversion = \"1\"\n"),
-			want:         []*inventory.Package{pypi("b", "1", "", "")},
-			wantWarnings: []string{`package 1: name "a" or version "" is missing or malformed`, "package 2: parse TOML: toml: line 2 (last key \"package.name\"): expected value but found '=' instead"},
+			Name:         "malformed tables",
+			Data:         []byte("version = 1\n[[package]]\nname = \"a\"\nsource = { directory = \"a\" }\n[[package]]\nname = = 1\n[[package]]\nname = \"b\"\nversion = \"1\"\n"),
+			Want:         []*inventory.Package{pypi("b", "1", "", "")},
+			WantWarnings: []string{`package 1: name "a" or version "" is missing or malformed`, "package 2: parse TOML: toml: line 2 (last key \"package.name\"): expected value but found '=' instead"},
 		},
-		{name: "no version field", data: []byte("[[package]]\nname = \"a\"\nversion = \"1\"\n"), wantErr: extractortest.ErrAny},
-		{name: "poetry.lock named uv.lock", data: []byte("# generated\n[[package]]\nname = \"a\"\nversion = \"1\"\n"), wantErr: extractortest.ErrAny},
-		{name: "not TOML", data: []byte("version: 1\n"), wantErr: extractortest.ErrAny},
-		{name: "deeply nested", data: []byte("version = 1\n[[package]]\nname = \"a\"\nwheels = " + strings.Repeat("[", 100_000) + "\n"), wantErr: tomlsafe.ErrTooDeep},
+		{Name: "no version field", Data: []byte("[[package]]\nname = \"a\"\nversion = \"1\"\n"), WantErr: extractortest.ErrAny},
+		{Name: "poetry.lock named uv.lock", Data: []byte("# generated\n[[package]]\nname = \"a\"\nversion = \"1\"\n"), WantErr: extractortest.ErrAny},
+		{Name: "not TOML", Data: []byte("version: 1\n"), WantErr: extractortest.ErrAny},
+		{Name: "deeply nested", Data: []byte("version = 1\n[[package]]\nname = \"a\"\nwheels = " + strings.Repeat("[", 100_000) + "\n"), WantErr: tomlsafe.ErrTooDeep},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, err := extract(t, tt.data)
-			extractortest.CheckResult(t, res, err, tt.wantErr, tt.want, tt.wantWarnings)
-		})
-	}
+	extractortest.Run(t, uvlock.New(), "app/uv.lock", tests)
 }
 
 func FuzzExtract(f *testing.F) {
