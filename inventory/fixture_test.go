@@ -19,6 +19,7 @@ import (
 	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/inventory/all"
+	"github.com/credence-dev/credence/inventory/extractortest"
 )
 
 // The fixture-app image (real Debian bookworm plus an app layer, a whiteout
@@ -30,7 +31,7 @@ func TestFixtureAppDpkg(t *testing.T) {
 	fx := testutil.DebianFixtures(t)
 	want := readTSV(t, filepath.Join(fx, "EXPECTED", "dpkg.tsv"))
 	wantLayer := dpkgListLayers(t, filepath.Join(fx, "oci", "fixture-app"))
-	for _, ref := range []string{"oci:" + filepath.Join(fx, "oci", "fixture-app"), "docker-archive:" + filepath.Join(fx, "fixture-app.docker.tar")} {
+	for _, ref := range extractortest.FixtureRefs(t) {
 		t.Run(strings.SplitN(ref, ":", 2)[0], func(t *testing.T) {
 			inv := scan(t, ref)
 			if inv.Distro == nil || inv.Distro.Ecosystem != "Debian:12" {
@@ -65,8 +66,8 @@ func TestFixtureAppDpkg(t *testing.T) {
 // The whiteouts of layer 3 and the opaque directory of layer 4 hide files
 // the earlier layers hold.
 func TestFixtureAppWhiteouts(t *testing.T) {
-	fx := testutil.DebianFixtures(t)
-	img, err := image.Open(context.Background(), "oci:"+filepath.Join(fx, "oci", "fixture-app"))
+	oci := extractortest.FixtureRefs(t)[0]
+	img, err := image.Open(context.Background(), oci)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestFixtureAppWhiteouts(t *testing.T) {
 	if e, ok := tree.Lookup("usr/local/bin/goapp"); !ok || e.Layer != 1 {
 		t.Errorf("usr/local/bin/goapp = %+v, want layer 1", e)
 	}
-	inv := scan(t, "oci:"+filepath.Join(fx, "oci", "fixture-app"))
+	inv := scan(t, oci)
 	for _, p := range inv.Packages {
 		// opt/legacy/package-lock.json survives the whiteout of
 		// opt/legacy/node_modules, but what it lists is gone.
@@ -97,14 +98,7 @@ func TestFixtureAppWhiteouts(t *testing.T) {
 
 func scan(t *testing.T, ref string) *inventory.Inventory {
 	t.Helper()
-	img, err := image.Open(context.Background(), ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Run(context.Background(), img, all.Extractors(), inventory.WithTempDir(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv := extractortest.ScanFixture(t, ref, all.Extractors()...)
 	if inv.Status.State != inventory.Succeeded {
 		b, _ := json.MarshalIndent(inv.Status, "", " ")
 		t.Errorf("scan of %s: %s", ref, b)

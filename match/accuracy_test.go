@@ -16,10 +16,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/osv-scalibr/semantic"
 
-	"github.com/credence-dev/credence/image"
 	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/inventory/all"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/match"
 	"github.com/credence-dev/credence/vulndb"
 	"github.com/credence-dev/credence/vulndb/sample"
@@ -162,15 +162,7 @@ func matched(res *match.Result) map[string][]string {
 
 func scanImage(t testing.TB, ref string) *inventory.Inventory {
 	t.Helper()
-	img, err := image.Open(context.Background(), ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Run(context.Background(), img, all.Extractors(), inventory.WithTempDir(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inv
+	return extractortest.ScanFixture(t, ref, all.Extractors()...)
 }
 
 func osPackages(inv *inventory.Inventory) []*inventory.Package {

@@ -22,15 +22,25 @@ func asAdmitted(annotations map[string]string, spec *corev1.PodSpec) *corev1.Pod
 	if spec.SecurityContext != nil {
 		podProfile = spec.SecurityContext.AppArmorProfile
 	}
+	// annotated is the profile the annotation gives the container name, or
+	// nil: no annotation, a field of its own, an invalid value, or the
+	// pod-level profile.
+	annotated := func(name string, sc *corev1.SecurityContext) *corev1.AppArmorProfile {
+		v, ok := annotations[appArmorAnnotation+name]
+		if !ok || (sc != nil && sc.AppArmorProfile != nil) {
+			return nil
+		}
+		field := appArmorFromAnnotation(v)
+		if field == nil || !validAppArmor(field) || equality.Semantic.DeepEqual(field, podProfile) {
+			return nil
+		}
+		return field
+	}
 	out := spec
 	sync := func(list func(*corev1.PodSpec) []corev1.Container) {
 		for i, c := range list(out) {
-			v, ok := annotations[appArmorAnnotation+c.Name]
-			if !ok || (c.SecurityContext != nil && c.SecurityContext.AppArmorProfile != nil) {
-				continue
-			}
-			field := appArmorFromAnnotation(v)
-			if field == nil || !validAppArmor(field) || equality.Semantic.DeepEqual(field, podProfile) {
+			field := annotated(c.Name, c.SecurityContext)
+			if field == nil {
 				continue
 			}
 			if out == spec {
@@ -48,12 +58,8 @@ func asAdmitted(annotations map[string]string, spec *corev1.PodSpec) *corev1.Pod
 	// Ephemeral containers are visited too.
 	for i := range out.EphemeralContainers {
 		c := &out.EphemeralContainers[i]
-		v, ok := annotations[appArmorAnnotation+c.Name]
-		if !ok || (c.SecurityContext != nil && c.SecurityContext.AppArmorProfile != nil) {
-			continue
-		}
-		field := appArmorFromAnnotation(v)
-		if field == nil || !validAppArmor(field) || equality.Semantic.DeepEqual(field, podProfile) {
+		field := annotated(c.Name, c.SecurityContext)
+		if field == nil {
 			continue
 		}
 		if out == spec {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/credence-dev/credence/internal/testutil"
+	"github.com/credence-dev/credence/internal/testutil/schematest"
 	"github.com/credence-dev/credence/sbom"
 )
 
@@ -33,7 +34,7 @@ func TestFixtureAppSBOM(t *testing.T) {
 			if err := sbom.WriteCycloneDX(&buf, sbom.CycloneDX(img, inv, fixedOptions...)); err != nil {
 				t.Fatal(err)
 			}
-			validate(t, cyclonedxSchema(t), buf.Bytes())
+			schematest.Validate(t, schematest.CycloneDX(t), buf.Bytes())
 			var got []string
 			for _, c := range decodeComponents(t, buf.Bytes()) {
 				if c.Type == "operating-system" {
@@ -64,7 +65,7 @@ func TestFixtureAppSBOM(t *testing.T) {
 			if err := sbom.WriteSPDX(&buf, sbom.SPDX(img, inv, fixedOptions...)); err != nil {
 				t.Fatal(err)
 			}
-			validate(t, spdxSchema(t), buf.Bytes())
+			schematest.Validate(t, schematest.SPDX(t), buf.Bytes())
 		})
 	}
 }

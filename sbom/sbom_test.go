@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/credence-dev/credence/image"
 	"github.com/credence-dev/credence/internal/testutil"
+	"github.com/credence-dev/credence/internal/testutil/schematest"
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/inventory/all"
 	"github.com/credence-dev/credence/sbom"
@@ -33,55 +33,6 @@ func scan(t *testing.T, ref string) (*image.Image, *inventory.Inventory) {
 	return img, inv
 }
 
-// schema compiles a vendored JSON schema (testdata/schema, with its licence).
-func schema(t *testing.T, main string, others ...string) *jsonschema.Schema {
-	t.Helper()
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	var mainID string
-	for _, name := range append([]string{main}, others...) {
-		b, err := os.ReadFile(filepath.Join("testdata", "schema", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, _ := doc.(map[string]any)["$id"].(string)
-		if err := c.AddResource(id, doc); err != nil {
-			t.Fatal(err)
-		}
-		if name == main {
-			mainID = id
-		}
-	}
-	s, err := c.Compile(mainID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func validate(t *testing.T, s *jsonschema.Schema, b []byte) {
-	t.Helper()
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Validate(inst); err != nil {
-		t.Errorf("does not validate against the official schema: %v", err)
-	}
-}
-
-func cyclonedxSchema(t *testing.T) *jsonschema.Schema {
-	return schema(t, "bom-1.6.schema.json", "spdx.schema.json", "jsf-0.82.schema.json")
-}
-
-func spdxSchema(t *testing.T) *jsonschema.Schema {
-	return schema(t, "spdx-schema-2.3.json")
-}
-
 // The sample image's BOMs are valid and stable (golden files).
 func TestSampleBOMs(t *testing.T) {
 	img, inv := scan(t, filepath.Join(testutil.RepoRoot(t), "testdata", "images", "sample"))
@@ -92,8 +43,8 @@ func TestSampleBOMs(t *testing.T) {
 	if err := sbom.WriteSPDX(&spdxOut, sbom.SPDX(img, inv, fixedOptions...)); err != nil {
 		t.Fatal(err)
 	}
-	validate(t, cyclonedxSchema(t), cdxOut.Bytes())
-	validate(t, spdxSchema(t), spdxOut.Bytes())
+	schematest.Validate(t, schematest.CycloneDX(t), cdxOut.Bytes())
+	schematest.Validate(t, schematest.SPDX(t), spdxOut.Bytes())
 	testutil.Golden(t, "testdata/sample.cdx.json", cdxOut.Bytes())
 	testutil.Golden(t, "testdata/sample.spdx.json", spdxOut.Bytes())
 }
@@ -144,10 +95,10 @@ func TestSchemasRejectBrokenBOMs(t *testing.T) {
 		}
 		return v
 	}
-	if err := cyclonedxSchema(t).Validate(inst(`{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"type":"no-such-type","name":"x"}]}`)); err == nil {
+	if err := schematest.CycloneDX(t).Validate(inst(`{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"type":"no-such-type","name":"x"}]}`)); err == nil {
 		t.Error("CycloneDX schema accepted an unknown component type")
 	}
-	if err := spdxSchema(t).Validate(inst(`{"spdxVersion":"SPDX-2.3","packages":[{"name":"x","primaryPackagePurpose":"OPERATING-SYSTEM"}]}`)); err == nil {
+	if err := schematest.SPDX(t).Validate(inst(`{"spdxVersion":"SPDX-2.3","packages":[{"name":"x","primaryPackagePurpose":"OPERATING-SYSTEM"}]}`)); err == nil {
 		t.Error("SPDX schema accepted an unknown package purpose")
 	}
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"archive/zip"
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -11,9 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
 	"github.com/credence-dev/credence/internal/testutil"
+	"github.com/credence-dev/credence/internal/testutil/schematest"
 )
 
 // scanFixture writes a small Alpine root filesystem (one apk package) and
@@ -79,7 +77,7 @@ func TestScanOutputsAndGates(t *testing.T) {
 	if code != 0 {
 		t.Fatal("sarif failed")
 	}
-	validate(t, compile(t, "../../report/testdata/schema/sarif-2.1.0-rtm.5.json"), out)
+	schematest.Validate(t, schematest.SARIF(t), []byte(out))
 	if !strings.Contains(out, `"security-severity": "10.0"`) {
 		t.Errorf("SARIF lacks security-severity:\n%s", out)
 	}
@@ -89,7 +87,7 @@ func TestScanOutputsAndGates(t *testing.T) {
 	if code != 0 {
 		t.Fatal("cyclonedx failed")
 	}
-	validate(t, compile(t, "../../sbom/testdata/schema/bom-1.6.schema.json", "../../sbom/testdata/schema/spdx.schema.json", "../../sbom/testdata/schema/jsf-0.82.schema.json"), out)
+	schematest.Validate(t, schematest.CycloneDX(t), []byte(out))
 	var bom struct {
 		Vulnerabilities []struct {
 			ID         string
@@ -199,49 +197,6 @@ func TestDBStatus(t *testing.T) {
 	}
 	if _, stderr, code := run(t, "db", "import", "--db", "sample", "x"); code != 2 || !strings.Contains(stderr, "read-only") {
 		t.Errorf("import into sample: exit %d %s", code, stderr)
-	}
-}
-
-func compile(t *testing.T, main string, others ...string) *jsonschema.Schema {
-	t.Helper()
-	c := jsonschema.NewCompiler()
-	var mainID string
-	for _, name := range append([]string{main}, others...) {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := doc.(map[string]any)
-		id, _ := m["$id"].(string)
-		if id == "" {
-			id, _ = m["id"].(string)
-		}
-		if err := c.AddResource(id, doc); err != nil {
-			t.Fatal(err)
-		}
-		if name == main {
-			mainID = id
-		}
-	}
-	s, err := c.Compile(mainID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func validate(t *testing.T, s *jsonschema.Schema, doc string) {
-	t.Helper()
-	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Validate(inst); err != nil {
-		t.Errorf("does not validate against the official schema: %v", err)
 	}
 }
 

@@ -1,8 +1,6 @@
 package apk_test
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,26 +12,21 @@ import (
 	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/inventory/apk"
+	"github.com/credence-dev/credence/inventory/extractortest"
 )
 
 func TestFileRequired(t *testing.T) {
-	for path, want := range map[string]bool{
+	extractortest.FileRequired(t, apk.New(), map[string]bool{
 		"lib/apk/db/installed":     true,
 		"lib/apk/db/installed.bak": false,
 		"x/lib/apk/db/installed":   false,
 		"lib/apk/db/lock":          false,
-	} {
-		if got := apk.New().FileRequired(inventory.FileInfo{Path: path, Mode: 0o644}); got != want {
-			t.Errorf("FileRequired(%q) = %v, want %v", path, got, want)
-		}
-	}
+	})
 }
 
 func extract(t testing.TB, b []byte) inventory.Result {
 	t.Helper()
-	in := inventory.NewInput(inventory.FileInfo{Path: "lib/apk/db/installed", Size: int64(len(b))}, bytes.NewReader(b), t.TempDir())
-	defer in.Close()
-	res, err := apk.New().Extract(context.Background(), in)
+	res, err := extractortest.Extract(t, apk.New(), "lib/apk/db/installed", b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,16 +88,5 @@ func TestExtractMalformed(t *testing.T) {
 func FuzzExtract(f *testing.F) {
 	f.Add([]byte("P:a\nV:1\n\nP:b\nV:2\no:c\n"))
 	f.Add([]byte("\n\n\nZ:\nP:\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		in := inventory.NewInput(inventory.FileInfo{Path: "lib/apk/db/installed", Size: int64(len(b))}, bytes.NewReader(b), t.TempDir())
-		res, err := apk.New().Extract(context.Background(), in)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" {
-				t.Fatalf("package without name or version: %+v", p)
-			}
-		}
-	})
+	extractortest.Fuzz(f, apk.New(), "lib/apk/db/installed", extractortest.HasNameAndVersion)
 }

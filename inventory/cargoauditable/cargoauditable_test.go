@@ -3,9 +3,7 @@ package cargoauditable_test
 import (
 	"bytes"
 	"compress/zlib"
-	"context"
 	"encoding/binary"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/inventory/cargoauditable"
+	"github.com/credence-dev/credence/inventory/extractortest"
 )
 
 // auditJSON is what cargo auditable embeds for a binary "hello" (a local
@@ -42,21 +41,13 @@ func wantPackages() []*inventory.Package {
 var wantWarnings = []string{"1 crates from git or registries other than crates.io are not reported (no OSV ecosystem for them): forked 0.2.0 (git)"}
 
 func TestFileRequired(t *testing.T) {
-	for _, tt := range []struct {
-		mode fs.FileMode
-		size int64
-		want bool
-	}{
-		{0o755, 1 << 20, true},
-		{0o644, 1 << 20, false},
-		{fs.ModeSymlink | 0o777, 1 << 20, false},
-		{0o755, 10, false},
-		{0o755, 600 << 20, false},
-	} {
-		if got := cargoauditable.New().FileRequired(inventory.FileInfo{Path: "usr/bin/hello", Mode: tt.mode, Size: tt.size}); got != tt.want {
-			t.Errorf("FileRequired(%v, %d) = %v, want %v", tt.mode, tt.size, got, tt.want)
-		}
-	}
+	extractortest.FileRequiredInfo(t, cargoauditable.New(), map[inventory.FileInfo]bool{
+		{Path: "usr/bin/hello", Mode: 0o755, Size: 1 << 20}:                  true,
+		{Path: "usr/bin/hello", Mode: 0o644, Size: 1 << 20}:                  false,
+		{Path: "usr/bin/hello", Mode: fs.ModeSymlink | 0o777, Size: 1 << 20}: false,
+		{Path: "usr/bin/hello", Mode: 0o755, Size: 10}:                       false,
+		{Path: "usr/bin/hello", Mode: 0o755, Size: 600 << 20}:                false,
+	})
 }
 
 // TestExtract reads the section from executables of each format, written
@@ -127,27 +118,15 @@ func FuzzExtract(f *testing.F) {
 	f.Add(false, machoFile(deflate(f, []byte(`{"packages":[]}`))))
 	f.Fuzz(func(t *testing.T, random bool, data []byte) {
 		res, err := extract(t, data, random)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" {
-				t.Errorf("package without name or version: %+v", p)
-			}
+		if err == nil {
+			extractortest.CheckPackages(t, res.Packages, extractortest.HasNameAndVersion)
 		}
 	})
 }
 
-type streamOnly struct{ io.Reader }
-
 func extract(t testing.TB, data []byte, random bool) (inventory.Result, error) {
-	var r io.Reader = bytes.NewReader(data)
-	if !random {
-		r = streamOnly{r}
-	}
-	in := inventory.NewInput(inventory.FileInfo{Path: "usr/bin/hello", Mode: 0o755, Size: int64(len(data))}, r, t.TempDir())
-	defer in.Close()
-	return cargoauditable.New().Extract(context.Background(), in)
+	t.Helper()
+	return extractortest.ExtractExecutable(t, cargoauditable.New(), "usr/bin/hello", data, random)
 }
 
 func deflate(t testing.TB, b []byte) []byte {

@@ -2,7 +2,6 @@ package cargolock_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -13,25 +12,17 @@ import (
 
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/inventory/cargolock"
+	"github.com/credence-dev/credence/inventory/extractortest"
 )
 
 func TestFileRequired(t *testing.T) {
-	tests := []struct {
-		path string
-		mode fs.FileMode
-		want bool
-	}{
-		{"app/Cargo.lock", 0o644, true},
-		{"Cargo.lock", 0o644, true},
-		{"app/Cargo.toml", 0o644, false},
-		{"app/cargo.lock", 0o644, false},
-		{"app/Cargo.lock", fs.ModeSymlink | 0o777, false},
-	}
-	for _, tt := range tests {
-		if got := cargolock.New().FileRequired(inventory.FileInfo{Path: tt.path, Mode: tt.mode, Size: 100}); got != tt.want {
-			t.Errorf("FileRequired(%q) = %v, want %v", tt.path, got, tt.want)
-		}
-	}
+	extractortest.FileRequiredInfo(t, cargolock.New(), map[inventory.FileInfo]bool{
+		{Path: "app/Cargo.lock", Mode: 0o644, Size: 100}:                  true,
+		{Path: "Cargo.lock", Mode: 0o644, Size: 100}:                      true,
+		{Path: "app/Cargo.toml", Mode: 0o644, Size: 100}:                  false,
+		{Path: "app/cargo.lock", Mode: 0o644, Size: 100}:                  false,
+		{Path: "app/Cargo.lock", Mode: fs.ModeSymlink | 0o777, Size: 100}: false,
+	})
 }
 
 func TestExtract(t *testing.T) {
@@ -113,29 +104,14 @@ func TestExtractMalformed(t *testing.T) {
 
 func FuzzExtract(f *testing.F) {
 	for _, name := range []string{"v1", "v2", "v3", "v4"} {
-		data, err := os.ReadFile("testdata/" + name + ".lock")
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
+		f.Add(extractortest.Testdata(f, name+".lock"))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := extract(t, data)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" {
-				t.Errorf("package without name or version: %+v", p)
-			}
-		}
-	})
+	extractortest.Fuzz(f, cargolock.New(), "app/Cargo.lock", extractortest.HasNameAndVersion)
 }
 
 func extract(t testing.TB, data []byte) (inventory.Result, error) {
-	in := inventory.NewInput(inventory.FileInfo{Path: "app/Cargo.lock", Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), t.TempDir())
-	defer in.Close()
-	return cargolock.New().Extract(context.Background(), in)
+	t.Helper()
+	return extractortest.Extract(t, cargolock.New(), "app/Cargo.lock", data)
 }
 
 func BenchmarkExtract(b *testing.B) {

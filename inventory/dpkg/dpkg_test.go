@@ -1,36 +1,29 @@
 package dpkg_test
 
 import (
-	"bytes"
-	"context"
-	"os"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/inventory/dpkg"
+	"github.com/credence-dev/credence/inventory/extractortest"
 )
 
 func TestFileRequired(t *testing.T) {
-	for path, want := range map[string]bool{
+	extractortest.FileRequired(t, dpkg.New(), map[string]bool{
 		"var/lib/dpkg/status":                    true,
 		"var/lib/dpkg/status-old":                false,
 		"var/lib/dpkg/status.d/base":             true,
 		"var/lib/dpkg/status.d/base.md5sums":     false,
 		"var/lib/dpkg/status.d/sub/dir":          false,
 		"usr/share/doc/dpkg/var/lib/dpkg/status": false,
-	} {
-		if got := dpkg.New().FileRequired(inventory.FileInfo{Path: path, Mode: 0o644}); got != want {
-			t.Errorf("FileRequired(%q) = %v, want %v", path, got, want)
-		}
-	}
+	})
 }
 
 func extract(t testing.TB, path string, b []byte) inventory.Result {
 	t.Helper()
-	in := inventory.NewInput(inventory.FileInfo{Path: path, Size: int64(len(b))}, bytes.NewReader(b), "")
-	res, err := dpkg.New().Extract(context.Background(), in)
+	res, err := extractortest.Extract(t, dpkg.New(), path, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,11 +41,7 @@ func summary(res inventory.Result) []pkg {
 }
 
 func TestExtract(t *testing.T) {
-	b, err := os.ReadFile("testdata/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := extract(t, "var/lib/dpkg/status", b)
+	res := extract(t, "var/lib/dpkg/status", extractortest.Testdata(t, "status"))
 	want := []pkg{
 		{"libc6", "2.36-9+deb12u4", "glibc", "2.36-9+deb12u4", "amd64"},
 		{"libext2fs2", "1.47.0-2+b2", "e2fsprogs", "1.47.0-2", "amd64"},
@@ -75,19 +64,7 @@ func TestExtractDistrolessStatusD(t *testing.T) {
 }
 
 func FuzzExtract(f *testing.F) {
-	b, _ := os.ReadFile("testdata/status")
-	f.Add(b)
+	f.Add(extractortest.Testdata(f, "status"))
 	f.Add([]byte("Package: a\n continuation\nVersion\n\n\nStatus:\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		in := inventory.NewInput(inventory.FileInfo{Path: "var/lib/dpkg/status", Size: int64(len(b))}, bytes.NewReader(b), "")
-		res, err := dpkg.New().Extract(context.Background(), in)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" {
-				t.Fatalf("package without name or version: %+v", p)
-			}
-		}
-	})
+	extractortest.Fuzz(f, dpkg.New(), "var/lib/dpkg/status", extractortest.HasNameAndVersion)
 }

@@ -3,6 +3,9 @@ package gobinary_test
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 )
 
 // blob builds an ELF-looking file holding a Go 1.18+ build info blob at a
@@ -30,13 +33,8 @@ func FuzzExtract(f *testing.F) {
 	f.Add(false, oldELF("go1.16.15", "path\texample.com/old\nmod\texample.com/old\tv1.0.0\t\n"))
 	f.Fuzz(func(t *testing.T, random bool, data []byte) {
 		res, err := extract(t, data, random)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Type != "golang" {
-				t.Errorf("bad package %+v", p)
-			}
+		if err == nil {
+			extractortest.CheckPackages(t, res.Packages, func(p *inventory.Package) bool { return p.Name != "" && p.Type == "golang" })
 		}
 	})
 }

@@ -4,10 +4,8 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -19,34 +17,22 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/credence-dev/credence/image"
-	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/gobinary"
 )
 
 func TestFileRequired(t *testing.T) {
-	tests := []struct {
-		name string
-		mode fs.FileMode
-		size int64
-		want bool
-	}{
-		{"executable", 0o755, 2 << 20, true},
-		{"owner-executable only", 0o700, 2 << 20, true},
-		{"not executable", 0o644, 2 << 20, false},
-		{"symlink", fs.ModeSymlink | 0o777, 2 << 20, false},
-		{"directory", fs.ModeDir | 0o755, 4096, false},
-		{"too small for a header", 0o755, 63, false},
-		{"512 MiB", 0o755, 512 << 20, true},
-		{"over 512 MiB", 0o755, 512<<20 + 1, false},
-	}
-	for _, tt := range tests {
-		got := gobinary.New().FileRequired(inventory.FileInfo{Path: "usr/bin/x", Mode: tt.mode, Size: tt.size})
-		if got != tt.want {
-			t.Errorf("%s: FileRequired = %v, want %v", tt.name, got, tt.want)
-		}
-	}
+	extractortest.FileRequiredInfo(t, gobinary.New(), map[inventory.FileInfo]bool{
+		{Path: "usr/bin/x", Mode: 0o755, Size: 2 << 20}:                  true,  // executable
+		{Path: "usr/bin/x", Mode: 0o700, Size: 2 << 20}:                  true,  // owner-executable only
+		{Path: "usr/bin/x", Mode: 0o644, Size: 2 << 20}:                  false, // not executable
+		{Path: "usr/bin/x", Mode: fs.ModeSymlink | 0o777, Size: 2 << 20}: false, // symlink
+		{Path: "usr/bin/x", Mode: fs.ModeDir | 0o755, Size: 4096}:        false, // directory
+		{Path: "usr/bin/x", Mode: 0o755, Size: 63}:                       false, // too small for a header
+		{Path: "usr/bin/x", Mode: 0o755, Size: 512 << 20}:                true,  // 512 MiB
+		{Path: "usr/bin/x", Mode: 0o755, Size: 512<<20 + 1}:              false, // over 512 MiB
+	})
 }
 
 // TestExtract builds real Go binaries with the local toolchain (no
@@ -175,19 +161,11 @@ func TestSemverFromGo(t *testing.T) {
 // its modules are those EXPECTED/go-binaries.txt lists (go version -m at
 // build time).
 func TestFixtureApp(t *testing.T) {
-	fx := testutil.DebianFixtures(t)
-	want := expectedGoBinaries(t, filepath.Join(fx, "EXPECTED", "go-binaries.txt"))
+	want := expectedGoBinaries(t, extractortest.Expected(t, "go-binaries.txt"))
 	if len(want) < 2 {
 		t.Fatalf("go-binaries.txt lists %d modules", len(want))
 	}
-	img, err := image.Open(context.Background(), "oci:"+filepath.Join(fx, "oci", "fixture-app"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Run(context.Background(), img, []inventory.Extractor{gobinary.New()}, inventory.WithTempDir(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv := extractortest.ScanFixture(t, extractortest.FixtureRefs(t)[0], gobinary.New()) // the OCI layout
 	if inv.Status.State != inventory.Succeeded {
 		t.Errorf("status %+v", inv.Status)
 	}
@@ -203,17 +181,13 @@ func TestFixtureApp(t *testing.T) {
 	}
 }
 
-// expectedGoBinaries turns go-binaries.txt (`go version -m` per binary)
-// into "name version ecosystem purl location" lines.
-func expectedGoBinaries(t *testing.T, path string) []string {
+// expectedGoBinaries turns the lines of go-binaries.txt (`go version -m`
+// per binary) into "name version ecosystem purl location" lines.
+func expectedGoBinaries(t *testing.T, lines []string) []string {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
 	loc := ""
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range lines {
 		f := strings.Fields(line)
 		switch {
 		case len(f) == 2 && f[0] == "#":
@@ -226,7 +200,7 @@ func expectedGoBinaries(t *testing.T, path string) []string {
 			purl := "pkg:golang/" + ns + "/" + name + "@" + strings.ReplaceAll(strings.ReplaceAll(f[2], "(", "%28"), ")", "%29")
 			out = append(out, f[1]+" "+f[2]+" Go "+purl+" "+loc)
 		case len(f) >= 2 && f[0] == "=>":
-			t.Fatalf("%s: replacements are not handled by this test", path)
+			t.Fatal("go-binaries.txt: replacements are not handled by this test")
 		}
 	}
 	return out
@@ -260,17 +234,9 @@ func BenchmarkExtract(b *testing.B) {
 	}
 }
 
-// streamOnly hides the io.ReaderAt of a bytes.Reader.
-type streamOnly struct{ io.Reader }
-
 func extract(t testing.TB, data []byte, random bool) (inventory.Result, error) {
-	var r io.Reader = bytes.NewReader(data)
-	if !random {
-		r = streamOnly{r}
-	}
-	in := inventory.NewInput(inventory.FileInfo{Path: "usr/bin/x", Mode: 0o755, Size: int64(len(data))}, r, t.TempDir())
-	defer in.Close()
-	return gobinary.New().Extract(context.Background(), in)
+	t.Helper()
+	return extractortest.ExtractExecutable(t, gobinary.New(), "usr/bin/x", data, random)
 }
 
 func less(a, b *inventory.Package) bool { return a.Name+" "+a.Version < b.Name+" "+b.Version }

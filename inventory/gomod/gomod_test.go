@@ -1,8 +1,6 @@
 package gomod_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"io/fs"
 	"os"
@@ -14,28 +12,20 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/gomod"
 )
 
 func TestFileRequired(t *testing.T) {
-	tests := []struct {
-		path string
-		mode fs.FileMode
-		want bool
-	}{
-		{"app/go.mod", 0o644, true},
-		{"go.mod", 0o644, true},
-		{"usr/local/go/src/go.mod", 0o644, true},
-		{"root/go/pkg/mod/golang.org/x/net@v0.17.0/go.mod", 0o444, false},
-		{"app/go.sum", 0o644, false},
-		{"app/go.mod.bak", 0o644, false},
-		{"app/go.mod", fs.ModeSymlink | 0o777, false},
-	}
-	for _, tt := range tests {
-		if got := gomod.New().FileRequired(inventory.FileInfo{Path: tt.path, Mode: tt.mode, Size: 100}); got != tt.want {
-			t.Errorf("FileRequired(%q) = %v, want %v", tt.path, got, tt.want)
-		}
-	}
+	extractortest.FileRequiredInfo(t, gomod.New(), map[inventory.FileInfo]bool{
+		{Path: "app/go.mod", Mode: 0o644, Size: 100}:                                      true,
+		{Path: "go.mod", Mode: 0o644, Size: 100}:                                          true,
+		{Path: "usr/local/go/src/go.mod", Mode: 0o644, Size: 100}:                         true,
+		{Path: "root/go/pkg/mod/golang.org/x/net@v0.17.0/go.mod", Mode: 0o444, Size: 100}: false,
+		{Path: "app/go.sum", Mode: 0o644, Size: 100}:                                      false,
+		{Path: "app/go.mod.bak", Mode: 0o644, Size: 100}:                                  false,
+		{Path: "app/go.mod", Mode: fs.ModeSymlink | 0o777, Size: 100}:                     false,
+	})
 }
 
 func TestExtract(t *testing.T) {
@@ -51,7 +41,7 @@ func TestExtract(t *testing.T) {
 		{Name: "example.com/pinned", Version: "v1.2.1", Type: "golang", Metadata: md(true, "example.com/pinned@v1.2.0")},
 		{Name: "gopkg.in/yaml.v3", Version: "v3.0.1", Type: "golang", Metadata: md(true, "")},
 	}
-	res, err := extract(t, "app/go.mod", readFile(t, "testdata/go.mod"))
+	res, err := extract(t, "app/go.mod", extractortest.Testdata(t, "go.mod"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +76,7 @@ func TestExtractMatchesGoCommand(t *testing.T) {
 	if err := json.Unmarshal(out, &gf); err != nil {
 		t.Fatal(err)
 	}
-	res, err := extract(t, "go.mod", readFile(t, "testdata/go.mod"))
+	res, err := extract(t, "go.mod", extractortest.Testdata(t, "go.mod"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,38 +125,18 @@ func TestExtractMalformed(t *testing.T) {
 }
 
 func FuzzExtract(f *testing.F) {
-	f.Add(readFile(f, "testdata/go.mod"))
+	f.Add(extractortest.Testdata(f, "go.mod"))
 	f.Add([]byte("module a\nrequire b v1.0.0\nreplace b => ../b\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := extract(t, "go.mod", data)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" {
-				t.Errorf("package without a name: %+v", p)
-			}
-		}
-	})
+	extractortest.Fuzz(f, gomod.New(), "go.mod", func(p *inventory.Package) bool { return p.Name != "" })
 }
 
 func extract(t testing.TB, path string, data []byte) (inventory.Result, error) {
-	in := inventory.NewInput(inventory.FileInfo{Path: path, Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), t.TempDir())
-	defer in.Close()
-	return gomod.New().Extract(context.Background(), in)
-}
-
-func readFile(t testing.TB, path string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return extractortest.Extract(t, gomod.New(), path, data)
 }
 
 func BenchmarkExtract(b *testing.B) {
-	data := readFile(b, "testdata/go.mod")
+	data := extractortest.Testdata(b, "go.mod")
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		if _, err := extract(b, "go.mod", data); err != nil {

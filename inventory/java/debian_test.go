@@ -3,7 +3,6 @@ package java_test
 import (
 	"archive/zip"
 	"bufio"
-	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,9 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/credence-dev/credence/image"
 	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/java"
 )
 
@@ -85,14 +84,7 @@ func debianJars(t *testing.T) (root string, truth map[string][]string) {
 // pom.properties.
 func TestDebianJars(t *testing.T) {
 	root, truth := debianJars(t)
-	img, err := image.Open(context.Background(), "dir:"+root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Run(context.Background(), img, []inventory.Extractor{java.New()}, inventory.WithTempDir(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv := extractortest.ScanFixture(t, "dir:"+root, java.New())
 	got := map[string][]string{}
 	for _, p := range inv.Packages {
 		got[p.Locations[0]] = append(got[p.Locations[0]], p.Namespace+":"+p.Name+":"+p.Version)
@@ -135,7 +127,7 @@ func TestDebianJarsNested(t *testing.T) {
 	war = append(war, entry{name: "WEB-INF/lib/boot-2.7.jar", data: archive(t, fat...)})
 	data := archive(t, append(war, manifest("Implementation-Title: app", "Implementation-Version: 1.0"))...)
 
-	res, err := extract(t, java.New(), "app.war", data)
+	res, err := extractortest.Extract(t, java.New(), "app.war", data)
 	if err != nil {
 		t.Fatal(err)
 	}

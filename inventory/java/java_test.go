@@ -6,7 +6,6 @@ import (
 	"compress/flate"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -14,31 +13,23 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/java"
 )
 
 func TestFileRequired(t *testing.T) {
-	tests := []struct {
-		path string
-		want bool
-	}{
-		{"usr/share/java/log4j-core.jar", true},
-		{"opt/app/app.war", true},
-		{"opt/app/app.ear", true},
-		{"var/jenkins_home/plugins/git.jpi", true},
-		{"var/jenkins_home/plugins/git.hpi", true},
-		{"opt/app/APP.JAR", true},
-		{"opt/app/app.jar.sha1", false},
-		{"opt/app/app.zip", false},
-		{"jar", false},
-		{".jar", false},
-	}
-	for _, tt := range tests {
-		got := java.New().FileRequired(inventory.FileInfo{Path: tt.path, Mode: 0o644})
-		if got != tt.want {
-			t.Errorf("FileRequired(%q) = %v, want %v", tt.path, got, tt.want)
-		}
-	}
+	extractortest.FileRequired(t, java.New(), map[string]bool{
+		"usr/share/java/log4j-core.jar":    true,
+		"opt/app/app.war":                  true,
+		"opt/app/app.ear":                  true,
+		"var/jenkins_home/plugins/git.jpi": true,
+		"var/jenkins_home/plugins/git.hpi": true,
+		"opt/app/APP.JAR":                  true,
+		"opt/app/app.jar.sha1":             false,
+		"opt/app/app.zip":                  false,
+		"jar":                              false,
+		".jar":                             false,
+	})
 }
 
 // entry is one file of a zip archive written by the tests.
@@ -103,13 +94,6 @@ func nested(name string, entries ...entry) func(testing.TB) entry {
 	return func(t testing.TB) entry { return entry{name: name, data: archive(t, entries...)} }
 }
 
-func extract(t testing.TB, e java.Extractor, path string, data []byte) (inventory.Result, error) {
-	t.Helper()
-	in := inventory.NewInput(inventory.FileInfo{Path: path, Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), t.TempDir())
-	defer in.Close()
-	return e.Extract(context.Background(), in)
-}
-
 func maven(g, a, v, loc string, md *java.Metadata) *inventory.Package {
 	return &inventory.Package{Name: a, Namespace: g, Version: v, Type: "maven", Locations: []string{loc}, Metadata: md}
 }
@@ -137,7 +121,7 @@ func TestExtract(t *testing.T) {
 		data         func(testing.TB) []byte
 		want         []*inventory.Package
 		wantWarnings []string
-		wantErr      error // nil: no error; errAny: any error
+		wantErr      error // nil: no error; extractortest.ErrAny: any error
 	}{
 		{
 			name: "pom.properties",
@@ -334,8 +318,8 @@ func TestExtract(t *testing.T) {
 			data:    func(t testing.TB) []byte { return archive(t, manyEntries(2000)...) },
 			wantErr: java.ErrTooMany,
 		},
-		{name: "not a zip", data: func(testing.TB) []byte { return []byte("PK\x03\x04 not really") }, wantErr: errAny},
-		{name: "empty file", data: func(testing.TB) []byte { return nil }, wantErr: errAny},
+		{name: "not a zip", data: func(testing.TB) []byte { return []byte("PK\x03\x04 not really") }, wantErr: extractortest.ErrAny},
+		{name: "empty file", data: func(testing.TB) []byte { return nil }, wantErr: extractortest.ErrAny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -343,24 +327,11 @@ func TestExtract(t *testing.T) {
 			if path == "" {
 				path = loc
 			}
-			res, err := extract(t, java.New(java.WithLimits(tt.limits)), path, tt.data(t))
-			switch {
-			case tt.wantErr == nil && err != nil:
-				t.Fatalf("Extract: %v", err)
-			case tt.wantErr == errAny && err == nil, tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
-				t.Fatalf("Extract error = %v, want %v", err, tt.wantErr)
-			}
-			if diff := cmp.Diff(tt.want, res.Packages); diff != "" {
-				t.Errorf("packages (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantWarnings, res.Warnings); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
+			res, err := extractortest.Extract(t, java.New(java.WithLimits(tt.limits)), path, tt.data(t))
+			extractortest.CheckResult(t, res, err, tt.wantErr, tt.want, tt.wantWarnings)
 		})
 	}
 }
-
-var errAny = errors.New("any error")
 
 func manyEntries(n int) []entry {
 	es := make([]entry, n)
@@ -406,7 +377,7 @@ func TestSplitFileName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		data := archive(t)
-		res, err := extract(t, java.New(), "lib/"+tt.file, data)
+		res, err := extractortest.Extract(t, java.New(), "lib/"+tt.file, data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -425,17 +396,7 @@ func FuzzExtract(f *testing.F) {
 	f.Add(archive(f, stored(nested("lib/x-1.jar", pom("g", "x", "2"))(f)), manifest("Bundle-SymbolicName: a.b", "Bundle-Version: 3")))
 	f.Add(archive(f, nested("WEB-INF/lib/y.jar", manifest("Implementation-Title: y", "Implementation-Version: 4"))(f)))
 	e := java.New(java.WithLimits(java.Limits{MaxInflated: 16 << 20}))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		in := inventory.NewInput(inventory.FileInfo{Path: "app.jar", Size: int64(len(data))}, bytes.NewReader(data), "")
-		res, err := e.Extract(context.Background(), in)
-		in.Close()
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" || len(p.Locations) != 1 || !strings.HasPrefix(p.Locations[0], "app.jar") {
-				t.Errorf("bad package %+v", p)
-			}
-		}
+	extractortest.Fuzz(f, e, "app.jar", func(p *inventory.Package) bool {
+		return extractortest.HasNameAndVersion(p) && len(p.Locations) == 1 && strings.HasPrefix(p.Locations[0], "app.jar")
 	})
 }

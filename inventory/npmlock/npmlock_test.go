@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,47 +14,28 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/npmlock"
 )
 
 func TestFileRequired(t *testing.T) {
-	tests := []struct {
-		path string
-		want bool
-	}{
-		{"app/package-lock.json", true},
-		{"package-lock.json", true},
-		{"srv/web/npm-shrinkwrap.json", true},
-		{"app/package.json", false},
-		{"app/node_modules/.package-lock.json", false},
-		{"app/node_modules/foo/package-lock.json", false},
-		{"node_modules/foo/npm-shrinkwrap.json", false},
-		{"app/yarn.lock", false},
-		{"app/package-lock.json.bak", false},
-		{"app/my_node_modules/package-lock.json", true},
-	}
-	for _, tt := range tests {
-		got := npmlock.New().FileRequired(inventory.FileInfo{Path: tt.path, Mode: 0o644})
-		if got != tt.want {
-			t.Errorf("FileRequired(%q) = %v, want %v", tt.path, got, tt.want)
-		}
-	}
+	extractortest.FileRequired(t, npmlock.New(), map[string]bool{
+		"app/package-lock.json":                  true,
+		"package-lock.json":                      true,
+		"srv/web/npm-shrinkwrap.json":            true,
+		"app/package.json":                       false,
+		"app/node_modules/.package-lock.json":    false,
+		"app/node_modules/foo/package-lock.json": false,
+		"node_modules/foo/npm-shrinkwrap.json":   false,
+		"app/yarn.lock":                          false,
+		"app/package-lock.json.bak":              false,
+		"app/my_node_modules/package-lock.json":  true,
+	})
 }
 
 func extract(t testing.TB, path string, data []byte) (inventory.Result, error) {
 	t.Helper()
-	in := inventory.NewInput(inventory.FileInfo{Path: path, Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), "")
-	defer in.Close()
-	return npmlock.New().Extract(context.Background(), in)
-}
-
-func readFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return extractortest.Extract(t, npmlock.New(), path, data)
 }
 
 func npm(ns, name, version, loc string, licenses []string, md *npmlock.Metadata) *inventory.Package {
@@ -93,34 +72,27 @@ func sample(version int, loc string) []*inventory.Package {
 }
 
 func TestExtract(t *testing.T) {
-	tests := []struct {
-		name         string
-		path         string
-		data         []byte
-		want         []*inventory.Package
-		wantWarnings []string
-		wantErr      error // nil: no error; errAny: any error
-	}{
-		{name: "v1", path: "app/package-lock.json", data: readFile(t, "v1/package-lock.json"), want: sample(1, "app/package-lock.json")},
-		{name: "v2", path: "app/package-lock.json", data: readFile(t, "v2/package-lock.json"), want: sample(2, "app/package-lock.json")},
-		{name: "v3", path: "app/package-lock.json", data: readFile(t, "v3/package-lock.json"), want: sample(3, "app/package-lock.json")},
-		{name: "shrinkwrap", path: "npm-shrinkwrap.json", data: readFile(t, "v3/package-lock.json"), want: sample(3, "npm-shrinkwrap.json")},
+	tests := []extractortest.Case{
+		{Name: "v1", Path: "app/package-lock.json", Data: extractortest.Testdata(t, "v1/package-lock.json"), Want: sample(1, "app/package-lock.json")},
+		{Name: "v2", Path: "app/package-lock.json", Data: extractortest.Testdata(t, "v2/package-lock.json"), Want: sample(2, "app/package-lock.json")},
+		{Name: "v3", Path: "app/package-lock.json", Data: extractortest.Testdata(t, "v3/package-lock.json"), Want: sample(3, "app/package-lock.json")},
+		{Name: "shrinkwrap", Path: "npm-shrinkwrap.json", Data: extractortest.Testdata(t, "v3/package-lock.json"), Want: sample(3, "npm-shrinkwrap.json")},
 		{
-			name: "v2 packages win over dependencies in any order",
-			path: "package-lock.json",
-			data: []byte(`{"dependencies": {"a": {"version": "9.9.9"}}, "lockfileVersion": 2,
+			Name: "v2 packages win over dependencies in any order",
+			Path: "package-lock.json",
+			Data: []byte(`{"dependencies": {"a": {"version": "9.9.9"}}, "lockfileVersion": 2,
 				"packages": {"": {"name": "root", "version": "1.0.0"}, "node_modules/a": {"version": "1.0.0"}}}`),
-			want: []*inventory.Package{npm("", "a", "1.0.0", "package-lock.json", nil, &npmlock.Metadata{LockfileVersion: 2, InstallPaths: []string{"node_modules/a"}})},
+			Want: []*inventory.Package{npm("", "a", "1.0.0", "package-lock.json", nil, &npmlock.Metadata{LockfileVersion: 2, InstallPaths: []string{"node_modules/a"}})},
 		},
 		{
-			name: "same package at several paths is one package",
-			path: "package-lock.json",
-			data: []byte(`{"lockfileVersion": 3, "packages": {
+			Name: "same package at several paths is one package",
+			Path: "package-lock.json",
+			Data: []byte(`{"lockfileVersion": 3, "packages": {
 				"node_modules/b/node_modules/a": {"version": "1.0.0", "dev": true},
 				"node_modules/c/node_modules/a": {"version": "1.0.0"},
 				"node_modules/x": {"name": "a", "version": "1.0.0", "dev": true},
 				"packages/ws/node_modules/@s/y": {"version": "2.0.0", "devOptional": true}}}`),
-			want: []*inventory.Package{
+			Want: []*inventory.Package{
 				npm("", "a", "1.0.0", "package-lock.json", nil, &npmlock.Metadata{LockfileVersion: 3,
 					InstallPaths: []string{"node_modules/b/node_modules/a", "node_modules/c/node_modules/a", "node_modules/x"}, Aliases: []string{"x"}}),
 				npm("@s", "y", "2.0.0", "package-lock.json", nil, &npmlock.Metadata{LockfileVersion: 3,
@@ -128,17 +100,17 @@ func TestExtract(t *testing.T) {
 			},
 		},
 		{
-			name: "malformed entries are skipped with warnings",
-			path: "package-lock.json",
-			data: []byte(`{"lockfileVersion": "x", "packages": {
+			Name: "malformed entries are skipped with warnings",
+			Path: "package-lock.json",
+			Data: []byte(`{"lockfileVersion": "x", "packages": {
 				"node_modules/noversion": {},
 				"node_modules/badtype": {"version": 7},
 				"node_modules/../../etc": {"version": "1.0.0"},
 				"node_modules/@scope": {"version": "1.0.0"},
 				"node_modules/evil": {"name": "../x", "version": "1.0.0"},
 				"node_modules/ok": {"version": "1.0.0", "license": {"type": "BSD"}}}}`),
-			want: []*inventory.Package{npm("", "ok", "1.0.0", "package-lock.json", []string{"BSD"}, &npmlock.Metadata{InstallPaths: []string{"node_modules/ok"}})},
-			wantWarnings: []string{
+			Want: []*inventory.Package{npm("", "ok", "1.0.0", "package-lock.json", []string{"BSD"}, &npmlock.Metadata{InstallPaths: []string{"node_modules/ok"}})},
+			WantWarnings: []string{
 				`lockfileVersion x is not a known version`,
 				`package "node_modules/noversion" has no version`,
 				`package "node_modules/badtype": json: cannot unmarshal number into Go struct field entry.version of type string`,
@@ -148,56 +120,35 @@ func TestExtract(t *testing.T) {
 			},
 		},
 		{
-			name: "v1 aliases, links, bad entries",
-			path: "package-lock.json",
-			data: []byte(`{"lockfileVersion": 1, "dependencies": {
+			Name: "v1 aliases, links, bad entries",
+			Path: "package-lock.json",
+			Data: []byte(`{"lockfileVersion": 1, "dependencies": {
 				"x": {"version": "npm:@s/y@2.0.0", "dependencies": {"z": {"version": "3.0.0", "dev": true}}},
 				"l": {"version": "file:../l"},
 				"bad": {"version": "npm:nope"},
 				"nov": {"dependencies": {"w": {"version": "1.0.0"}}}}}`),
-			want: []*inventory.Package{
+			Want: []*inventory.Package{
 				npm("", "w", "1.0.0", "package-lock.json", nil, &npmlock.Metadata{LockfileVersion: 1, InstallPaths: []string{"node_modules/nov/node_modules/w"}}),
 				npm("", "z", "3.0.0", "package-lock.json", nil, &npmlock.Metadata{LockfileVersion: 1, InstallPaths: []string{"node_modules/x/node_modules/z"}, Dev: true}),
 				npm("@s", "y", "2.0.0", "package-lock.json", nil, &npmlock.Metadata{LockfileVersion: 1, InstallPaths: []string{"node_modules/x"}, Aliases: []string{"x"}}),
 			},
-			wantWarnings: []string{
+			WantWarnings: []string{
 				`dependency "node_modules/bad": alias "npm:nope" is not name@version`,
 				`dependency "node_modules/nov" has no version`,
 			},
 		},
-		{name: "no packages", path: "package-lock.json", data: []byte(`{"name": "x", "lockfileVersion": 3}`)},
-		{name: "not JSON", path: "package-lock.json", data: []byte("lockfileVersion: 3"), wantErr: errAny},
-		{name: "not an object", path: "package-lock.json", data: []byte(`[1, 2]`), wantErr: errAny},
-		{name: "truncated", path: "package-lock.json", data: readFile(t, "v3/package-lock.json")[:900], wantErr: errAny},
-		{name: "trailing garbage inside", path: "package-lock.json", data: []byte(`{"packages": {"node_modules/a": {"version": "1"}, 5}}`), wantErr: errAny},
-		{name: "deeply nested skipped value", path: "package-lock.json", data: nested(`{"x": `, 100_000, "0", `}`), wantErr: errAny},
-		{name: "deeply nested entry", path: "package-lock.json", data: nested(`{"packages": {"node_modules/a": `, 100_000, "0", `}}`), wantErr: errAny},
-		{name: "deeply nested v1 tree", path: "package-lock.json", data: nestedV1(20_000), wantErr: errAny},
-		{name: "too many entries", path: "package-lock.json", data: manyEntries(250_001), wantErr: npmlock.ErrTooManyEntries},
+		{Name: "no packages", Path: "package-lock.json", Data: []byte(`{"name": "x", "lockfileVersion": 3}`)},
+		{Name: "not JSON", Path: "package-lock.json", Data: []byte("lockfileVersion: 3"), WantErr: extractortest.ErrAny},
+		{Name: "not an object", Path: "package-lock.json", Data: []byte(`[1, 2]`), WantErr: extractortest.ErrAny},
+		{Name: "truncated", Path: "package-lock.json", Data: extractortest.Testdata(t, "v3/package-lock.json")[:900], WantErr: extractortest.ErrAny},
+		{Name: "trailing garbage inside", Path: "package-lock.json", Data: []byte(`{"packages": {"node_modules/a": {"version": "1"}, 5}}`), WantErr: extractortest.ErrAny},
+		{Name: "deeply nested skipped value", Path: "package-lock.json", Data: nested(`{"x": `, 100_000, "0", `}`), WantErr: extractortest.ErrAny},
+		{Name: "deeply nested entry", Path: "package-lock.json", Data: nested(`{"packages": {"node_modules/a": `, 100_000, "0", `}}`), WantErr: extractortest.ErrAny},
+		{Name: "deeply nested v1 tree", Path: "package-lock.json", Data: nestedV1(20_000), WantErr: extractortest.ErrAny},
+		{Name: "too many entries", Path: "package-lock.json", Data: manyEntries(250_001), WantErr: npmlock.ErrTooManyEntries},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, err := extract(t, tt.path, tt.data)
-			if tt.wantErr != nil {
-				if err == nil || (tt.wantErr != errAny && !errors.Is(err, tt.wantErr)) {
-					t.Fatalf("Extract error = %v, want %v", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Extract: %v", err)
-			}
-			if diff := cmp.Diff(tt.want, res.Packages, cmpopts.IgnoreUnexported(npmlock.Metadata{})); diff != "" {
-				t.Errorf("packages (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantWarnings, res.Warnings); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
-		})
-	}
+	extractortest.Run(t, npmlock.New(), "", tests, cmpopts.IgnoreUnexported(npmlock.Metadata{}))
 }
-
-var errAny = errors.New("any error")
 
 func nested(prefix string, depth int, inner, suffix string) []byte {
 	return []byte(prefix + strings.Repeat("[", depth) + inner + strings.Repeat("]", depth) + suffix)
@@ -236,7 +187,7 @@ func manyEntries(n int) []byte {
 // same for v1, v2 and v3 apart from the linked local package.
 func TestExtractMatchesNpm(t *testing.T) {
 	var want []string
-	sc := bufio.NewScanner(bytes.NewReader(readFile(t, "npm-ls.txt")))
+	sc := bufio.NewScanner(bytes.NewReader(extractortest.Testdata(t, "npm-ls.txt")))
 	for sc.Scan() {
 		// ./node_modules/old-lodash:old-lodash@npm:lodash@4.17.4
 		dir, spec, _ := strings.Cut(sc.Text(), ":")
@@ -251,7 +202,7 @@ func TestExtractMatchesNpm(t *testing.T) {
 	}
 	slices.Sort(want)
 	for _, v := range []string{"v1", "v2", "v3"} {
-		res, err := extract(t, "package-lock.json", readFile(t, v+"/package-lock.json"))
+		res, err := extract(t, "package-lock.json", extractortest.Testdata(t, v+"/package-lock.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,19 +235,11 @@ func TestExtractCancelled(t *testing.T) {
 
 func FuzzExtract(f *testing.F) {
 	for _, v := range []string{"v1", "v2", "v3"} {
-		f.Add(readFile(f, v+"/package-lock.json"))
+		f.Add(extractortest.Testdata(f, v+"/package-lock.json"))
 	}
 	f.Add([]byte(`{"dependencies": {"x": {"version": "npm:@s/y@2.0.0", "dependencies": {"z": {"version": "3"}}}}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := extract(t, "app/package-lock.json", data)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" || p.Type != inventory.TypeNPM || strings.Contains(p.Name, "/") {
-				t.Errorf("bad package %+v", p)
-			}
-		}
+	extractortest.Fuzz(f, npmlock.New(), "app/package-lock.json", func(p *inventory.Package) bool {
+		return extractortest.HasNameAndVersion(p) && p.Type == inventory.TypeNPM && !strings.Contains(p.Name, "/")
 	})
 }
 

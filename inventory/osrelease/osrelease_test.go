@@ -2,7 +2,6 @@ package osrelease_test
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,13 +10,13 @@ import (
 
 	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/osrelease"
 )
 
 func extract(t testing.TB, path, content string) (*inventory.Distro, error) {
 	t.Helper()
-	in := inventory.NewInput(inventory.FileInfo{Path: path, Size: int64(len(content))}, bytes.NewReader([]byte(content)), "")
-	res, err := osrelease.New().Extract(context.Background(), in)
+	res, err := extractortest.Extract(t, osrelease.New(), path, []byte(content))
 	return res.Distro, err
 }
 

@@ -2,53 +2,28 @@ package poetrylock_test
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/internal/tomlsafe"
 	"github.com/credence-dev/credence/inventory/poetrylock"
 )
 
 func TestFileRequired(t *testing.T) {
-	tests := []struct {
-		path string
-		want bool
-	}{
-		{"app/poetry.lock", true},
-		{"poetry.lock", true},
-		{"app/pyproject.toml", false},
-		{"app/poetry.lock.orig", false},
-	}
-	for _, tt := range tests {
-		got := poetrylock.New().FileRequired(inventory.FileInfo{Path: tt.path, Mode: 0o644})
-		if got != tt.want {
-			t.Errorf("FileRequired(%q) = %v, want %v", tt.path, got, tt.want)
-		}
-	}
+	extractortest.FileRequired(t, poetrylock.New(), map[string]bool{
+		"app/poetry.lock":      true,
+		"poetry.lock":          true,
+		"app/pyproject.toml":   false,
+		"app/poetry.lock.orig": false,
+	})
 }
 
 func extract(t testing.TB, data []byte) (inventory.Result, error) {
 	t.Helper()
-	in := inventory.NewInput(inventory.FileInfo{Path: "app/poetry.lock", Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), "")
-	defer in.Close()
-	return poetrylock.New().Extract(context.Background(), in)
-}
-
-func readFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return extractortest.Extract(t, poetrylock.New(), "app/poetry.lock", data)
 }
 
 func pypi(name, version string, md *poetrylock.Metadata) *inventory.Package {
@@ -56,17 +31,11 @@ func pypi(name, version string, md *poetrylock.Metadata) *inventory.Package {
 }
 
 func TestExtract(t *testing.T) {
-	tests := []struct {
-		name         string
-		data         []byte
-		want         []*inventory.Package
-		wantWarnings []string
-		wantErr      error // nil: no error; errAny: any error
-	}{
+	tests := []extractortest.Case{
 		{
-			name: "lock-version 2.0",
-			data: readFile(t, "poetry-1.8.lock"),
-			want: []*inventory.Package{
+			Name: "lock-version 2.0",
+			Data: extractortest.Testdata(t, "poetry-1.8.lock"),
+			Want: []*inventory.Package{
 				pypi("certifi", "2022.9.24", &poetrylock.Metadata{}),
 				pypi("charset-normalizer", "2.1.1", &poetrylock.Metadata{}),
 				pypi("mylib", "0.1.0", &poetrylock.Metadata{SourceType: "directory", SourceURL: "../mylib"}),
@@ -76,52 +45,34 @@ func TestExtract(t *testing.T) {
 			},
 		},
 		{
-			name: "lock-version 1.1",
-			data: readFile(t, "poetry-1.1.lock"),
-			want: []*inventory.Package{
+			Name: "lock-version 1.1",
+			Data: extractortest.Testdata(t, "poetry-1.1.lock"),
+			Want: []*inventory.Package{
 				pypi("pytest", "7.2.0", &poetrylock.Metadata{Groups: []string{"dev"}}),
 				pypi("six", "1.16.0", &poetrylock.Metadata{Groups: []string{"main"}}),
 			},
 		},
 		{
-			name: "lock-version 2.1",
-			data: readFile(t, "poetry-2.1.lock"),
-			want: []*inventory.Package{
+			Name: "lock-version 2.1",
+			Data: extractortest.Testdata(t, "poetry-2.1.lock"),
+			Want: []*inventory.Package{
 				pypi("colorama", "0.4.6", &poetrylock.Metadata{Groups: []string{"dev"}}),
 				pypi("idna", "3.3", &poetrylock.Metadata{Groups: []string{"main", "dev"}}),
 			},
 		},
 		{
-			name:         "malformed packages",
-			data:         []byte("[[package]]\nname = \"a\"\n[[package]]\nversion = \"1\"\n[[package]]\nname = \"b c\"\nversion = \"1\"\n[[package]]\nname = \"d\"\nversion = \"1\"\n[[package]]\nname = \"d\"\nversion = \"1\"\n"),
-			want:         []*inventory.Package{pypi("d", "1", &poetrylock.Metadata{})},
-			wantWarnings: []string{`package 1: name "a" or version "" is missing or malformed`, `package 2: name "" or version "1" is missing or malformed`, `package 3: name "b c" or version "1" is missing or malformed`},
+			Name:         "malformed packages",
+			Data:         []byte("[[package]]\nname = \"a\"\n[[package]]\nversion = \"1\"\n[[package]]\nname = \"b c\"\nversion = \"1\"\n[[package]]\nname = \"d\"\nversion = \"1\"\n[[package]]\nname = \"d\"\nversion = \"1\"\n"),
+			Want:         []*inventory.Package{pypi("d", "1", &poetrylock.Metadata{})},
+			WantWarnings: []string{`package 1: name "a" or version "" is missing or malformed`, `package 2: name "" or version "1" is missing or malformed`, `package 3: name "b c" or version "1" is missing or malformed`},
 		},
-		{name: "empty", data: nil},
-		{name: "wrong types", data: []byte("package = 5\n"), wantErr: errAny},
-		{name: "not TOML", data: []byte(`{"package": []}`), wantErr: errAny},
-		{name: "deeply nested", data: []byte("[[package]]\nname = \"a\"\nx = " + strings.Repeat("{b=", 50_000) + "1" + strings.Repeat("}", 50_000) + "\n"), wantErr: tomlsafe.ErrTooDeep},
+		{Name: "empty", Data: nil},
+		{Name: "wrong types", Data: []byte("package = 5\n"), WantErr: extractortest.ErrAny},
+		{Name: "not TOML", Data: []byte(`{"package": []}`), WantErr: extractortest.ErrAny},
+		{Name: "deeply nested", Data: []byte("[[package]]\nname = \"a\"\nx = " + strings.Repeat("{b=", 50_000) + "1" + strings.Repeat("}", 50_000) + "\n"), WantErr: tomlsafe.ErrTooDeep},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, err := extract(t, tt.data)
-			switch {
-			case tt.wantErr == nil && err != nil:
-				t.Fatalf("Extract: %v", err)
-			case tt.wantErr == errAny && err == nil, tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
-				t.Fatalf("Extract error = %v, want %v", err, tt.wantErr)
-			}
-			if diff := cmp.Diff(tt.want, res.Packages); diff != "" {
-				t.Errorf("packages (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantWarnings, res.Warnings); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
-		})
-	}
+	extractortest.Run(t, poetrylock.New(), "app/poetry.lock", tests)
 }
-
-var errAny = errors.New("any error")
 
 // TestExtractLarge reads a lockfile near the size limit (40,000 packages).
 func TestExtractLarge(t *testing.T) {
@@ -146,17 +97,7 @@ func TestExtractLarge(t *testing.T) {
 
 func FuzzExtract(f *testing.F) {
 	for _, n := range []string{"poetry-1.8.lock", "poetry-1.1.lock", "poetry-2.1.lock"} {
-		f.Add(readFile(f, n))
+		f.Add(extractortest.Testdata(f, n))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := extract(t, data)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" {
-				t.Errorf("bad package %+v", p)
-			}
-		}
-	})
+	extractortest.Fuzz(f, poetrylock.New(), "app/poetry.lock", extractortest.HasNameAndVersion)
 }

@@ -1,13 +1,8 @@
 package pythonmeta_test
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"fmt"
-	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,52 +10,26 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/credence-dev/credence/image"
-	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/pythonmeta"
 )
 
 func TestFileRequired(t *testing.T) {
-	tests := []struct {
-		path string
-		want bool
-	}{
-		{"usr/lib/python3/dist-packages/chardet-5.1.0.dist-info/METADATA", true},
-		{"usr/local/lib/python3.11/site-packages/Flask-2.0.dist-info/METADATA", true},
-		{"usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO", true},
-		{"usr/lib/python3/dist-packages/python_apt-2.6.0.egg-info", true},
-		{"opt/eggs/foo-1.0-py3.11.egg/EGG-INFO/PKG-INFO", true},
-		{"usr/lib/python3/dist-packages/chardet-5.1.0.dist-info/RECORD", false},
-		{"usr/lib/python3/dist-packages/six-1.16.0.egg-info/top_level.txt", false},
-		{"src/foo-1.0/PKG-INFO", false},
-		{"METADATA", false},
-		{"x/METADATA", false},
-		{"x/.egg-info", false},
-		{"x/foo.dist-info", false},
-	}
-	for _, tt := range tests {
-		got := pythonmeta.New().FileRequired(inventory.FileInfo{Path: tt.path, Mode: 0o644})
-		if got != tt.want {
-			t.Errorf("FileRequired(%q) = %v, want %v", tt.path, got, tt.want)
-		}
-	}
-}
-
-func extract(t testing.TB, path string, data []byte) (inventory.Result, error) {
-	t.Helper()
-	in := inventory.NewInput(inventory.FileInfo{Path: path, Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), "")
-	defer in.Close()
-	return pythonmeta.New().Extract(context.Background(), in)
-}
-
-func readFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	extractortest.FileRequired(t, pythonmeta.New(), map[string]bool{
+		"usr/lib/python3/dist-packages/chardet-5.1.0.dist-info/METADATA":      true,
+		"usr/local/lib/python3.11/site-packages/Flask-2.0.dist-info/METADATA": true,
+		"usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO":          true,
+		"usr/lib/python3/dist-packages/python_apt-2.6.0.egg-info":             true,
+		"opt/eggs/foo-1.0-py3.11.egg/EGG-INFO/PKG-INFO":                       true,
+		"usr/lib/python3/dist-packages/chardet-5.1.0.dist-info/RECORD":        false,
+		"usr/lib/python3/dist-packages/six-1.16.0.egg-info/top_level.txt":     false,
+		"src/foo-1.0/PKG-INFO": false,
+		"METADATA":             false,
+		"x/METADATA":           false,
+		"x/.egg-info":          false,
+		"x/foo.dist-info":      false,
+	})
 }
 
 func TestExtract(t *testing.T) {
@@ -68,93 +37,73 @@ func TestExtract(t *testing.T) {
 		return []*inventory.Package{{Name: name, Version: version, Type: "pypi", Licenses: licenses, Locations: []string{loc}, Metadata: md}}
 	}
 	const dp = "usr/lib/python3/dist-packages/"
-	tests := []struct {
-		name         string
-		path         string
-		data         []byte
-		want         []*inventory.Package
-		wantWarnings []string
-		wantErr      bool
-	}{
+	tests := []extractortest.Case{
 		{
-			name: "dist-info",
-			path: dp + "chardet-5.1.0.dist-info/METADATA",
-			data: readFile(t, "chardet.METADATA"),
-			want: pkg("chardet", "5.1.0", dp+"chardet-5.1.0.dist-info/METADATA", []string{"LGPL"},
+			Name: "dist-info",
+			Path: dp + "chardet-5.1.0.dist-info/METADATA",
+			Data: extractortest.Testdata(t, "chardet.METADATA"),
+			Want: pkg("chardet", "5.1.0", dp+"chardet-5.1.0.dist-info/METADATA", []string{"LGPL"},
 				&pythonmeta.Metadata{MetadataVersion: "2.1", Summary: "Universal encoding detector for Python 3", Author: "Mark Pilgrim"}),
 		},
 		{
-			name: "dist-info, name spelled differently from the directory",
-			path: dp + "charset_normalizer-3.0.1.dist-info/METADATA",
-			data: readFile(t, "charset_normalizer.METADATA"),
-			want: pkg("charset-normalizer", "3.0.1", dp+"charset_normalizer-3.0.1.dist-info/METADATA", []string{"MIT"},
+			Name: "dist-info, name spelled differently from the directory",
+			Path: dp + "charset_normalizer-3.0.1.dist-info/METADATA",
+			Data: extractortest.Testdata(t, "charset_normalizer.METADATA"),
+			Want: pkg("charset-normalizer", "3.0.1", dp+"charset_normalizer-3.0.1.dist-info/METADATA", []string{"MIT"},
 				&pythonmeta.Metadata{MetadataVersion: "2.1", Summary: "The Real First Universal Charset Detector. Open, modern and actively maintained alternative to Chardet.", Author: "Ahmed TAHRI"}),
 		},
 		{
-			name: "egg-info",
-			path: dp + "six-1.16.0.egg-info/PKG-INFO",
-			data: readFile(t, "six.PKG-INFO"),
-			want: pkg("six", "1.16.0", dp+"six-1.16.0.egg-info/PKG-INFO", []string{"MIT"},
+			Name: "egg-info",
+			Path: dp + "six-1.16.0.egg-info/PKG-INFO",
+			Data: extractortest.Testdata(t, "six.PKG-INFO"),
+			Want: pkg("six", "1.16.0", dp+"six-1.16.0.egg-info/PKG-INFO", []string{"MIT"},
 				&pythonmeta.Metadata{MetadataVersion: "2.1", Summary: "Python 2 and 3 compatibility utilities", Author: "Benjamin Peterson"}),
 		},
 		{
-			name: "egg-info file, CRLF, continuation lines, classifier licences",
-			path: dp + "python_apt-2.6.0.egg-info",
-			data: []byte("Metadata-Version: 1.1\r\nName: python-apt\r\nVersion: 2.6.0\r\nSummary: Python bindings\r\n  for APT\r\nLicense: UNKNOWN\r\n" +
+			Name: "egg-info file, CRLF, continuation lines, classifier licences",
+			Path: dp + "python_apt-2.6.0.egg-info",
+			Data: []byte("Metadata-Version: 1.1\r\nName: python-apt\r\nVersion: 2.6.0\r\nSummary: Python bindings\r\n  for APT\r\nLicense: UNKNOWN\r\n" +
 				"Classifier: License :: OSI Approved\r\nClassifier: License :: OSI Approved :: GNU General Public License (GPL)\r\n" +
 				"Classifier: License :: Public Domain\r\nClassifier: Topic :: System\r\n\r\nName: not-this\r\n"),
-			want: pkg("python-apt", "2.6.0", dp+"python_apt-2.6.0.egg-info", []string{"GNU General Public License (GPL)", "Public Domain"},
+			Want: pkg("python-apt", "2.6.0", dp+"python_apt-2.6.0.egg-info", []string{"GNU General Public License (GPL)", "Public Domain"},
 				&pythonmeta.Metadata{MetadataVersion: "1.1", Summary: "Python bindings\nfor APT"}),
 		},
 		{
-			name: "License-Expression wins, licence text is no name",
-			path: "x/foo-1.0.dist-info/METADATA",
-			data: []byte("Metadata-Version: 2.4\nName: foo\nVersion: 1.0\nLicense-Expression: MIT OR Apache-2.0\nLicense: MIT\n"),
-			want: pkg("foo", "1.0", "x/foo-1.0.dist-info/METADATA", []string{"MIT OR Apache-2.0"}, &pythonmeta.Metadata{MetadataVersion: "2.4"}),
+			Name: "License-Expression wins, licence text is no name",
+			Path: "x/foo-1.0.dist-info/METADATA",
+			Data: []byte("Metadata-Version: 2.4\nName: foo\nVersion: 1.0\nLicense-Expression: MIT OR Apache-2.0\nLicense: MIT\n"),
+			Want: pkg("foo", "1.0", "x/foo-1.0.dist-info/METADATA", []string{"MIT OR Apache-2.0"}, &pythonmeta.Metadata{MetadataVersion: "2.4"}),
 		},
 		{
-			name: "licence text",
-			path: "x/foo-1.0.dist-info/METADATA",
-			data: []byte("Name: foo\nVersion: 1.0\nLicense: Copyright (c) 2020 Foo\n        Permission is hereby granted\nClassifier: License :: OSI Approved :: MIT License\n"),
-			want: pkg("foo", "1.0", "x/foo-1.0.dist-info/METADATA", []string{"MIT License"}, &pythonmeta.Metadata{}),
+			Name: "licence text",
+			Path: "x/foo-1.0.dist-info/METADATA",
+			Data: []byte("Name: foo\nVersion: 1.0\nLicense: Copyright (c) 2020 Foo\n        Permission is hereby granted\nClassifier: License :: OSI Approved :: MIT License\n"),
+			Want: pkg("foo", "1.0", "x/foo-1.0.dist-info/METADATA", []string{"MIT License"}, &pythonmeta.Metadata{}),
 		},
 		{
-			name:         "malformed lines are skipped",
-			path:         "x/foo-1.0.dist-info/METADATA",
-			data:         []byte(" orphan continuation\nName: foo\nthis is not a field\nVersion: 1.0\n"),
-			want:         pkg("foo", "1.0", "x/foo-1.0.dist-info/METADATA", nil, &pythonmeta.Metadata{}),
-			wantWarnings: []string{`line 3: not a field: "this is not a field"`},
+			Name:         "malformed lines are skipped",
+			Path:         "x/foo-1.0.dist-info/METADATA",
+			Data:         []byte(" orphan continuation\nName: foo\nthis is not a field\nVersion: 1.0\n"),
+			Want:         pkg("foo", "1.0", "x/foo-1.0.dist-info/METADATA", nil, &pythonmeta.Metadata{}),
+			WantWarnings: []string{`line 3: not a field: "this is not a field"`},
 		},
 		{
-			name:         "no version",
-			path:         "x/foo-1.0.dist-info/METADATA",
-			data:         []byte("Name: foo\n\nVersion: 1.0\n"),
-			wantWarnings: []string{"no Name or no Version field"},
+			Name:         "no version",
+			Path:         "x/foo-1.0.dist-info/METADATA",
+			Data:         []byte("Name: foo\n\nVersion: 1.0\n"),
+			WantWarnings: []string{"no Name or no Version field"},
 		},
 		{
-			name:         "bad version",
-			path:         "x/foo-1.0.dist-info/METADATA",
-			data:         []byte("Name: foo\nVersion: 1.0 beta\n"),
-			wantWarnings: []string{`Name "foo" or Version "1.0 beta" is malformed`},
+			Name:         "bad version",
+			Path:         "x/foo-1.0.dist-info/METADATA",
+			Data:         []byte("Name: foo\nVersion: 1.0 beta\n"),
+			WantWarnings: []string{`Name "foo" or Version "1.0 beta" is malformed`},
 		},
-		{name: "empty", path: "x/foo.egg-info", data: nil, wantWarnings: []string{"no Name or no Version field"}},
-		{name: "line too long", path: "x/foo.egg-info", data: []byte("Name: " + strings.Repeat("a", 2<<20)), wantErr: true},
-		{name: "too many fields", path: "x/foo.egg-info", data: []byte(strings.Repeat("A: b\n", 10_001)), wantErr: true},
+		{Name: "empty", Path: "x/foo.egg-info", Data: nil, WantWarnings: []string{"no Name or no Version field"}},
+		{Name: "line too long", Path: "x/foo.egg-info", Data: []byte("Name: " + strings.Repeat("a", 2<<20)), WantErr: extractortest.ErrAny},
+		{Name: "too many fields", Path: "x/foo.egg-info", Data: []byte(strings.Repeat("A: b\n", 10_001)), WantErr: extractortest.ErrAny},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, err := extract(t, tt.path, tt.data)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("Extract error = %v, want error: %v", err, tt.wantErr)
-			}
-			if diff := cmp.Diff(tt.want, res.Packages); diff != "" {
-				t.Errorf("packages (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantWarnings, res.Warnings); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
-		})
-	}
+	extractortest.Run(t, pythonmeta.New(), "", tests)
 }
 
 // normalize is the PEP 503 normalised project name.
@@ -168,34 +117,20 @@ func normalize(name string) string {
 // give one package, whose name and version are those of the directory
 // name, in the layer that added it; and nothing else.
 func TestFixtureImage(t *testing.T) {
-	dir := testutil.DebianFixtures(t)
-	f, err := os.Open(filepath.Join(dir, "EXPECTED", "python-metadata.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var want []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	for _, line := range extractortest.Expected(t, "python-metadata.txt") {
 		// /usr/lib/python3/dist-packages/charset_normalizer-3.0.1.dist-info
-		base := path.Base(sc.Text())
+		base := path.Base(line)
 		nv := strings.TrimSuffix(strings.TrimSuffix(base, ".dist-info"), ".egg-info")
 		name, version, ok := strings.Cut(nv, "-")
 		if !ok {
-			t.Fatalf("unexpected line in python-metadata.txt: %q", sc.Text())
+			t.Fatalf("unexpected line in python-metadata.txt: %q", line)
 		}
-		want = append(want, fmt.Sprintf("%s %s %s layer 1", strings.TrimPrefix(sc.Text(), "/"), normalize(name), version))
+		want = append(want, fmt.Sprintf("%s %s %s layer 1", strings.TrimPrefix(line, "/"), normalize(name), version))
 	}
 	slices.Sort(want)
 
-	img, err := image.Open(context.Background(), "oci:"+filepath.Join(dir, "oci", "fixture-app"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Run(context.Background(), img, []inventory.Extractor{pythonmeta.New()}, inventory.WithTempDir(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv := extractortest.ScanFixture(t, extractortest.FixtureRefs(t)[0], pythonmeta.New()) // the OCI layout
 	var got []string
 	for _, p := range inv.Packages {
 		layer := -1
@@ -222,18 +157,8 @@ func TestFixtureImage(t *testing.T) {
 
 func FuzzExtract(f *testing.F) {
 	for _, n := range []string{"chardet.METADATA", "six.PKG-INFO", "requests.PKG-INFO"} {
-		f.Add(readFile(f, n))
+		f.Add(extractortest.Testdata(f, n))
 	}
 	f.Add([]byte("Name: a\r\nVersion: 1\r\n  x\r\nClassifier: License :: A :: B\r\n\r\nbody"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := extract(t, "x/a-1.dist-info/METADATA", data)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" {
-				t.Errorf("bad package %+v", p)
-			}
-		}
-	})
+	extractortest.Fuzz(f, pythonmeta.New(), "x/a-1.dist-info/METADATA", extractortest.HasNameAndVersion)
 }

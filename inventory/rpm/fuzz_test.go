@@ -3,6 +3,8 @@ package rpm_test
 import (
 	"os"
 	"testing"
+
+	"github.com/credence-dev/credence/inventory/extractortest"
 )
 
 // FuzzExtract feeds arbitrary bytes as each of the database paths; seeds
@@ -21,11 +23,7 @@ func FuzzExtract(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
 		res, err := extract(t, paths[int(which)%len(paths)], data)
 		if err == nil {
-			for _, p := range res.Packages {
-				if p.Name == "" || p.Version == "" {
-					t.Errorf("package without name or version: %+v", p)
-				}
-			}
+			extractortest.CheckPackages(t, res.Packages, extractortest.HasNameAndVersion)
 		}
 	})
 }

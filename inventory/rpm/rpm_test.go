@@ -3,7 +3,6 @@ package rpm_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -20,32 +19,23 @@ import (
 
 	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/rpm"
 )
 
 func TestFileRequired(t *testing.T) {
-	tests := []struct {
-		path string
-		mode fs.FileMode
-		want bool
-	}{
-		{"var/lib/rpm/Packages", 0o644, true},
-		{"var/lib/rpm/Packages.db", 0o644, true},
-		{"var/lib/rpm/rpmdb.sqlite", 0o644, true},
-		{"usr/lib/sysimage/rpm/rpmdb.sqlite", 0o644, true},
-		{"usr/lib/sysimage/rpm/Packages.db", 0o644, true},
-		{"usr/lib/sysimage/rpm/Packages", 0o644, true},
-		{"var/lib/rpm/rpmdb.sqlite-wal", 0o644, false},
-		{"var/lib/rpm/Name", 0o644, false},
-		{"opt/var/lib/rpm/Packages", 0o644, false},
-		{"var/lib/rpm/Packages", fs.ModeSymlink | 0o777, false},
-	}
-	for _, tt := range tests {
-		got := rpm.New().FileRequired(inventory.FileInfo{Path: tt.path, Mode: tt.mode, Size: 1 << 20})
-		if got != tt.want {
-			t.Errorf("FileRequired(%q, %v) = %v, want %v", tt.path, tt.mode, got, tt.want)
-		}
-	}
+	extractortest.FileRequiredInfo(t, rpm.New(), map[inventory.FileInfo]bool{
+		{Path: "var/lib/rpm/Packages", Mode: 0o644, Size: 1 << 20}:                  true,
+		{Path: "var/lib/rpm/Packages.db", Mode: 0o644, Size: 1 << 20}:               true,
+		{Path: "var/lib/rpm/rpmdb.sqlite", Mode: 0o644, Size: 1 << 20}:              true,
+		{Path: "usr/lib/sysimage/rpm/rpmdb.sqlite", Mode: 0o644, Size: 1 << 20}:     true,
+		{Path: "usr/lib/sysimage/rpm/Packages.db", Mode: 0o644, Size: 1 << 20}:      true,
+		{Path: "usr/lib/sysimage/rpm/Packages", Mode: 0o644, Size: 1 << 20}:         true,
+		{Path: "var/lib/rpm/rpmdb.sqlite-wal", Mode: 0o644, Size: 1 << 20}:          false,
+		{Path: "var/lib/rpm/Name", Mode: 0o644, Size: 1 << 20}:                      false,
+		{Path: "opt/var/lib/rpm/Packages", Mode: 0o644, Size: 1 << 20}:              false,
+		{Path: "var/lib/rpm/Packages", Mode: fs.ModeSymlink | 0o777, Size: 1 << 20}: false,
+	})
 }
 
 // row is one line of the expected-*.tsv files: rpm -qa's NAME, EPOCHNUM,
@@ -266,9 +256,8 @@ func BenchmarkExtract(b *testing.B) {
 }
 
 func extract(t testing.TB, path string, db []byte) (inventory.Result, error) {
-	in := inventory.NewInput(inventory.FileInfo{Path: path, Mode: 0o644, Size: int64(len(db))}, bytes.NewReader(db), t.TempDir())
-	defer in.Close()
-	return rpm.New().Extract(context.Background(), in)
+	t.Helper()
+	return extractortest.Extract(t, rpm.New(), path, db)
 }
 
 func findDB(t *testing.T, dir string) string {
@@ -301,9 +290,7 @@ func extractFile(t *testing.T, dir, rel string) inventory.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := inventory.NewInput(inventory.FileInfo{Path: rel, Mode: st.Mode(), Size: st.Size()}, f, t.TempDir())
-	defer in.Close()
-	res, err := rpm.New().Extract(context.Background(), in)
+	res, err := extractortest.ExtractReader(t, rpm.New(), inventory.FileInfo{Path: rel, Mode: st.Mode(), Size: st.Size()}, f)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,53 +1,22 @@
 package uvlock_test
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/internal/tomlsafe"
 	"github.com/credence-dev/credence/inventory/uvlock"
 )
 
 func TestFileRequired(t *testing.T) {
-	tests := []struct {
-		path string
-		want bool
-	}{
-		{"app/uv.lock", true},
-		{"uv.lock", true},
-		{"app/uv.toml", false},
-		{"app/myuv.lock", false},
-	}
-	for _, tt := range tests {
-		got := uvlock.New().FileRequired(inventory.FileInfo{Path: tt.path, Mode: 0o644})
-		if got != tt.want {
-			t.Errorf("FileRequired(%q) = %v, want %v", tt.path, got, tt.want)
-		}
-	}
-}
-
-func extract(t testing.TB, data []byte) (inventory.Result, error) {
-	t.Helper()
-	in := inventory.NewInput(inventory.FileInfo{Path: "app/uv.lock", Mode: 0o644, Size: int64(len(data))}, bytes.NewReader(data), "")
-	defer in.Close()
-	return uvlock.New().Extract(context.Background(), in)
-}
-
-func readFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	extractortest.FileRequired(t, uvlock.New(), map[string]bool{
+		"app/uv.lock":   true,
+		"uv.lock":       true,
+		"app/uv.toml":   false,
+		"app/myuv.lock": false,
+	})
 }
 
 func pypi(name, version, source, url string) *inventory.Package {
@@ -56,17 +25,11 @@ func pypi(name, version, source, url string) *inventory.Package {
 
 func TestExtract(t *testing.T) {
 	const pypiURL = "https://pypi.org/simple"
-	tests := []struct {
-		name         string
-		data         []byte
-		want         []*inventory.Package
-		wantWarnings []string
-		wantErr      error // nil: no error; errAny: any error
-	}{
+	tests := []extractortest.Case{
 		{
-			name: "workspace with forked resolution",
-			data: readFile(t, "uv.lock"),
-			want: []*inventory.Package{
+			Name: "workspace with forked resolution",
+			Data: extractortest.Testdata(t, "uv.lock"),
+			Want: []*inventory.Package{
 				pypi("anyio", "4.6.2.post1", "registry", pypiURL),
 				pypi("idna", "3.10", "registry", pypiURL),
 				pypi("numpy", "2.0.2", "registry", pypiURL),
@@ -77,48 +40,20 @@ func TestExtract(t *testing.T) {
 			},
 		},
 		{
-			name:         "malformed tables",
-			data:         []byte("version = 1\n[[package]]\nname = \"a\"\nsource = { directory = \"a\" }\n[[package]]\nname = = 1\n[[package]]\nname = \"b\"\nversion = \"1\"\n"),
-			want:         []*inventory.Package{pypi("b", "1", "", "")},
-			wantWarnings: []string{`package 1: name "a" or version "" is missing or malformed`, "package 2: parse TOML: toml: line 2 (last key \"package.name\"): expected value but found '=' instead"},
+			Name:         "malformed tables",
+			Data:         []byte("version = 1\n[[package]]\nname = \"a\"\nsource = { directory = \"a\" }\n[[package]]\nname = = 1\n[[package]]\nname = \"b\"\nversion = \"1\"\n"),
+			Want:         []*inventory.Package{pypi("b", "1", "", "")},
+			WantWarnings: []string{`package 1: name "a" or version "" is missing or malformed`, "package 2: parse TOML: toml: line 2 (last key \"package.name\"): expected value but found '=' instead"},
 		},
-		{name: "no version field", data: []byte("[[package]]\nname = \"a\"\nversion = \"1\"\n"), wantErr: errAny},
-		{name: "poetry.lock named uv.lock", data: []byte("# generated\n[[package]]\nname = \"a\"\nversion = \"1\"\n"), wantErr: errAny},
-		{name: "not TOML", data: []byte("version: 1\n"), wantErr: errAny},
-		{name: "deeply nested", data: []byte("version = 1\n[[package]]\nname = \"a\"\nwheels = " + strings.Repeat("[", 100_000) + "\n"), wantErr: tomlsafe.ErrTooDeep},
+		{Name: "no version field", Data: []byte("[[package]]\nname = \"a\"\nversion = \"1\"\n"), WantErr: extractortest.ErrAny},
+		{Name: "poetry.lock named uv.lock", Data: []byte("# generated\n[[package]]\nname = \"a\"\nversion = \"1\"\n"), WantErr: extractortest.ErrAny},
+		{Name: "not TOML", Data: []byte("version: 1\n"), WantErr: extractortest.ErrAny},
+		{Name: "deeply nested", Data: []byte("version = 1\n[[package]]\nname = \"a\"\nwheels = " + strings.Repeat("[", 100_000) + "\n"), WantErr: tomlsafe.ErrTooDeep},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, err := extract(t, tt.data)
-			switch {
-			case tt.wantErr == nil && err != nil:
-				t.Fatalf("Extract: %v", err)
-			case tt.wantErr == errAny && err == nil, tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
-				t.Fatalf("Extract error = %v, want %v", err, tt.wantErr)
-			}
-			if diff := cmp.Diff(tt.want, res.Packages); diff != "" {
-				t.Errorf("packages (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantWarnings, res.Warnings); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
-		})
-	}
+	extractortest.Run(t, uvlock.New(), "app/uv.lock", tests)
 }
 
-var errAny = errors.New("any error")
-
 func FuzzExtract(f *testing.F) {
-	f.Add(readFile(f, "uv.lock"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := extract(t, data)
-		if err != nil {
-			return
-		}
-		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" {
-				t.Errorf("bad package %+v", p)
-			}
-		}
-	})
+	f.Add(extractortest.Testdata(f, "uv.lock"))
+	extractortest.Fuzz(f, uvlock.New(), "app/uv.lock", extractortest.HasNameAndVersion)
 }
