@@ -1,0 +1,34 @@
+package inventory_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/credence-dev/credence/image"
+	"github.com/credence-dev/credence/internal/testutil"
+	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/all"
+)
+
+// BenchmarkFixtureApp is the whole inventory of the real fixture-app image
+// with every extractor; bench/inventory.sh compares the command with the
+// decompression limit and peer tools.
+//
+//	go test -run '^$' -bench FixtureApp -benchtime 5x ./inventory/
+func BenchmarkFixtureApp(b *testing.B) {
+	fx := testutil.DebianFixtures(b)
+	for _, ref := range []string{"oci:" + filepath.Join(fx, "oci", "fixture-app"), "docker-archive:" + filepath.Join(fx, "fixture-app.docker.tar")} {
+		b.Run(map[bool]string{true: "oci", false: "docker-archive"}[ref[:4] == "oci:"], func(b *testing.B) {
+			for b.Loop() {
+				img, err := image.Open(context.Background(), ref)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := inventory.Run(context.Background(), img, all.Extractors(), inventory.WithTempDir(b.TempDir())); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
