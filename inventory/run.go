@@ -268,8 +268,8 @@ func relocate(r Result, from, to string) Result {
 		cp := *p
 		cp.Locations = nil
 		for _, loc := range p.Locations {
-			if loc == from {
-				loc = to
+			if loc == from || strings.HasPrefix(loc, from+"!/") { // a jar inside the linked file: "a.jar!/b.jar"
+				loc = to + strings.TrimPrefix(loc, from)
 			}
 			cp.Locations = append(cp.Locations, loc)
 		}

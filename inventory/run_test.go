@@ -227,3 +227,22 @@ func TestLockfileOutlivesItsInstall(t *testing.T) {
 		t.Errorf("warnings lack the deleted install: %q", w)
 	}
 }
+
+// A hardlink to an archive takes the nested locations of its target too.
+func TestHardlinkToArchive(t *testing.T) {
+	jar := imagetest.Zip(t, map[string]string{"META-INF/maven/g/a/pom.properties": "groupId=g\nartifactId=a\nversion=1.0\n"})
+	war := imagetest.Zip(t, map[string]string{"WEB-INF/lib/a-1.0.jar": string(jar)})
+	img := imagetest.Image(t, []imagetest.File{
+		{Name: "srv/app.war", Body: string(war)},
+		{Name: "srv/link.war", Typeflag: tar.TypeLink, Link: "srv/app.war"},
+	})
+	inv := run(t, "oci:"+imagetest.Layout(t, img, ""))
+	var locations []string
+	for _, p := range inv.Packages {
+		locations = append(locations, p.Locations...)
+	}
+	want := []string{"srv/app.war!/WEB-INF/lib/a-1.0.jar", "srv/link.war!/WEB-INF/lib/a-1.0.jar"}
+	if diff := cmp.Diff(want, locations); diff != "" {
+		t.Errorf("locations (-want +got):\n%s", diff)
+	}
+}
