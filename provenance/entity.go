@@ -264,6 +264,8 @@ func classify(err error, entity verify.SignedEntity, vc verify.VerificationConte
 		return fail(StepDigestMismatch, "the signed content changed after it was logged: %s", msg)
 	case strings.Contains(msg, "transparency log certificate does not match") && !a.keyless():
 		return fail(StepUntrustedKey, "the log entry names another key than authority %s's: %s", a.Name, msg)
+	case strings.Contains(msg, "outside certificate validity"):
+		return fail(StepExpired, "the certificate was not valid when the transparency log recorded the signature: %s", msg)
 	case strings.HasPrefix(msg, "failed to verify log inclusion"):
 		return fail(StepTlog, "%s", msg)
 	case strings.HasPrefix(msg, "failed to verify timestamps"):

@@ -44,6 +44,9 @@ var BundleMediaTypes = []string{
 	"application/vnd.dev.sigstore.bundle+json;version=0.1",
 }
 
+// emptyConfigType is the OCI empty descriptor's media type.
+const emptyConfigType = "application/vnd.oci.empty.v1+json"
+
 func isBundleMediaType(s string) bool {
 	for _, m := range BundleMediaTypes {
 		if s == m {
@@ -147,7 +150,7 @@ func (v *Verifier) VerifyReference(ctx context.Context, ref string, p *Policy) (
 		return nil, errors.New("nil policy")
 	}
 	vd := v.newVerdict(ref, p)
-	r, err := name.ParseReference(ref, name.StrictValidation)
+	r, err := name.ParseReference(ref)
 	if err != nil {
 		vd.Status, vd.Step, vd.Detail = Failed, StepReference, err.Error()
 		return vd, nil
@@ -188,7 +191,7 @@ func (v *Verifier) Verify(ctx context.Context, imageDigest string, p *Policy) (*
 	if p == nil {
 		return nil, errors.New("nil policy")
 	}
-	d, err := name.NewDigest(imageDigest, name.StrictValidation)
+	d, err := name.NewDigest(imageDigest)
 	if err != nil {
 		if _, terr := name.NewTag(imageDigest); terr == nil {
 			return nil, fmt.Errorf("%w: %s", ErrNotDigest, imageDigest)
@@ -419,7 +422,9 @@ func (v *Verifier) discover(ctx context.Context, d name.Digest, vd *Verdict) ([]
 		}
 		vd.Discovery.Referrers = len(im.Manifests)
 		for _, desc := range im.Manifests {
-			if desc.ArtifactType != "" && !isBundleMediaType(desc.ArtifactType) {
+			// Registries that predate artifactType report the config media
+			// type instead, often the empty descriptor: read those to see.
+			if at := desc.ArtifactType; at != "" && at != emptyConfigType && !isBundleMediaType(at) {
 				continue // an SBOM or other artifact, not a sigstore bundle
 			}
 			if !room() {
