@@ -98,6 +98,9 @@ func checkEntity(trust *Trust, entity verify.SignedEntity, bind binding, auths [
 			return fail(StepDigestMismatch, "the message signature is over %s:%x, not %s", strings.ToLower(msg.DigestAlgorithm()), msg.Digest(), bind.what)
 		}
 	}
+	if bind.artifact == nil {
+		return fail(StepSignature, "nothing to verify the signature against (no artifact given)")
+	}
 	keyless := vc.Certificate() != nil
 	best := outcome{}
 	tried := 0
