@@ -58,7 +58,7 @@ const (
 )
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	reg    string // host:port
 	vs     *ca.VirtualSigstore
 	trust  *provenance.Trust
@@ -66,7 +66,7 @@ type env struct {
 	server *httptest.Server
 }
 
-func newEnv(t *testing.T, referrersAPI bool) *env {
+func newEnv(t testing.TB, referrersAPI bool) *env {
 	t.Helper()
 	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(referrersAPI), registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
@@ -139,7 +139,7 @@ type testKey struct {
 	alg  protocommon.PublicKeyDetails
 }
 
-func newKey(t *testing.T, kind string) testKey {
+func newKey(t testing.TB, kind string) testKey {
 	t.Helper()
 	var priv crypto.Signer
 	var alg protocommon.PublicKeyDetails
@@ -478,7 +478,7 @@ func (e *env) keylessAtt(identity string, stmt []byte, predicateType string) cos
 	}}
 }
 
-func keyAuthority(t *testing.T, name string, keys ...testKey) *provenance.Authority {
+func keyAuthority(t testing.TB, name string, keys ...testKey) *provenance.Authority {
 	t.Helper()
 	var pks []provenance.PublicKey
 	for _, k := range keys {
@@ -491,7 +491,7 @@ func keyAuthority(t *testing.T, name string, keys ...testKey) *provenance.Author
 	return a
 }
 
-func keylessAuthority(t *testing.T, ids ...provenance.Identity) *provenance.Authority {
+func keylessAuthority(t testing.TB, ids ...provenance.Identity) *provenance.Authority {
 	t.Helper()
 	a, err := provenance.NewKeylessAuthority("ci", ids)
 	if err != nil {
@@ -500,7 +500,7 @@ func keylessAuthority(t *testing.T, ids ...provenance.Identity) *provenance.Auth
 	return a
 }
 
-func policy(t *testing.T, opts ...provenance.PolicyOption) *provenance.Policy {
+func policy(t testing.TB, opts ...provenance.PolicyOption) *provenance.Policy {
 	t.Helper()
 	p, err := provenance.NewPolicy(opts...)
 	if err != nil {

@@ -22,7 +22,7 @@ import (
 	"github.com/credence-dev/credence/provenance/cosign"
 )
 
-func verify(t *testing.T, v *provenance.Verifier, d name.Digest, p *provenance.Policy) *provenance.Verdict {
+func verify(t testing.TB, v *provenance.Verifier, d name.Digest, p *provenance.Policy) *provenance.Verdict {
 	t.Helper()
 	vd, err := v.Verify(context.Background(), d.String(), p)
 	if err != nil {
@@ -34,7 +34,7 @@ func verify(t *testing.T, v *provenance.Verifier, d name.Digest, p *provenance.P
 	return vd
 }
 
-func wantVerdict(t *testing.T, vd *provenance.Verdict, status provenance.Status, step provenance.Step) {
+func wantVerdict(t testing.TB, vd *provenance.Verdict, status provenance.Status, step provenance.Step) {
 	t.Helper()
 	if vd.Status != status || vd.Step != step {
 		b, _ := json.MarshalIndent(vd, "", "  ")
@@ -411,5 +411,33 @@ func TestReferenceRules(t *testing.T) {
 	}
 	if vd.Status != provenance.Verified || vd.Pinned || vd.Digest != d.DigestStr() {
 		t.Errorf("tag: %s pinned=%v digest=%s", vd.Status, vd.Pinned, vd.Digest)
+	}
+}
+
+// BenchmarkVerify measures one image's verification against the in-process
+// registry: discovery (manifest, referrers, .sig, .att) plus sigstore-go.
+func BenchmarkVerify(b *testing.B) {
+	e := newEnv(b, true)
+	for _, tc := range []string{"key-sig", "keyless-sig-att"} {
+		d, _ := e.pushImage("bench-" + tc)
+		var p *provenance.Policy
+		if tc == "key-sig" {
+			k := newKey(b, "ecdsa")
+			e.pushCosign(d, "sig", e.keySig(k, simpleSigning(d), true))
+			p = policy(b, provenance.WithAuthority(keyAuthority(b, "release", k)))
+		} else {
+			e.pushCosign(d, "sig", e.keylessSig(testSubject, simpleSigning(d), time.Now().Add(5*time.Minute)))
+			e.pushCosign(d, "att", e.keylessAtt(testSubject, statementFor(d, provenance.PredicateSLSAv1, slsaV1("b")), provenance.PredicateSLSAv1))
+			p = policy(b, provenance.WithAuthority(keylessAuthority(b, provenance.Identity{Issuer: testIssuer, Subject: testSubject})))
+		}
+		v := e.verifier()
+		b.Run(tc, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				vd, err := v.Verify(context.Background(), d.String(), p)
+				if err != nil || vd.Status != provenance.Verified {
+					b.Fatalf("%v %s %s", err, vd.Status, vd.Detail)
+				}
+			}
+		})
 	}
 }
