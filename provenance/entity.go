@@ -1,7 +1,6 @@
 package provenance
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
@@ -483,5 +482,3 @@ func (keyContent) ValidAtTime(t time.Time, tm root.TrustedMaterial) bool {
 func (keyContent) Certificate() *x509.Certificate        { return nil }
 func (keyContent) Intermediates() []*x509.Certificate    { return nil }
 func (k keyContent) PublicKey() verify.PublicKeyProvider { return k }
-
-var _ = bytes.Equal

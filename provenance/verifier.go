@@ -241,11 +241,10 @@ func (v *Verifier) verify(ctx context.Context, d name.Digest, p *Policy, vd *Ver
 		vd.Status, vd.Step, vd.Detail = Unsigned, StepNoSignature, fmt.Sprintf("no signature or attestation for %s (looked in: %s)", d.DigestStr(), v.lookedIn())
 		return vd
 	}
-	imageBinding := func(payloadBinding bool) binding {
-		b := binding{what: "image " + d.DigestStr(),
+	imageBinding := func() binding {
+		return binding{what: "image " + d.DigestStr(),
 			subject: func(dg map[string]string) bool { return strings.EqualFold(dg["sha256"], hexDigest) },
 		}
-		return b
 	}
 	for _, c := range cands {
 		sr := SignatureResult{Source: c.source, Ref: c.ref, Kind: c.kind, PredicateType: c.pred}
@@ -253,7 +252,7 @@ func (v *Verifier) verify(ctx context.Context, d name.Digest, p *Policy, vd *Ver
 		if c.err != nil {
 			o = fail(StepMalformed, "%v", c.err)
 		} else {
-			b := imageBinding(false)
+			b := imageBinding()
 			switch {
 			case c.source == SourceCosignSig:
 				le := c.entity.(*legacyEntity)
