@@ -74,6 +74,8 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 		newSBOMCmd(),
 		newPostureCmd(),
 		newBlastRadiusCmd(),
+		newVerifyCmd(),
+		newVerifyBundleCmd(),
 	)
 	for _, c := range root.Commands() {
 		if c.Args == nil {
