@@ -210,10 +210,10 @@ type Image struct {
 	ManifestDigest string `json:"manifestDigest,omitempty"`
 	ConfigDigest   string `json:"configDigest,omitempty"`
 	// Cached is true when the inventory came from the cache (no layer read).
-	Cached     bool      `json:"cached"`
-	ScannedAt  time.Time `json:"scannedAt,omitzero"`
-	Extractors string    `json:"extractors,omitempty"` // extractor-set version
-	Inventory  *Summary  `json:"inventory,omitempty"`
+	Cached     bool              `json:"cached"`
+	ScannedAt  time.Time         `json:"scannedAt,omitzero"`
+	Extractors string            `json:"extractors,omitempty"` // extractor-set version
+	Inventory  *Summary          `json:"inventory,omitempty"`
 	Findings   []match.Finding   `json:"findings,omitempty"`
 	Undecided  []match.Undecided `json:"undecided,omitempty"`
 	Counts     Counts            `json:"counts"`

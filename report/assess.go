@@ -15,8 +15,8 @@ import (
 var assessRules = []sarifRule{
 	{ID: "credence/workload-risk", Name: "WorkloadRisk",
 		ShortDescription: sarifMessage{Text: "A workload is likely to be hit and a compromise of it reaches critical assets"},
-		Help: &sarifMessage{Text: "Risk = likelihood of being hit (exposure reach × exploitability of its images' findings) × impact (cluster-admin 1, a node 0.8, another critical asset 0.6, times the attack path's likelihood). The message explains the path; the cuts in the assessment say which change lowers it most."},
-		Properties: map[string]any{"tags": []string{"security", "blast-radius"}}},
+		Help:             &sarifMessage{Text: "Risk = likelihood of being hit (exposure reach × exploitability of its images' findings) × impact (cluster-admin 1, a node 0.8, another critical asset 0.6, times the attack path's likelihood). The message explains the path; the cuts in the assessment say which change lowers it most."},
+		Properties:       map[string]any{"tags": []string{"security", "blast-radius"}}},
 	{ID: "credence/exposed-kev", Name: "ExposedKEV",
 		ShortDescription: sarifMessage{Text: "A vulnerability exploited in the wild (CISA KEV) sits on an internet-exposed path"},
 		Help:             &sarifMessage{Text: "The container is reachable from the internet, directly or over the network from an exposed container, and its image has a finding listed in CISA's Known Exploited Vulnerabilities catalog."},
