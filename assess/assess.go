@@ -344,7 +344,7 @@ func (a *run) join() error {
 	}
 	a.g = g
 	a.out.Unknowns = appendUniq(a.out.Unknowns, g.Unknowns...)
-	qopts := append(append([]graph.QueryOption{}, a.o.queryOpts...), graph.WithMaxCuts(0), graph.WithMaxPaths(1))
+	qopts := append(append([]graph.QueryOption{}, a.o.queryOpts...), graph.WithMaxCuts(0), graph.WithMaxPaths(5))
 	for _, gr := range a.groups {
 		s := a.subject(gr, qopts)
 		a.out.Subjects = append(a.out.Subjects, s)
@@ -455,6 +455,7 @@ func blastOf(r *graph.Result) *BlastRadius {
 	if len(r.Paths) > 0 {
 		p := r.Paths[0]
 		b.Path = &p
+		b.Paths = r.Paths
 	}
 	return b
 }

@@ -155,8 +155,10 @@ type BlastRadius struct {
 	Closure graph.Counts `json:"closure"`
 	// Assets are the first critical assets reached, most likely first.
 	Assets []graph.Asset `json:"assets,omitempty"`
-	// Path explains the most likely path to the most likely asset.
-	Path *graph.Path `json:"path,omitempty"`
+	// Path explains the most likely path to the most likely asset; Paths
+	// the most likely path to each of the first assets (Path among them).
+	Path  *graph.Path  `json:"path,omitempty"`
+	Paths []graph.Path `json:"paths,omitempty"`
 	// Unknowns: gaps the query met. What they hide is not counted.
 	Unknowns []string `json:"unknowns,omitempty"`
 }
