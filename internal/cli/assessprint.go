@@ -27,14 +27,14 @@ func printAssess(w io.Writer, res *assess.Assessment, db string, top int) error 
 	if top > 0 && len(subjects) > top {
 		subjects = subjects[:top]
 	}
-	t := newTable(w, "#", "WORKLOAD", "RISK", "HIT", "IMPACT", "EXPOSURE", "VULNS C/H/M/L", "KEV", "WORST PATH")
+	t := newTable(w, "#", "WORKLOAD", "RISK", "HIT", "IMPACT", "EXPOSURE", "VULNS C/H/M/L/?", "KEV", "WORST PATH")
 	for i, s := range subjects {
 		entry := entryOf(&s)
 		exposure, vulns, kev := "-", "-", "-"
 		if entry != nil {
 			exposure = entry.Exposure.Level
 		}
-		c, h, m, l, k, unknown := 0, 0, 0, 0, 0, false
+		c, h, m, l, u, k, unknown := 0, 0, 0, 0, 0, 0, false
 		for _, ct := range s.Containers {
 			img := byDigest[ct.Image.Digest]
 			if img == nil || img.Status != assess.Scanned {
@@ -45,9 +45,10 @@ func printAssess(w io.Writer, res *assess.Assessment, db string, top int) error 
 			h += img.Counts.BySeverity["high"]
 			m += img.Counts.BySeverity["medium"]
 			l += img.Counts.BySeverity["low"]
+			u += img.Counts.BySeverity["unknown"]
 			k += img.Counts.KEV
 		}
-		vulns = fmt.Sprintf("%d/%d/%d/%d", c, h, m, l)
+		vulns = fmt.Sprintf("%d/%d/%d/%d/%d", c, h, m, l, u)
 		if unknown {
 			vulns += " +unknown"
 		}
@@ -67,6 +68,7 @@ func printAssess(w io.Writer, res *assess.Assessment, db string, top int) error 
 	if len(subjects) < len(res.Subjects) {
 		fmt.Fprintf(w, "(%d more workload%s; --top 0 shows all)\n", len(res.Subjects)-len(subjects), plural(len(res.Subjects)-len(subjects)))
 	}
+	fmt.Fprintln(w, "VULNS: findings by severity (critical/high/medium/low/unknown) in the workload's images; +unknown: an image not scanned.")
 	fmt.Fprintln(w, "HIT: likelihood of being hit (exposure reach × exploitability; ? = exploitability unknown, assumed 0.30).")
 	fmt.Fprintln(w, "IMPACT: how much a compromise hurts (cluster-admin 1, a node 0.8, another critical asset 0.6, × the path's likelihood).")
 
