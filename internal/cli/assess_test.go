@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/internal/testutil/schematest"
 )
@@ -101,5 +103,24 @@ garbage
 	}
 	if !strings.Contains(errs, "alerts.json:2: not a Falco JSON alert") {
 		t.Errorf("stderr lacks the malformed line: %s", errs)
+	}
+}
+
+// The JSON form is documented by assess/schema.json; the output must hold
+// to it, and the schema must reject what it says is wrong.
+func TestAssessSchema(t *testing.T) {
+	code, out, errs := runCLI(append(sampleClusterArgs, "-o", "json", "--alert", "../../internal/cli/testdata/alerts-sample.json")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	schema := schematest.Compile(t, "../../assess/schema.json")
+	schematest.Validate(t, schema, []byte(out))
+	bad := strings.Replace(out, `"status": "scanned"`, `"status": "clean"`, 1)
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(inst); err == nil {
+		t.Error("the schema accepts an image status of \"clean\"")
 	}
 }
