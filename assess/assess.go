@@ -242,6 +242,11 @@ func (a *run) match(ctx context.Context) error {
 	for k, img := range a.images {
 		a.exploits[k] = a.o.model.Container(img)
 	}
+	ks, err := Kernels(ctx, a.snap.Nodes, a.src, a.o.model)
+	if err != nil {
+		return err
+	}
+	a.out.Kernels = ks
 	a.out.Images = imgs
 	st := &a.out.Stats
 	st.Images, st.ImagesRead, st.CacheHits = len(imgs), int(a.sc.reads.Load()), int(a.sc.hits.Load())

@@ -264,6 +264,9 @@ type Assessment struct {
 	ExposedKEV []ExposedKEV `json:"exposedKEV,omitempty"`
 	// Cuts are single changes that cut the most risk over every workload.
 	Cuts []Cut `json:"cuts,omitempty"`
+	// Kernels are the nodes' kernels matched against kernel advisories: the
+	// shared-kernel escape of every container on a node.
+	Kernels []Kernel `json:"kernels,omitempty"`
 	// Alerts are runtime alerts read with the assessment, and what falls from
 	// each alerted container.
 	Alerts []AlertResult `json:"alerts,omitempty"`
