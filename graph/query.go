@@ -17,6 +17,7 @@ type queryOptions struct {
 	maxPaths      int
 	maxCuts       int
 	maxVisits     int
+	without       string
 }
 
 func defaultQuery() queryOptions {
@@ -34,6 +35,10 @@ func WithMaxPaths(n int) QueryOption { return func(o *queryOptions) { o.maxPaths
 
 // WithMaxCuts bounds the suggested changes returned (default 5).
 func WithMaxCuts(n int) QueryOption { return func(o *queryOptions) { o.maxCuts = n } }
+
+// WithoutFix runs the query as if the change with this Fix ID were made:
+// every edge it removes is skipped.
+func WithoutFix(id string) QueryOption { return func(o *queryOptions) { o.without = id } }
 
 // Result is the blast radius of one container.
 type Result struct {
@@ -258,7 +263,7 @@ func (g *Graph) Query(from string, opts ...QueryOption) (*Result, error) {
 	if !ok || g.Nodes[start].Kind != KindContainer {
 		return nil, fmt.Errorf("query blast radius: %w: %s", ErrNoContainer, from)
 	}
-	s := g.run(start, o, "")
+	s := g.run(start, o, o.without)
 	res := &Result{From: g.Nodes[start].Name, Exposure: g.exposure[start], ExposureWhy: g.exposureWhy[start],
 		Unknowns: append([]string(nil), g.Unknowns...)}
 	res.Counts = g.counts(s.order, start)

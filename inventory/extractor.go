@@ -3,12 +3,15 @@ package inventory
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
+	"sort"
 	"strings"
 )
 
@@ -207,3 +210,16 @@ func sanitize(name string) string {
 
 // ID is "name@version" for an extractor.
 func ID(e Extractor) string { return fmt.Sprintf("%s@%d", e.Name(), e.Version()) }
+
+// SetVersion names a set of extractors and their versions with one short
+// string ("x1:3f2a…"): an inventory made by another set (an extractor added,
+// removed or changed behaviour) is not the same inventory, so caches key on it.
+func SetVersion(exts []Extractor) string {
+	ids := make([]string, len(exts))
+	for i, e := range exts {
+		ids[i] = ID(e)
+	}
+	sort.Strings(ids)
+	sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
+	return "x1:" + hex.EncodeToString(sum[:8])
+}

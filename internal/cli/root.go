@@ -74,6 +74,7 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 		newSBOMCmd(),
 		newPostureCmd(),
 		newBlastRadiusCmd(),
+		newAssessCmd(),
 		newVerifyCmd(),
 		newVerifyBundleCmd(),
 	)

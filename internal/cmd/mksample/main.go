@@ -1,8 +1,16 @@
-// Command mksample builds the sample image the README's first command scans:
-// an OCI layout at testdata/images/sample made from testdata/images/sample-src
-// (a real Alpine 3.14.10 apk database, an app layer with lockfiles and a jar,
-// and a layer that deletes app/old with a whiteout). Run from the repository
-// root: go run ./internal/cmd/mksample. The output is reproducible.
+// Command mksample builds the sample images the README's commands read, as
+// OCI layouts, from testdata/images/sample-src (a real Alpine 3.14.10 apk
+// database, an app layer with lockfiles and a jar, and a layer that deletes
+// app/old with a whiteout):
+//
+//   - testdata/images/sample: the three layers, tag "latest" (credence scan);
+//   - testdata/cluster/images/web: the same image, as containerd exports it for
+//     registry.example.com/shop/web:1.4 (the sample cluster's web);
+//   - testdata/cluster/images/api: the Alpine layer alone, with nothing
+//     vulnerable in the sample data, as registry.example.com/shop/api:2.0.
+//
+// Run from the repository root: go run ./internal/cmd/mksample. The output
+// is reproducible.
 package main
 
 import (
@@ -27,13 +35,35 @@ import (
 var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func main() {
-	if err := run("testdata/images/sample-src", "testdata/images/sample"); err != nil {
-		fmt.Fprintln(os.Stderr, "mksample:", err)
-		os.Exit(1)
+	for _, o := range outputs("testdata") {
+		if err := o.write("testdata/images/sample-src"); err != nil {
+			fmt.Fprintln(os.Stderr, "mksample:", err)
+			os.Exit(1)
+		}
 	}
 }
 
-func run(src, out string) error {
+// output is one OCI layout to write.
+type output struct {
+	dir         string
+	annotations map[string]string
+	clean       bool // the base layer only
+}
+
+// outputs lists the layouts under the testdata directory root.
+func outputs(root string) []output {
+	return []output{
+		{dir: filepath.Join(root, "images", "sample"), annotations: map[string]string{"org.opencontainers.image.ref.name": "latest"}},
+		{dir: filepath.Join(root, "cluster", "images", "web"), annotations: map[string]string{
+			"io.containerd.image.name": "registry.example.com/shop/web:1.4", "org.opencontainers.image.ref.name": "1.4"}},
+		{dir: filepath.Join(root, "cluster", "images", "api"), clean: true, annotations: map[string]string{
+			"io.containerd.image.name": "registry.example.com/shop/api:2.0", "org.opencontainers.image.ref.name": "2.0"}},
+	}
+}
+
+func (o output) write(src string) error { return run(src, o.dir, o.annotations, o.clean) }
+
+func run(src, out string, annotations map[string]string, clean bool) error {
 	base, err := dirLayer(filepath.Join(src, "base"), nil)
 	if err != nil {
 		return err
@@ -51,14 +81,19 @@ func run(src, out string) error {
 		return err
 	}
 	img := empty.Image
-	for _, a := range []struct {
+	type addendum struct {
 		layer v1.Layer
 		by    string
-	}{
+	}
+	layers := []addendum{
 		{base, "ADD alpine-minirootfs-3.14.10 (apk database only) /"},
 		{app, "COPY app/ /app/ (lockfiles, go.mod, Cargo.lock, log4j-core jar)"},
 		{cleanup, "RUN rm -rf /app/old"},
-	} {
+	}
+	if clean {
+		layers = layers[:1]
+	}
+	for _, a := range layers {
 		img, err = mutate.Append(img, mutate.Addendum{Layer: a.layer, History: v1.History{CreatedBy: a.by, Created: v1.Time{Time: epoch}}})
 		if err != nil {
 			return err
@@ -83,7 +118,7 @@ func run(src, out string) error {
 		return err
 	}
 	if err := p.AppendImage(img,
-		layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "latest"}),
+		layout.WithAnnotations(annotations),
 		layout.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"})); err != nil {
 		return err
 	}

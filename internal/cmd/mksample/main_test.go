@@ -8,13 +8,21 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// The committed sample image is what its generator makes from sample-src.
+// The committed sample images are what their generator makes from sample-src.
 func TestSampleIsReproducible(t *testing.T) {
-	root := filepath.Join("..", "..", "..", "testdata", "images")
-	out := filepath.Join(t.TempDir(), "sample")
-	if err := run(filepath.Join(root, "sample-src"), out); err != nil {
-		t.Fatal(err)
+	testdata := filepath.Join("..", "..", "..", "testdata")
+	tmp := t.TempDir()
+	committed := outputs(testdata)
+	for i, o := range outputs(tmp) {
+		if err := o.write(filepath.Join(testdata, "images", "sample-src")); err != nil {
+			t.Fatal(err)
+		}
+		compare(t, committed[i].dir, o.dir)
 	}
+}
+
+func compare(t *testing.T, committed, out string) {
+	t.Helper()
 	list := func(dir string) map[string]string {
 		files := map[string]string{}
 		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
@@ -27,7 +35,7 @@ func TestSampleIsReproducible(t *testing.T) {
 		})
 		return files
 	}
-	if diff := cmp.Diff(list(filepath.Join(root, "sample")), list(out)); diff != "" {
-		t.Errorf("testdata/images/sample is stale; run go run ./internal/cmd/mksample (-committed +generated):\n%s", diff)
+	if diff := cmp.Diff(list(committed), list(out)); diff != "" {
+		t.Errorf("%s is stale; run go run ./internal/cmd/mksample (-committed +generated):\n%s", committed, diff)
 	}
 }
