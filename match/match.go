@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/credence-dev/credence/inventory"
-	"github.com/credence-dev/credence/match/version"
+	"github.com/credence-dev/credence/versions"
 	"github.com/credence-dev/credence/vulndb/epss"
 	"github.com/credence-dev/credence/vulndb/kev"
 	"github.com/credence-dev/credence/vulndb/osv"
@@ -183,7 +183,7 @@ func Match(ctx context.Context, src Source, pkgs []*inventory.Package, opts ...O
 		var hits []hit
 		seen := map[string]int{}
 		for _, q := range m.Query(p) {
-			if !version.Supported(q.Ecosystem) {
+			if !versions.Supported(q.Ecosystem) {
 				res.Undecided = append(res.Undecided, Undecided{Package: p, Reason: fmt.Sprintf("no version order known for ecosystem %s", q.Ecosystem)})
 				continue
 			}
@@ -196,7 +196,7 @@ func Match(ctx context.Context, src Source, pkgs []*inventory.Package, opts ...O
 			}
 			// Only a package with advisories needs its version: one that
 			// does not parse ("(devel)") is then undecided, not safe.
-			v, err := version.Parse(q.Ecosystem, q.Version)
+			v, err := versions.Parse(q.Ecosystem, q.Version)
 			if err != nil {
 				res.Undecided = append(res.Undecided, Undecided{Package: p, Reason: fmt.Sprintf("%s version: %v (%d advisories name this package)", q.Via, err, len(advs))})
 				continue
@@ -284,7 +284,7 @@ func prefetch(ctx context.Context, src Source, pkgs []*inventory.Package, ms []M
 		}
 		for _, q := range m.Query(p) {
 			k := [2]string{q.Ecosystem, q.Name}
-			if !seen[k] && version.Supported(q.Ecosystem) {
+			if !seen[k] && versions.Supported(q.Ecosystem) {
 				seen[k] = true
 				keys = append(keys, k)
 			}

@@ -4,7 +4,7 @@ import (
 	"strings"
 
 	"github.com/credence-dev/credence/inventory"
-	"github.com/credence-dev/credence/match/version"
+	"github.com/credence-dev/credence/versions"
 	"github.com/credence-dev/credence/vulndb/osv"
 )
 
@@ -107,7 +107,7 @@ func (goStdlib) Filter(p *inventory.Package) bool {
 }
 
 func (goStdlib) Query(p *inventory.Package) []Query {
-	return []Query{{Ecosystem: "Go", Name: "stdlib", Version: version.Go(p.Version), Via: "Go toolchain"}}
+	return []Query{{Ecosystem: "Go", Name: "stdlib", Version: versions.Go(p.Version), Via: "Go toolchain"}}
 }
 
 // CanonicalName is the name advisories use for p in its ecosystem: npm

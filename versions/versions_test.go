@@ -1,4 +1,4 @@
-package version_test
+package versions_test
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/credence-dev/credence/match/version"
+	"github.com/credence-dev/credence/versions"
 )
 
 var ecosystems = []string{"Debian:12", "Ubuntu:22.04:LTS", "Alpine:v3.18", "AlmaLinux:9", "npm", "Go", "crates.io", "PyPI", "Maven"}
@@ -39,11 +39,11 @@ func TestOrderFacts(t *testing.T) {
 		{"crates.io", "0.4.0-0", "0.4.0"},
 	}
 	for _, tt := range tests {
-		a, err := version.Parse(tt.eco, tt.a)
+		a, err := versions.Parse(tt.eco, tt.a)
 		if err != nil {
 			t.Fatalf("%s %s: %v", tt.eco, tt.a, err)
 		}
-		b, err := version.Parse(tt.eco, tt.b)
+		b, err := versions.Parse(tt.eco, tt.b)
 		if err != nil {
 			t.Fatalf("%s %s: %v", tt.eco, tt.b, err)
 		}
@@ -59,11 +59,11 @@ func TestInvalid(t *testing.T) {
 		{"Debian:12", "1.0-"}, {"Debian:12", ""}, {"npm", strings.Repeat("1", 300)},
 		{"Go", "(devel)"}, {"npm", "latest"}, {"crates.io", "*"}, {"npm", "^1.2.3"},
 	} {
-		if _, err := version.Parse(tt.eco, tt.v); !errors.Is(err, version.ErrInvalidVersion) {
+		if _, err := versions.Parse(tt.eco, tt.v); !errors.Is(err, versions.ErrInvalidVersion) {
 			t.Errorf("Parse(%s, %q) = %v, want ErrInvalidVersion", tt.eco, tt.v, err)
 		}
 	}
-	if _, err := version.Parse("Hurd", "1.0"); !errors.Is(err, version.ErrUnsupportedEcosystem) {
+	if _, err := versions.Parse("Hurd", "1.0"); !errors.Is(err, versions.ErrUnsupportedEcosystem) {
 		t.Errorf("unknown ecosystem: %v", err)
 	}
 }
@@ -98,13 +98,13 @@ func randomVersion(r *rand.Rand, eco string) string {
 func TestTotalOrder(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, eco := range ecosystems {
-		var vs []version.Version
+		var vs []versions.Version
 		for len(vs) < 120 {
 			gen := randomVersion
 			if eco == "Maven" {
 				gen = randomMavenVersion
 			}
-			v, err := version.Parse(eco, gen(r, eco))
+			v, err := versions.Parse(eco, gen(r, eco))
 			if err == nil {
 				vs = append(vs, v)
 			}
@@ -113,7 +113,7 @@ func TestTotalOrder(t *testing.T) {
 	}
 }
 
-func checkOrder(t *testing.T, eco string, vs []version.Version) {
+func checkOrder(t *testing.T, eco string, vs []versions.Version) {
 	t.Helper()
 	fails := 0
 	for _, a := range vs {
@@ -165,8 +165,8 @@ func randomMavenVersion(r *rand.Rand, _ string) string {
 // matching is not affected in practice; if this test starts failing,
 // upstream fixed it and the guard note in README can go.
 func TestMavenKnownNonTransitive(t *testing.T) {
-	p := func(s string) version.Version {
-		v, err := version.Parse("Maven", s)
+	p := func(s string) versions.Version {
+		v, err := versions.Parse("Maven", s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,9 +194,9 @@ func FuzzOrder(f *testing.F) {
 		if eco == "Maven" && !(mavenDash.MatchString(a) && mavenDash.MatchString(b) && mavenDash.MatchString(c)) {
 			return // see TestMavenKnownNonTransitive
 		}
-		var vs []version.Version
+		var vs []versions.Version
 		for _, s := range []string{a, b, c} {
-			v, err := version.Parse(eco, s)
+			v, err := versions.Parse(eco, s)
 			if err != nil {
 				return
 			}

@@ -1,6 +1,6 @@
-// Package version orders versions the way each ecosystem does (dpkg, apk,
+// Package versions orders versions the way each ecosystem does (dpkg, apk,
 // rpm, SemVer, PEP 440, Maven) on top of osv-scalibr/semantic, with guards.
-package version
+package versions
 
 import (
 	"errors"
