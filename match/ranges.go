@@ -3,7 +3,6 @@ package match
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/credence-dev/credence/versions"
 	"github.com/credence-dev/credence/vulndb/osv"
@@ -170,30 +169,4 @@ func inRange(eco string, v versions.Version, r osv.Range) (Reason, bool, error) 
 		return Reason{}, false, nil
 	}
 	return reason, true, nil
-}
-
-// fixedIn lists the fixed events of the ranges of af, for "fixed versions".
-func fixedIn(af *osv.Affected) []string {
-	var out []string
-	for _, r := range af.Ranges {
-		if r.Type == osv.RangeGit {
-			continue
-		}
-		for _, e := range r.Events {
-			if e.Fixed != "" && !slices.Contains(out, e.Fixed) {
-				out = append(out, e.Fixed)
-			}
-		}
-	}
-	return out
-}
-
-func joinNonEmpty(sep string, parts ...string) string {
-	var out []string
-	for _, p := range parts {
-		if p != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, sep)
 }
