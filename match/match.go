@@ -69,9 +69,9 @@ type Finding struct {
 	// RelatedKEV are KEV entries of CVEs the advisories list as related
 	// (a different but closely linked vulnerability, as GO-2023-2102's
 	// CVE-2023-44487): shown, but not a KEV finding for --fail-on kev.
-	RelatedKEV []KEV        `json:"relatedKEV,omitempty"`
-	EPSS       *EPSS        `json:"epss,omitempty"`
-	Reasons    []Reason     `json:"reasons"`
+	RelatedKEV []KEV    `json:"relatedKEV,omitempty"`
+	EPSS       *EPSS    `json:"epss,omitempty"`
+	Reasons    []Reason `json:"reasons"`
 	// Vulnerabilities are the distinct vulnerabilities merged into the
 	// finding (one per CVE of a DSA that bundles several), each with its
 	// own severity, fix, KEV entry and acceptance.

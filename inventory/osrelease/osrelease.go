@@ -4,8 +4,8 @@ package osrelease
 
 import (
 	"bufio"
-	"cmp"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
