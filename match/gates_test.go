@@ -204,3 +204,19 @@ func TestCoverageGaps(t *testing.T) {
 }
 
 type sourceOnly struct{ match.Source }
+
+// A UBI image names BaseOS in its os-release; advisories for its packages
+// may be filed under AppStream of the same release.
+func TestRedHatStreams(t *testing.T) {
+	src := &memSource{advs: []*osv.Advisory{
+		adv(t, `{"id":"RHSA-2099:1","modified":"2023-01-01T00:00:00Z","upstream":["CVE-2099-7"],"affected":[{"package":{"ecosystem":"Red Hat:enterprise_linux:9::appstream","name":"nodejs"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:18.19.0-1.el9"}]}]}]}`),
+	}}
+	p := &inventory.Package{Name: "nodejs", Version: "1:18.18.2-1.el9", Type: "rpm", Ecosystem: "Red Hat:enterprise_linux:9::baseos", SourceName: "nodejs", SourceVersion: "18.18.2-1.el9"}
+	res, err := match.Match(context.Background(), src, []*inventory.Package{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"nodejs@1:18.18.2-1.el9:RHSA-2099:1"}, ids(res.Findings)); diff != "" || !res.Coverage.Complete {
+		t.Errorf("complete=%v (-want +got):\n%s", res.Coverage.Complete, diff)
+	}
+}
