@@ -13,5 +13,5 @@ exec 9>"$out.lock"
 flock 9
 if [[ -x "$out/osv-scanner" ]]; then echo "osv-scanner $version cached in $out"; exit 0; fi
 echo "building osv-scanner $version into $out (a few minutes)"
-GOBIN="$out" GOFLAGS=-mod=mod go install "github.com/google/osv-scanner/v2/cmd/osv-scanner@$version"
+GOBIN="$out" go install "github.com/google/osv-scanner/v2/cmd/osv-scanner@$version"
 "$out/osv-scanner" --version | head -1
