@@ -130,8 +130,9 @@ type EPSS struct {
 }
 
 // Undecided is a package (or one advisory for it) that could not be
-// evaluated: unknown ecosystem, a version that does not parse, a range
-// with bad events. It is not safe; it is unknown.
+// evaluated: a version that does not parse, a range with bad events. It is
+// not safe; it is unknown, and its package is in a GapUndecided coverage
+// gap. (Packages that could not be looked up at all are only in gaps.)
 type Undecided struct {
 	Package  *inventory.Package `json:"package"`
 	Advisory string             `json:"advisory,omitempty"`
