@@ -92,9 +92,11 @@ func main() {
 			if err := json.Unmarshal(b, &rec); err != nil {
 				log.Fatalf("%s: %v", f.Name, err)
 			}
-			if !slices.ContainsFunc(rec.Affected, func(a struct {
-				Package struct{ Ecosystem, Name string }
-			}) bool { return want[[2]string{a.Package.Ecosystem, normalize(a.Package.Ecosystem, a.Package.Name)}] }) {
+			named := false
+			for _, a := range rec.Affected {
+				named = named || want[[2]string{a.Package.Ecosystem, normalize(a.Package.Ecosystem, a.Package.Name)}]
+			}
+			if !named {
 				continue
 			}
 			if err := os.WriteFile(filepath.Join(*out, "osv", dir+"-"+strings.ReplaceAll(rec.ID, ":", "_")+".json"), b, 0o644); err != nil {
