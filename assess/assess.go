@@ -285,27 +285,14 @@ func (a *run) matchImage(ctx context.Context, img *Image) error {
 	return nil
 }
 
-// unchecked says which packages of an inventory could not be checked.
+// unchecked says which packages of an inventory could not be checked
+// (match's coverage gaps: unrecognised OS, no data for an ecosystem,
+// undecided versions) and which files could not be read.
 func unchecked(inv *inventory.Inventory, res *match.Result) []string {
 	var out []string
-	osPkgs, noEco := 0, 0
-	for _, p := range inv.Packages {
-		if p.OSPackage() {
-			osPkgs++
-			if p.Ecosystem == "" {
-				noEco++
-			}
-		}
-	}
-	if noEco > 0 {
-		what := "an unrecognised distribution"
-		if inv.Distro != nil {
-			what = fmt.Sprintf("distribution %q, which has no OSV ecosystem credence knows", firstNonEmpty(inv.Distro.PrettyName, inv.Distro.ID))
-		}
-		out = append(out, fmt.Sprintf("%d OS package%s of %s", noEco, plural(noEco), what))
-	}
-	if n := len(res.Undecided); n > 0 {
-		out = append(out, fmt.Sprintf("%d package/advisory pair%s undecided (e.g. %s: %s)", n, plural(n), res.Undecided[0].Package.String(), res.Undecided[0].Reason))
+	for _, g := range res.Coverage.Gaps {
+		n := len(g.Packages)
+		out = append(out, fmt.Sprintf("%d package%s not checked (%s): %s", n, plural(n), g.Reason, g.Detail))
 	}
 	if n := len(inv.Status.FileErrors); n > 0 {
 		e := inv.Status.FileErrors[0]
@@ -595,7 +582,17 @@ func (s *memoSource) CVSS(ctx context.Context, cves []string) (map[string][]osv.
 	return nil, nil
 }
 
+// EcosystemRecords passes through to the source when it can answer; a
+// source that cannot makes every package unchecked (match's rule).
+func (s *memoSource) EcosystemRecords(ctx context.Context, eco string) (int, error) {
+	if x, ok := s.src.(match.EcosystemSource); ok {
+		return x.EcosystemRecords(ctx, eco)
+	}
+	return 0, nil
+}
+
 var (
-	_ match.ExploitSource  = (*memoSource)(nil)
-	_ match.SeveritySource = (*memoSource)(nil)
+	_ match.ExploitSource   = (*memoSource)(nil)
+	_ match.SeveritySource  = (*memoSource)(nil)
+	_ match.EcosystemSource = (*memoSource)(nil)
 )

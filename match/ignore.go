@@ -11,9 +11,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// IgnoreRule accepts the risk of one vulnerability, optionally only in one
-// package, until it expires. Suppressed findings stay in every output,
-// marked, so nothing is hidden.
+// IgnoreRule accepts the risk of one vulnerability (or of the
+// vulnerabilities one advisory describes), optionally only in one package,
+// until it expires. Accepted vulnerabilities stay in every output, marked,
+// so nothing is hidden.
 type IgnoreRule struct {
 	// ID is the finding id or any of its aliases (a CVE id works).
 	ID string `yaml:"id" json:"id"`
@@ -28,7 +29,7 @@ type IgnoreRule struct {
 	expiry  time.Time
 }
 
-// Suppression marks a finding as an accepted risk.
+// Suppression marks a vulnerability (or a whole finding) as an accepted risk.
 type Suppression struct {
 	Reason  string `json:"reason"`
 	Expires string `json:"expires,omitempty"`
@@ -91,8 +92,17 @@ func ParseIgnores(r io.Reader) ([]IgnoreRule, error) {
 	return rules, nil
 }
 
-// ApplyIgnores marks the findings the rules accept as suppressed. Expired
-// rules do not apply; each gives a warning.
+// ApplyIgnores accepts the vulnerabilities the rules name, one by one. A
+// rule's id may be a vulnerability of a finding (a CVE, or the id of a
+// record that names none): that one is accepted. Or it may name one of the
+// finding's records (its id or an alias: "DSA-5343-1", "GHSA-…"): the
+// vulnerabilities that record describes are accepted, except a KEV-listed
+// one among several, which only a rule naming it accepts (a bundle accepted
+// for its known CVEs must not hide an exploited one). A finding is
+// suppressed once all of its vulnerabilities are; until then it stays
+// open, with its remaining severity and KEV status, and still gates.
+// Expired rules do not apply; each gives a warning, as does a rule held
+// back by a KEV-listed CVE.
 func ApplyIgnores(fs []Finding, rules []IgnoreRule, now time.Time) (warnings []string) {
 	for _, r := range rules {
 		if !r.expiry.IsZero() && now.After(r.expiry) {
@@ -101,19 +111,77 @@ func ApplyIgnores(fs []Finding, rules []IgnoreRule, now time.Time) (warnings []s
 		}
 		for i := range fs {
 			f := &fs[i]
-			if f.Suppressed != nil {
-				continue
-			}
-			if f.ID != r.ID && !slices.Contains(f.Aliases, r.ID) {
-				continue
-			}
 			if r.Package != "" && !packageIs(f, r.Package) {
 				continue
 			}
-			f.Suppressed = &Suppression{Reason: r.Reason, Expires: r.Expires, RuleID: r.ID}
+			targets, several := f.named(r.ID)
+			for _, vi := range targets {
+				v := &f.Vulnerabilities[vi]
+				if v.Suppressed != nil {
+					continue
+				}
+				if several && v.KEV != nil && v.ID != r.ID {
+					warnings = append(warnings, fmt.Sprintf("ignore rule for %s does not accept %s in %s %s: it is in the CISA KEV catalog; name %s in a rule of its own to accept it", r.ID, v.ID, CanonicalName(f.Package), f.Installed, v.ID))
+					continue
+				}
+				v.Suppressed = &Suppression{Reason: r.Reason, Expires: r.Expires, RuleID: r.ID}
+			}
+			f.Suppressed = f.suppression()
 		}
 	}
 	return warnings
+}
+
+// named returns the indexes of the vulnerabilities an ignore rule's id
+// names in f, and whether it names them through a record that describes
+// several.
+func (f *Finding) named(id string) (idx []int, several bool) {
+	for i, v := range f.Vulnerabilities {
+		if v.ID == id {
+			return []int{i}, false
+		}
+	}
+	for _, a := range f.advisories {
+		if !slices.Contains(a.IDs(), id) {
+			continue
+		}
+		for i, v := range f.Vulnerabilities {
+			if slices.Contains(v.Advisories, a.ID) && !slices.Contains(idx, i) {
+				idx = append(idx, i)
+			}
+		}
+	}
+	return idx, len(idx) > 1
+}
+
+// suppression is the finding's suppression when every vulnerability is
+// accepted: the rule's, or, when several rules did, all of them.
+func (f *Finding) suppression() *Suppression {
+	var rules []*Suppression
+	for _, v := range f.Vulnerabilities {
+		if v.Suppressed == nil {
+			return nil
+		}
+		if !slices.ContainsFunc(rules, func(s *Suppression) bool { return *s == *v.Suppressed }) {
+			rules = append(rules, v.Suppressed)
+		}
+	}
+	if len(rules) == 1 {
+		s := *rules[0]
+		return &s
+	}
+	var out Suppression
+	var reasons, ids []string
+	for _, s := range rules {
+		reasons = append(reasons, s.RuleID+": "+s.Reason)
+		ids = append(ids, s.RuleID)
+		if s.Expires != "" && (out.Expires == "" || s.Expires < out.Expires) {
+			out.Expires = s.Expires
+		}
+	}
+	out.Reason = strings.Join(reasons, "; ")
+	out.RuleID = strings.Join(ids, ", ")
+	return &out
 }
 
 func packageIs(f *Finding, name string) bool {

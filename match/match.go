@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/credence-dev/credence/inventory"
-	"github.com/credence-dev/credence/match/version"
+	"github.com/credence-dev/credence/versions"
 	"github.com/credence-dev/credence/vulndb/epss"
 	"github.com/credence-dev/credence/vulndb/kev"
 	"github.com/credence-dev/credence/vulndb/osv"
@@ -58,16 +58,26 @@ type Finding struct {
 	Summary    string             `json:"summary,omitempty"`
 	Package    *inventory.Package `json:"package"`
 	Installed  string             `json:"installedVersion"`
-	Fixed      []string           `json:"fixedVersions,omitempty"`
-	FixState   FixState           `json:"fixState"`
-	Severity   Severity           `json:"severity"`
-	KEV        *KEV               `json:"kev,omitempty"`
+	// Fixed are the fixed versions of the ranges that matched; FixState
+	// says whether every one of them has a fix.
+	Fixed    []string `json:"fixedVersions,omitempty"`
+	FixState FixState `json:"fixState"`
+	// Severity is the worst among the finding's vulnerabilities.
+	Severity Severity `json:"severity"`
+	// KEV is the earliest KEV entry among the finding's vulnerabilities.
+	KEV *KEV `json:"kev,omitempty"`
 	// RelatedKEV are KEV entries of CVEs the advisories list as related
 	// (a different but closely linked vulnerability, as GO-2023-2102's
 	// CVE-2023-44487): shown, but not a KEV finding for --fail-on kev.
-	RelatedKEV []KEV        `json:"relatedKEV,omitempty"`
-	EPSS       *EPSS        `json:"epss,omitempty"`
-	Reasons    []Reason     `json:"reasons"`
+	RelatedKEV []KEV    `json:"relatedKEV,omitempty"`
+	EPSS       *EPSS    `json:"epss,omitempty"`
+	Reasons    []Reason `json:"reasons"`
+	// Vulnerabilities are the distinct vulnerabilities merged into the
+	// finding (one per CVE of a DSA that bundles several), each with its
+	// own severity, fix, KEV entry and acceptance.
+	Vulnerabilities []Vulnerability `json:"vulnerabilities"`
+	// Suppressed is set when ignore rules accept every vulnerability of the
+	// finding; while one is open the finding stays open and gates.
 	Suppressed *Suppression `json:"suppressed,omitempty"`
 	Matcher    string       `json:"matcher"`
 	References []string     `json:"references,omitempty"`
@@ -80,9 +90,29 @@ type FixState string
 
 // Fix states.
 const (
+	// FixAvailable: every range that matched ends in a fixed version.
 	FixAvailable FixState = "fixed"
-	NoFixYet     FixState = "no fix yet"
+	// NoFixYet: no range that matched has a fixed version.
+	NoFixYet FixState = "no fix yet"
+	// FixPartial: some ranges that matched have a fixed version and some
+	// have none (a merged record with no fix yet for one CVE): upgrading to
+	// a fixed version leaves the package affected.
+	FixPartial FixState = "partly fixed"
 )
+
+// Vulnerability is one vulnerability inside a finding: a CVE, or the id of
+// a record that names no CVE. Ignore rules accept vulnerabilities one by
+// one, so accepting one CVE of a bundle never hides the others.
+type Vulnerability struct {
+	ID string `json:"id"`
+	// Advisories are the finding's records that describe it.
+	Advisories []string     `json:"advisories"`
+	Severity   Severity     `json:"severity"`
+	Fixed      []string     `json:"fixedVersions,omitempty"`
+	FixState   FixState     `json:"fixState"`
+	KEV        *KEV         `json:"kev,omitempty"`
+	Suppressed *Suppression `json:"suppressed,omitempty"`
+}
 
 // KEV is the CISA KEV entry of one of the finding's CVEs.
 type KEV struct {
@@ -100,8 +130,9 @@ type EPSS struct {
 }
 
 // Undecided is a package (or one advisory for it) that could not be
-// evaluated: unknown ecosystem, a version that does not parse, a range
-// with bad events. It is not safe; it is unknown.
+// evaluated: a version that does not parse, a range with bad events. It is
+// not safe; it is unknown, and its package is in a GapUndecided coverage
+// gap. (Packages that could not be looked up at all are only in gaps.)
 type Undecided struct {
 	Package  *inventory.Package `json:"package"`
 	Advisory string             `json:"advisory,omitempty"`
@@ -110,7 +141,10 @@ type Undecided struct {
 
 // Result is the outcome of matching one inventory.
 type Result struct {
-	Findings  []Finding   `json:"findings"`
+	Findings []Finding `json:"findings"`
+	// Coverage lists the packages that could not be checked, and why:
+	// unknown, not clean. Gates fail on them unless told otherwise.
+	Coverage  Coverage    `json:"coverage"`
 	Undecided []Undecided `json:"undecided,omitempty"`
 	// Matchers are name@version of every matcher that ran.
 	Matchers []string      `json:"matchers"`
@@ -124,7 +158,14 @@ type Option func(*options)
 type options struct {
 	now      time.Time
 	matchers []Matcher
+	distro   *inventory.Distro
 }
+
+// WithDistro names the distribution the packages come from (the
+// inventory's), so packages without an ecosystem are explained: no
+// os-release, a distribution credence does not recognise, or one OSV
+// publishes no advisories for.
+func WithDistro(d *inventory.Distro) Option { return func(o *options) { o.distro = d } }
 
 // WithTime sets "now" for withdrawn records (default time.Now).
 func WithTime(t time.Time) Option { return func(o *options) { o.now = t } }
@@ -167,25 +208,46 @@ func Match(ctx context.Context, src Source, pkgs []*inventory.Package, opts ...O
 	if err := prefetch(ctx, src, pkgs, o.matchers, cache, &res.Queries); err != nil {
 		return nil, err
 	}
+	var gap gaps
+	counts := &ecosystemCounts{known: map[string]int{}}
+	if es, ok := src.(EcosystemSource); ok {
+		counts.src = es
+	}
 	for _, p := range pkgs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		if p.Ecosystem == "" {
-			res.Undecided = append(res.Undecided, Undecided{Package: p, Reason: "no OSV ecosystem known for this package (unrecognised distribution?)"})
+			if p.OSPackage() {
+				reason, detail := noEcosystem(o.distro)
+				gap.add(p, reason, "", detail)
+			} else {
+				gap.add(p, GapNoMatcher, "", fmt.Sprintf("no OSV ecosystem is known for %s packages", p.Type))
+			}
 			continue
 		}
 		m := matcherFor(o.matchers, p)
 		if m == nil {
-			res.Undecided = append(res.Undecided, Undecided{Package: p, Reason: "no matcher handles this package type"})
+			gap.add(p, GapNoMatcher, p.Ecosystem, fmt.Sprintf("no matcher handles %s packages", p.Type))
 			continue
 		}
 		var hits []hit
 		seen := map[string]int{}
+		covered, emptyEco, silent := false, "", false
 		for _, q := range m.Query(p) {
-			if !version.Supported(q.Ecosystem) {
-				res.Undecided = append(res.Undecided, Undecided{Package: p, Reason: fmt.Sprintf("no version order known for ecosystem %s", q.Ecosystem)})
+			if !versions.Supported(q.Ecosystem) {
+				gap.add(p, GapNoVersionOrder, q.Ecosystem, fmt.Sprintf("credence knows no version order for ecosystem %s", q.Ecosystem))
 				continue
+			}
+			switch n, err := counts.records(ctx, q.Ecosystem); {
+			case err != nil:
+				return nil, err
+			case n > 0:
+				covered = true
+			case n == 0 && emptyEco == "":
+				emptyEco = q.Ecosystem
+			case n < 0:
+				silent = true
 			}
 			advs, err := lookup(q.Ecosystem, q.Name)
 			if err != nil {
@@ -196,7 +258,7 @@ func Match(ctx context.Context, src Source, pkgs []*inventory.Package, opts ...O
 			}
 			// Only a package with advisories needs its version: one that
 			// does not parse ("(devel)") is then undecided, not safe.
-			v, err := version.Parse(q.Ecosystem, q.Version)
+			v, err := versions.Parse(q.Ecosystem, q.Version)
 			if err != nil {
 				res.Undecided = append(res.Undecided, Undecided{Package: p, Reason: fmt.Sprintf("%s version: %v (%d advisories name this package)", q.Via, err, len(advs))})
 				continue
@@ -237,6 +299,13 @@ func Match(ctx context.Context, src Source, pkgs []*inventory.Package, opts ...O
 				hits = append(hits, hit{adv: a, reasons: reasons})
 			}
 		}
+		switch {
+		case covered:
+		case emptyEco != "":
+			gap.add(p, GapNoRecords, emptyEco, fmt.Sprintf("the database holds no advisories for ecosystem %s", emptyEco))
+		case silent:
+			gap.add(p, GapNoRecords, p.Ecosystem, "the database cannot say which ecosystems it holds advisories for")
+		}
 		for _, f := range group(hits) {
 			f.Package = p
 			f.Installed = p.Version
@@ -254,6 +323,10 @@ func Match(ctx context.Context, src Source, pkgs []*inventory.Package, opts ...O
 			return nil, err
 		}
 	}
+	for _, u := range res.Undecided {
+		gap.add(u.Package, GapUndecided, u.Package.Ecosystem, "an advisory for the package, or its version, could not be evaluated (see undecided)")
+	}
+	res.Coverage = gap.coverage()
 	SortFindings(res.Findings)
 	res.Duration = time.Since(start)
 	return res, nil
@@ -284,7 +357,7 @@ func prefetch(ctx context.Context, src Source, pkgs []*inventory.Package, ms []M
 		}
 		for _, q := range m.Query(p) {
 			k := [2]string{q.Ecosystem, q.Name}
-			if !seen[k] && version.Supported(q.Ecosystem) {
+			if !seen[k] && versions.Supported(q.Ecosystem) {
 				seen[k] = true
 				keys = append(keys, k)
 			}
@@ -401,8 +474,6 @@ func finding(hs []hit) Finding {
 	})
 	f := Finding{ID: hs[0].adv.ID}
 	all := map[string]bool{}
-	var fixed []string
-	open := false
 	for _, h := range hs {
 		f.Advisories = append(f.Advisories, h.adv.ID)
 		f.advisories = append(f.advisories, h.adv)
@@ -410,15 +481,6 @@ func finding(hs []hit) Finding {
 			all[n] = true
 		}
 		f.Reasons = append(f.Reasons, h.reasons...)
-		for _, r := range h.reasons {
-			if r.Fixed != "" {
-				if !slices.Contains(fixed, r.Fixed) {
-					fixed = append(fixed, r.Fixed)
-				}
-			} else {
-				open = true
-			}
-		}
 		if f.Summary == "" {
 			f.Summary = summary(h.adv)
 		}
@@ -436,14 +498,142 @@ func finding(hs []hit) Finding {
 		f.Aliases = append(f.Aliases, n)
 	}
 	slices.Sort(f.Aliases)
-	f.Fixed = fixed
-	f.FixState = FixAvailable
-	if len(fixed) == 0 {
-		f.FixState = NoFixYet
-	}
-	_ = open
-	f.Severity = severityOf(hs)
+	f.Fixed, f.FixState = fixOf(f.Reasons)
+	f.Vulnerabilities = vulnerabilities(hs)
+	f.Severity = f.worst(false)
 	return f
+}
+
+// fixOf reads the fixed versions and the fix state of the ranges that
+// matched: every range must end in a fix for the state to be "fixed".
+func fixOf(reasons []Reason) ([]string, FixState) {
+	var fixed []string
+	open := false
+	for _, r := range reasons {
+		if r.Fixed == "" {
+			open = true
+			continue
+		}
+		if !slices.Contains(fixed, r.Fixed) {
+			fixed = append(fixed, r.Fixed)
+		}
+	}
+	switch {
+	case len(fixed) == 0:
+		return nil, NoFixYet
+	case open:
+		return fixed, FixPartial
+	}
+	return fixed, FixAvailable
+}
+
+// vulnerabilities splits the records of one finding into the
+// vulnerabilities they describe: each CVE a record names (its id, aliases,
+// upstream, and the CVEs a distro advisory bundles), or, for a record that
+// names none, the CVE of a single-CVE record it shares an id with, else the
+// record itself. Each has the records that cover it, and their ranges.
+func vulnerabilities(hs []hit) []Vulnerability {
+	index := map[string]int{}
+	var vs []Vulnerability
+	var covers [][]hit
+	add := func(id string, h hit) {
+		i, ok := index[id]
+		if !ok {
+			i = len(vs)
+			index[id] = i
+			vs = append(vs, Vulnerability{ID: id})
+			covers = append(covers, nil)
+		}
+		if !slices.Contains(vs[i].Advisories, h.adv.ID) {
+			vs[i].Advisories = append(vs[i].Advisories, h.adv.ID)
+			covers[i] = append(covers[i], h)
+		}
+	}
+	var orphans []hit
+	for _, h := range hs {
+		cves := h.adv.CVEs()
+		if len(cves) == 0 {
+			orphans = append(orphans, h)
+			continue
+		}
+		for _, c := range cves {
+			add(c, h)
+		}
+	}
+	for _, h := range orphans {
+		target := h.adv.ID
+		for _, o := range hs {
+			if cves := o.adv.CVEs(); o.adv != h.adv && len(cves) == 1 && sharesID(h.adv, o.adv) {
+				target = cves[0]
+				break
+			}
+		}
+		add(target, h)
+	}
+	for i := range vs {
+		var reasons []Reason
+		for _, h := range covers[i] {
+			reasons = append(reasons, h.reasons...)
+		}
+		vs[i].Fixed, vs[i].FixState = fixOf(reasons)
+		vs[i].Severity = severityOf(covers[i])
+	}
+	slices.SortFunc(vs, func(a, b Vulnerability) int { return cmp.Compare(a.ID, b.ID) })
+	return vs
+}
+
+func sharesID(a, b *osv.Advisory) bool {
+	ids := b.IDs()
+	for _, id := range a.IDs() {
+		if slices.Contains(ids, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// worst is the worst severity among the finding's vulnerabilities (only
+// the open ones, not accepted by an ignore rule, when open is set).
+func (f *Finding) worst(open bool) Severity {
+	best := Severity{Level: Unknown}
+	for _, v := range f.Vulnerabilities {
+		if open && v.Suppressed != nil {
+			continue
+		}
+		s := v.Severity
+		if s.Level.Rank() > best.Level.Rank() || (s.Level == best.Level && s.Score > best.Score) {
+			best = s
+		}
+	}
+	return best
+}
+
+// Open returns the vulnerabilities of the finding that no ignore rule
+// accepts. A finding is suppressed only when none is left open.
+func (f *Finding) Open() []Vulnerability {
+	var out []Vulnerability
+	for _, v := range f.Vulnerabilities {
+		if v.Suppressed == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// OpenSeverity is the worst severity among the open vulnerabilities: what
+// --fail-on levels compare (Unknown when every one is accepted).
+func (f *Finding) OpenSeverity() Severity { return f.worst(true) }
+
+// OpenKEV is the KEV entry of an open vulnerability (the earliest added),
+// nil when none is in the catalog: what --fail-on kev looks at.
+func (f *Finding) OpenKEV() *KEV {
+	var out *KEV
+	for _, v := range f.Vulnerabilities {
+		if v.Suppressed == nil && v.KEV != nil && (out == nil || v.KEV.DateAdded < out.DateAdded) {
+			out = v.KEV
+		}
+	}
+	return out
 }
 
 func summary(a *osv.Advisory) string {
@@ -499,6 +689,12 @@ func enrich(ctx context.Context, es ExploitSource, fs []Finding) error {
 		return fmt.Errorf("look up EPSS: %w", err)
 	}
 	for i := range fs {
+		for j := range fs[i].Vulnerabilities {
+			v := &fs[i].Vulnerabilities[j]
+			if e, ok := kevs[v.ID]; ok {
+				v.KEV = &KEV{CVE: v.ID, DateAdded: e.DateAdded, DueDate: e.DueDate, KnownRansomwareCampaignUse: e.KnownRansomwareCampaignUse}
+			}
+		}
 		for _, c := range fs[i].CVEs() {
 			if e, ok := kevs[c]; ok && (fs[i].KEV == nil || e.DateAdded < fs[i].KEV.DateAdded) {
 				fs[i].KEV = &KEV{CVE: c, DateAdded: e.DateAdded, DueDate: e.DueDate, KnownRansomwareCampaignUse: e.KnownRansomwareCampaignUse}

@@ -36,6 +36,19 @@ func (m *memSource) Advisories(_ context.Context, eco, name string) ([]*osv.Advi
 	return out, nil
 }
 
+func (m *memSource) EcosystemRecords(_ context.Context, eco string) (int, error) {
+	n := 0
+	for _, a := range m.advs {
+		for _, af := range a.Affected {
+			if af.Package.Ecosystem == eco {
+				n++
+				break
+			}
+		}
+	}
+	return n, nil
+}
+
 func (m *memSource) KEV(_ context.Context, cves []string) (map[string]kev.Entry, error) {
 	out := map[string]kev.Entry{}
 	for _, c := range cves {
@@ -245,8 +258,19 @@ func TestUndecided(t *testing.T) {
 	for _, u := range res.Undecided {
 		got = append(got, u.Package.Name+" "+u.Advisory)
 	}
-	if diff := cmp.Diff([]string{"foo BAD-1", "foo ", "baz ", "qux "}, got); diff != "" {
+	if diff := cmp.Diff([]string{"foo BAD-1", "foo "}, got); diff != "" {
 		t.Errorf("undecided (-want +got):\n%s", diff)
+	}
+	// Every one of them is a coverage gap: unknown, not clean.
+	got = nil
+	for _, g := range res.Coverage.Gaps {
+		for _, p := range g.Packages {
+			got = append(got, string(g.Reason)+" "+p.Name+"@"+p.Version)
+		}
+	}
+	want := []string{"no-version-order qux@1.0", "undecided foo@1.0-1", "undecided foo@@@@", "unrecognised-os baz@1.0"}
+	if diff := cmp.Diff(want, got); diff != "" || res.Coverage.Complete {
+		t.Errorf("coverage complete=%v gaps (-want +got):\n%s", res.Coverage.Complete, diff)
 	}
 }
 

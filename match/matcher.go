@@ -4,7 +4,7 @@ import (
 	"strings"
 
 	"github.com/credence-dev/credence/inventory"
-	"github.com/credence-dev/credence/match/version"
+	"github.com/credence-dev/credence/versions"
 	"github.com/credence-dev/credence/vulndb/osv"
 )
 
@@ -44,12 +44,13 @@ func Matchers() []Matcher {
 // distro matches packages of Linux distributions: Debian, Ubuntu and
 // Alpine advisories are filed under the source package (dpkg Source, apk
 // origin) and compare the source version; rpm distributions (AlmaLinux,
-// Rocky, Red Hat) file advisories under binary package names, and some
-// under the source rpm name, so both are looked up.
+// Rocky, Red Hat, SUSE) file advisories under binary package names, and some
+// under the source rpm name, so both are looked up (for Red Hat, in the
+// BaseOS, AppStream and CodeReady Builder streams of the release).
 type distro struct{}
 
 func (distro) Name() string                     { return "distro" }
-func (distro) Version() int                     { return 1 }
+func (distro) Version() int                     { return 2 }
 func (distro) Filter(p *inventory.Package) bool { return p.OSPackage() }
 
 func (distro) Query(p *inventory.Package) []Query {
@@ -75,6 +76,18 @@ func (distro) Query(p *inventory.Package) []Query {
 		}
 		if srcName != "" && srcName != p.Name {
 			qs = append(qs, Query{Ecosystem: p.Ecosystem, Name: srcName, Version: srcVersion, Via: "source package"})
+		}
+		// Red Hat files advisories per product stream; an image's
+		// os-release names BaseOS, but its packages may come from AppStream
+		// or CodeReady Builder of the same release.
+		if stem, ok := strings.CutSuffix(p.Ecosystem, "::baseos"); ok && strings.HasPrefix(stem, "Red Hat:") {
+			n := len(qs)
+			for _, stream := range []string{"::appstream", "::crb"} {
+				for _, q := range qs[:n] {
+					q.Ecosystem = stem + stream
+					qs = append(qs, q)
+				}
+			}
 		}
 		return qs
 	}
@@ -107,7 +120,7 @@ func (goStdlib) Filter(p *inventory.Package) bool {
 }
 
 func (goStdlib) Query(p *inventory.Package) []Query {
-	return []Query{{Ecosystem: "Go", Name: "stdlib", Version: version.Go(p.Version), Via: "Go toolchain"}}
+	return []Query{{Ecosystem: "Go", Name: "stdlib", Version: versions.Go(p.Version), Via: "Go toolchain"}}
 }
 
 // CanonicalName is the name advisories use for p in its ecosystem: npm

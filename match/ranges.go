@@ -3,9 +3,8 @@ package match
 import (
 	"fmt"
 	"slices"
-	"strings"
 
-	"github.com/credence-dev/credence/match/version"
+	"github.com/credence-dev/credence/versions"
 	"github.com/credence-dev/credence/vulndb/osv"
 )
 
@@ -59,10 +58,10 @@ func (e *Undecidable) Error() string { return e.Msg }
 // then each SEMVER or ECOSYSTEM range with its events sorted by version.
 // GIT ranges are skipped: they need commit history. It returns the reasons
 // the entry applies (none if it does not), or an *Undecidable error.
-func affects(eco, installed string, v version.Version, af *osv.Affected) ([]Reason, error) {
+func affects(eco, installed string, v versions.Version, af *osv.Affected) ([]Reason, error) {
 	raw := installed
 	if osv.BaseEcosystem(eco) == "Go" {
-		raw = version.Go(installed)
+		raw = versions.Go(installed)
 	}
 	listed := false
 	for _, l := range af.Versions {
@@ -98,14 +97,14 @@ func affects(eco, installed string, v version.Version, af *osv.Affected) ([]Reas
 
 type parsedEvent struct {
 	kind, value string
-	v           version.Version
+	v           versions.Version
 	zero        bool // introduced "0": before every version
 }
 
 // inRange evaluates one range. Events are sorted by version ("introduced:
 // 0" first); a version is affected after an introduced event and until a
 // fixed event (exclusive), a last_affected event (inclusive) or a limit.
-func inRange(eco string, v version.Version, r osv.Range) (Reason, bool, error) {
+func inRange(eco string, v versions.Version, r osv.Range) (Reason, bool, error) {
 	events := make([]parsedEvent, 0, len(r.Events))
 	for _, e := range r.Events {
 		kind, value := e.Kind(), e.Value()
@@ -116,7 +115,7 @@ func inRange(eco string, v version.Version, r osv.Range) (Reason, bool, error) {
 		if kind == "introduced" && value == "0" {
 			pe.zero = true
 		} else {
-			pv, err := version.Parse(eco, value)
+			pv, err := versions.Parse(eco, value)
 			if err != nil {
 				return Reason{}, false, &Undecidable{fmt.Sprintf("%s event %q: %v", kind, value, err)}
 			}
@@ -170,30 +169,4 @@ func inRange(eco string, v version.Version, r osv.Range) (Reason, bool, error) {
 		return Reason{}, false, nil
 	}
 	return reason, true, nil
-}
-
-// fixedIn lists the fixed events of the ranges of af, for "fixed versions".
-func fixedIn(af *osv.Affected) []string {
-	var out []string
-	for _, r := range af.Ranges {
-		if r.Type == osv.RangeGit {
-			continue
-		}
-		for _, e := range r.Events {
-			if e.Fixed != "" && !slices.Contains(out, e.Fixed) {
-				out = append(out, e.Fixed)
-			}
-		}
-	}
-	return out
-}
-
-func joinNonEmpty(sep string, parts ...string) string {
-	var out []string
-	for _, p := range parts {
-		if p != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, sep)
 }

@@ -108,20 +108,18 @@ func CVSSScore(vector string) (float64, error) {
 	return 0, fmt.Errorf("unsupported CVSS vector %.40q", vector)
 }
 
-// scoreByCVE scores findings that have no CVSS vector of their own from
-// the vectors other records state for their CVEs (the highest wins). A
-// rating from the finding's own database is replaced only by a score.
+// scoreByCVE scores the vulnerabilities that have no CVSS vector in their
+// own records from the vectors other records state for the CVE (the
+// highest wins); a rating from the finding's own database is replaced only
+// by a score. Each finding's severity is then its worst vulnerability's.
 func scoreByCVE(ctx context.Context, ss SeveritySource, fs []Finding) error {
 	var cves []string
 	seen := map[string]bool{}
 	for i := range fs {
-		if fs[i].Severity.Score > 0 {
-			continue
-		}
-		for _, c := range fs[i].CVEs() {
-			if !seen[c] {
-				seen[c] = true
-				cves = append(cves, c)
+		for _, v := range fs[i].Vulnerabilities {
+			if v.Severity.Score == 0 && strings.HasPrefix(v.ID, "CVE-") && !seen[v.ID] {
+				seen[v.ID] = true
+				cves = append(cves, v.ID)
 			}
 		}
 	}
@@ -134,22 +132,24 @@ func scoreByCVE(ctx context.Context, ss SeveritySource, fs []Finding) error {
 	}
 	for i := range fs {
 		f := &fs[i]
-		if f.Severity.Score > 0 {
-			continue
-		}
-		var best Severity
-		for _, c := range f.CVEs() {
-			for _, v := range vectors[c] {
-				score, err := CVSSScore(v.Vector)
+		for j := range f.Vulnerabilities {
+			v := &f.Vulnerabilities[j]
+			if v.Severity.Score > 0 {
+				continue
+			}
+			var best Severity
+			for _, vec := range vectors[v.ID] {
+				score, err := CVSSScore(vec.Vector)
 				if err != nil || math.IsNaN(score) || score <= best.Score {
 					continue
 				}
-				best = Severity{Level: FromScore(score), Score: score, Vector: v.Vector, Source: v.Type + " for " + c + " in " + v.Advisory}
+				best = Severity{Level: FromScore(score), Score: score, Vector: vec.Vector, Source: vec.Type + " for " + v.ID + " in " + vec.Advisory}
+			}
+			if best.Score > 0 {
+				v.Severity = best
 			}
 		}
-		if best.Score > 0 {
-			f.Severity = best
-		}
+		f.Severity = f.worst(false)
 	}
 	return nil
 }

@@ -14,11 +14,13 @@ import (
 	"github.com/credence-dev/credence/match"
 )
 
-// SARIFInput is what a SARIF log describes: one scanned image and its findings.
+// SARIFInput is what a SARIF log describes: one scanned image, its
+// findings, and the packages that could not be checked.
 type SARIFInput struct {
 	ImageRef string
 	ImageID  string
 	Findings []match.Finding
+	Coverage match.Coverage
 	// ToolVersion defaults to the running binary's version.
 	ToolVersion string
 }
@@ -31,8 +33,9 @@ type sarifLog struct {
 }
 
 type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
+	Tool        sarifTool         `json:"tool"`
+	Invocations []sarifInvocation `json:"invocations,omitempty"`
+	Results     []sarifResult     `json:"results"`
 	// Properties of the run: the scanned image.
 	Properties map[string]any `json:"properties,omitempty"`
 }
@@ -63,9 +66,24 @@ type sarifRule struct {
 	Properties       map[string]any `json:"properties,omitempty"`
 }
 
+// sarifInvocation says how the run went; its notifications carry what
+// could not be checked.
+type sarifInvocation struct {
+	ExecutionSuccessful        bool                `json:"executionSuccessful"`
+	ToolExecutionNotifications []sarifNotification `json:"toolExecutionNotifications,omitempty"`
+}
+
+type sarifNotification struct {
+	Level   string       `json:"level"`
+	Message sarifMessage `json:"message"`
+}
+
 type sarifResult struct {
-	RuleID       string             `json:"ruleId"`
-	RuleIndex    int                `json:"ruleIndex"`
+	RuleID    string `json:"ruleId"`
+	RuleIndex int    `json:"ruleIndex"`
+	// Kind is "open" for a package that could not be checked (SARIF
+	// 2.1.0 §3.27.9: the tool could not decide); absent means "fail".
+	Kind         string             `json:"kind,omitempty"`
 	Level        string             `json:"level"`
 	Message      sarifMessage       `json:"message"`
 	Locations    []sarifLocation    `json:"locations,omitempty"`
@@ -115,7 +133,11 @@ func sarifLevel(l match.Level) string {
 // WriteSARIF writes a SARIF 2.1.0 log: one rule per vulnerability id, one
 // result per (vulnerability, package), located at the package's paths in the
 // image. Rules carry "security-severity" (the CVSS score) as code scanning
-// dashboards expect; suppressed findings carry an external suppression.
+// dashboards expect; suppressed findings carry an external suppression; a
+// partly accepted finding stays an active result at the level of what is
+// open, listing what was accepted. Each package that could not be checked is
+// a result of kind "open" under a "credence/not-checked/<reason>" rule, and
+// each gap a notification of the run's invocation.
 func WriteSARIF(w io.Writer, in SARIFInput) error {
 	toolVersion := in.ToolVersion
 	if toolVersion == "" {
@@ -139,16 +161,37 @@ func WriteSARIF(w io.Writer, in SARIFInput) error {
 		if f.Summary != "" {
 			msg += ": " + f.Summary
 		}
-		if f.FixState == match.NoFixYet {
+		switch f.FixState {
+		case match.NoFixYet:
 			msg += ". No fix yet."
-		} else {
+		case match.FixPartial:
+			msg += ". Fixed in " + strings.Join(f.Fixed, ", ") + " for some of it; part has no fix yet."
+		default:
 			msg += ". Fixed in " + strings.Join(f.Fixed, ", ") + "."
+		}
+		level := sarifLevel(f.Severity.Level)
+		var accepted []map[string]string
+		var open []string
+		for _, v := range f.Vulnerabilities {
+			if v.Suppressed != nil {
+				accepted = append(accepted, map[string]string{"id": v.ID, "reason": v.Suppressed.Reason, "rule": v.Suppressed.RuleID})
+			} else {
+				open = append(open, v.ID)
+			}
+		}
+		if f.Suppressed == nil && len(accepted) > 0 {
+			level = sarifLevel(f.OpenSeverity().Level)
+			var ids []string
+			for _, a := range accepted {
+				ids = append(ids, a["id"])
+			}
+			msg += " Accepted: " + strings.Join(ids, ", ") + "; still open: " + strings.Join(open, ", ") + "."
 		}
 		if f.KEV != nil {
 			msg += " Known exploited (CISA KEV, added " + f.KEV.DateAdded + ")."
 		}
 		res := sarifResult{
-			RuleID: f.ID, RuleIndex: idx, Level: sarifLevel(f.Severity.Level),
+			RuleID: f.ID, RuleIndex: idx, Level: level,
 			Message:             sarifMessage{Text: msg},
 			PartialFingerprints: map[string]string{"credence/v1": f.ID + "|" + f.Package.PURL + "|" + strings.Join(f.Package.Locations, ",")},
 			Properties: map[string]any{
@@ -162,6 +205,10 @@ func WriteSARIF(w io.Writer, in SARIFInput) error {
 		}
 		if f.KEV != nil {
 			res.Properties["kev"] = f.KEV
+		}
+		if len(accepted) > 0 {
+			res.Properties["acceptedVulnerabilities"] = accepted
+			res.Properties["openVulnerabilities"] = open
 		}
 		if len(f.RelatedKEV) > 0 {
 			res.Properties["relatedKEV"] = f.RelatedKEV
@@ -177,6 +224,7 @@ func WriteSARIF(w io.Writer, in SARIFInput) error {
 		}
 		run.Results = append(run.Results, res)
 	}
+	addCoverage(&run, in.Coverage)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
@@ -226,4 +274,41 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// addCoverage adds the packages that could not be checked: one rule per
+// reason, one "open" result per package, one notification per gap.
+func addCoverage(run *sarifRun, c match.Coverage) {
+	inv := sarifInvocation{ExecutionSuccessful: true}
+	for _, g := range c.Gaps {
+		id := "credence/not-checked/" + string(g.Reason)
+		idx := -1
+		for i, r := range run.Tool.Driver.Rules {
+			if r.ID == id {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			idx = len(run.Tool.Driver.Rules)
+			run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sarifRule{ID: id, Name: "NotChecked",
+				ShortDescription: sarifMessage{Text: "Packages credence could not check for vulnerabilities (" + string(g.Reason) + "): unknown, not clean"},
+				Properties:       map[string]any{"tags": []string{"security", "coverage"}}})
+		}
+		names := make([]string, 0, len(g.Packages))
+		for _, p := range g.Packages {
+			pkg := match.CanonicalName(p)
+			names = append(names, pkg+" "+p.Version)
+			res := sarifResult{RuleID: id, RuleIndex: idx, Kind: "open", Level: "none",
+				Message:             sarifMessage{Text: pkg + " " + p.Version + " could not be checked: " + g.Detail + "."},
+				PartialFingerprints: map[string]string{"credence/v1": id + "|" + p.PURL + "|" + strings.Join(p.Locations, ",")},
+				Properties:          map[string]any{"package": pkg, "installedVersion": p.Version, "ecosystem": g.Ecosystem, "purl": p.PURL, "reason": string(g.Reason)}}
+			for _, loc := range p.Locations {
+				res.Locations = append(res.Locations, sarifLocation{PhysicalLocation: &sarifPhysical{ArtifactLocation: sarifArtifact{URI: uriPath(loc)}}})
+			}
+			run.Results = append(run.Results, res)
+		}
+		inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarifNotification{Level: "error",
+			Message: sarifMessage{Text: fmt.Sprintf("%d packages not checked (%s): %s: %s", len(g.Packages), g.Reason, g.Detail, strings.Join(names, ", "))}})
+	}
+	run.Invocations = []sarifInvocation{inv}
 }

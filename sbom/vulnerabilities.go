@@ -14,7 +14,9 @@ import (
 // packages it was found in, with its aliases under references, ratings
 // (CVSS score and vector, or the ecosystem's rating), fixed versions as
 // recommendation, KEV and EPSS as properties, and suppressed findings
-// marked with an analysis (response will_not_fix), never removed.
+// marked with an analysis (response will_not_fix), never removed. A finding
+// only partly accepted has no analysis (it is open) and a
+// "credence:accepted" property per accepted CVE.
 func AddVulnerabilities(bom *cdx.BOM, findings []match.Finding) {
 	refs := map[string]string{} // package identity → bom-ref
 	if bom.Components != nil {
@@ -43,6 +45,18 @@ func AddVulnerabilities(bom *cdx.BOM, findings []match.Finding) {
 		affects := *v.Affects
 		affects = append(affects, cdx.Affects{Ref: ref, Range: &[]cdx.AffectedVersions{{Version: f.Installed, Status: cdx.VulnerabilityStatusAffected}}})
 		v.Affects = &affects
+		for _, vu := range f.Vulnerabilities {
+			if vu.Suppressed != nil && f.Suppressed == nil {
+				// Partly accepted: the vulnerability entry stays open; what
+				// was accepted is recorded, by CVE.
+				prop := cdx.Property{Name: "credence:accepted", Value: vu.ID + " in " + f.Package.PURL + ": " + vu.Suppressed.Reason}
+				if vu.Suppressed.Expires != "" {
+					prop.Value += " (until " + vu.Suppressed.Expires + ")"
+				}
+				props := append(*v.Properties, prop)
+				v.Properties = &props
+			}
+		}
 		if f.Suppressed != nil && v.Analysis == nil {
 			// An accepted risk: no claim about exploitability, a decision
 			// not to fix for now.
@@ -143,4 +157,48 @@ func source(id string) *cdx.Source {
 		return &cdx.Source{Name: "GitHub", URL: "https://github.com/advisories/" + id}
 	}
 	return &cdx.Source{Name: "OSV", URL: "https://osv.dev/vulnerability/" + id}
+}
+
+// AddCoverage records what could not be checked: a "credence:notChecked"
+// property ("reason: detail") on each such component, and
+// "credence:coverage" (complete or incomplete) on the BOM's metadata, so a
+// consumer never reads an unchecked component as free of vulnerabilities.
+func AddCoverage(bom *cdx.BOM, c match.Coverage) {
+	state := "complete"
+	if !c.Complete {
+		state = "incomplete: " + c.String()
+	}
+	if bom.Metadata == nil {
+		bom.Metadata = &cdx.Metadata{}
+	}
+	props := []cdx.Property{}
+	if bom.Metadata.Properties != nil {
+		props = *bom.Metadata.Properties
+	}
+	props = append(props, cdx.Property{Name: "credence:coverage", Value: state})
+	bom.Metadata.Properties = &props
+	if bom.Components == nil {
+		return
+	}
+	why := map[string][]string{} // purl → reasons
+	for _, g := range c.Gaps {
+		for _, p := range g.Packages {
+			why[p.PURL] = append(why[p.PURL], string(g.Reason)+": "+g.Detail)
+		}
+	}
+	comps := *bom.Components
+	for i := range comps {
+		reasons, ok := why[comps[i].PackageURL]
+		if !ok || comps[i].PackageURL == "" {
+			continue
+		}
+		cp := []cdx.Property{}
+		if comps[i].Properties != nil {
+			cp = *comps[i].Properties
+		}
+		for _, r := range reasons {
+			cp = append(cp, cdx.Property{Name: "credence:notChecked", Value: r})
+		}
+		comps[i].Properties = &cp
+	}
 }

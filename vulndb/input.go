@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/credence-dev/credence/match/version"
+	"github.com/credence-dev/credence/versions"
 	"github.com/credence-dev/credence/vulndb/epss"
 	"github.com/credence-dev/credence/vulndb/kev"
 	"github.com/credence-dev/credence/vulndb/osv"
@@ -409,7 +409,7 @@ func prepare(b []byte) (*record, error) {
 		if !slices.Contains(r.keys, k) {
 			r.keys = append(r.keys, k)
 		}
-		if !version.Supported(af.Package.Ecosystem) {
+		if !versions.Supported(af.Package.Ecosystem) {
 			r.warn = append(r.warn, fmt.Sprintf("%s: unknown ecosystem %q (kept; its packages cannot be matched)", a.ID, af.Package.Ecosystem))
 			continue
 		}
@@ -422,7 +422,7 @@ func prepare(b []byte) (*record, error) {
 				if e.Introduced == "0" {
 					continue
 				}
-				if _, err := version.Parse(af.Package.Ecosystem, v); err != nil {
+				if _, err := versions.Parse(af.Package.Ecosystem, v); err != nil {
 					r.warn = append(r.warn, fmt.Sprintf("%s: %s %s: %s event: %v (kept; matching reports it as undecided)", a.ID, af.Package.Ecosystem, af.Package.Name, e.Kind(), err))
 				}
 			}

@@ -75,6 +75,19 @@ func (m *Memory) Advisories(_ context.Context, ecosystem, name string) ([]*osv.A
 	return slices.Clone(m.byKey[[2]string{ecosystem, name}]), nil
 }
 
+// EcosystemRecords implements match.EcosystemSource.
+func (m *Memory) EcosystemRecords(_ context.Context, ecosystem string) (int, error) {
+	ids := map[string]bool{}
+	for k, advs := range m.byKey {
+		if k[0] == ecosystem {
+			for _, a := range advs {
+				ids[a.ID] = true
+			}
+		}
+	}
+	return len(ids), nil
+}
+
 // KEV implements match.ExploitSource.
 func (m *Memory) KEV(_ context.Context, cves []string) (map[string]kev.Entry, error) {
 	out := map[string]kev.Entry{}

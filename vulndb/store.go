@@ -450,6 +450,17 @@ func (d *DB) Advisories(ctx context.Context, ecosystem, name string) ([]*osv.Adv
 	return out, rows.Err()
 }
 
+// EcosystemRecords implements match.EcosystemSource: the number of
+// advisories with an affected entry in ecosystem (0 when none was imported).
+func (d *DB) EcosystemRecords(ctx context.Context, ecosystem string) (int, error) {
+	var n int
+	err := d.db.QueryRowContext(ctx, `SELECT records FROM ecosystems WHERE ecosystem = ?`, ecosystem).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return n, err
+}
+
 // Raw returns the OSV JSON of one advisory as it was imported.
 func (d *DB) Raw(ctx context.Context, id string) ([]byte, error) {
 	var blob []byte

@@ -77,14 +77,25 @@ func status(t *testing.T, db string) *vulndb.Status {
 	return st
 }
 
+// sampleRecords counts the OSV record files of the sample data (one record
+// each).
+func sampleRecords(t *testing.T) int {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(sampleDir(t), "osv", "*.json"))
+	if err != nil || len(m) == 0 {
+		t.Fatalf("no sample records: %v", err)
+	}
+	return len(m)
+}
+
 func TestImportAndQuery(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "vuln.db")
 	rep, err := importPath(t, db, sampleDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Records != 37 || rep.Skipped != 0 {
-		t.Errorf("records %d skipped %d, want 37 and 0", rep.Records, rep.Skipped)
+	if n := sampleRecords(t); rep.Records != n || rep.Skipped != 0 {
+		t.Errorf("records %d skipped %d, want %d and 0", rep.Records, rep.Skipped, n)
 	}
 	d, err := vulndb.Open(db)
 	if err != nil {
@@ -131,14 +142,14 @@ func TestImportAndQuery(t *testing.T) {
 		t.Errorf("xz backdoor is not in KEV")
 	}
 	st, _ := d.Status(ctx)
-	if st.Advisories != 37 || st.KEV != 4 || len(st.Sources) != 2 {
+	if st.Advisories != sampleRecords(t) || st.KEV != 4 || len(st.Sources) != 2 {
 		t.Errorf("status %+v", st)
 	}
 	// The same source again replaces its records: counts stay.
 	if _, err := importPath(t, db, sampleDir(t)); err != nil {
 		t.Fatal(err)
 	}
-	if st := status(t, db); st.Advisories != 37 || st.KEV != 4 {
+	if st := status(t, db); st.Advisories != sampleRecords(t) || st.KEV != 4 {
 		t.Errorf("after re-import: %d advisories, %d KEV", st.Advisories, st.KEV)
 	}
 }
@@ -294,8 +305,8 @@ func TestKilledImportKeepsPreviousDatabase(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
 		st := status(t, db)
-		if st.Advisories != 37 {
-			t.Fatalf("after the kill the database has %d advisories, want the previous 37", st.Advisories)
+		if n := sampleRecords(t); st.Advisories != n {
+			t.Fatalf("after the kill the database has %d advisories, want the previous %d", st.Advisories, n)
 		}
 		if ws, ok := err.(*exec.ExitError); ok && !ws.Success() {
 			t.Logf("attempt %d: child killed (%v) mid-import; previous database intact", attempt, err)
@@ -456,5 +467,36 @@ func TestUpdateShared(t *testing.T) {
 	}
 	if rep.Import != nil || int(hits.notModified.Load()) != len(vulndb.DefaultEcosystems)+1 {
 		t.Errorf("second update imported %+v; %d answered 304", rep.Import, hits.notModified.Load())
+	}
+}
+
+// EcosystemRecords tells "no advisories for this ecosystem" (unchecked)
+// from "no advisories for this package" (checked, clean), in both stores.
+func TestEcosystemRecords(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "vuln.db")
+	if _, err := importPath(t, db, sampleDir(t)); err != nil {
+		t.Fatal(err)
+	}
+	d, err := vulndb.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ins, err := vulndb.Inputs(sampleDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := vulndb.LoadMemory(context.Background(), "sample", ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []interface {
+		EcosystemRecords(context.Context, string) (int, error)
+	}{d, m} {
+		for eco, want := range map[string]int{"Alpine:v3.14": 51, "npm": 3, "Debian:13": 0, "PyPI:x": 0} {
+			if n, err := src.EcosystemRecords(context.Background(), eco); err != nil || n != want {
+				t.Errorf("%T EcosystemRecords(%s) = %d, %v; want %d", src, eco, n, err, want)
+			}
+		}
 	}
 }

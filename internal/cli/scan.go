@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -30,11 +31,19 @@ versions, the layer that added each package and why each advisory matched.
 Outputs (-o): table (grouped by package), json, sarif (SARIF 2.1.0),
 cyclonedx-json (CycloneDX 1.6 with a vulnerabilities section).
 
---fail-on critical|high|medium|low|kev exits 1 when an unsuppressed finding
-is at or above that severity (kev: in the KEV catalog). --ignore FILE accepts
-risks (YAML or JSON: id, optional package, reason, expires); suppressed
-findings are still shown, marked. Findings whose severity is unknown do not
-trip --fail-on levels; they are counted in the summary.
+--fail-on critical|high|medium|low|kev exits 1 when an open vulnerability is
+at or above that severity (kev: in the KEV catalog), and when any package
+could not be checked: an OS credence does not recognise or that OSV has no
+advisories for, an ecosystem the database holds no advisories for, an
+advisory that could not be evaluated. Unknown is not clean: --allow-unknown
+lets such packages pass the gate (they are still listed in every output).
+
+--ignore FILE accepts risks (YAML or JSON: id, optional package, reason,
+expires). A rule accepts what it names: one CVE of an advisory that bundles
+several leaves the others open, and the finding still gates on them; a rule
+naming the bundle does not accept a KEV-listed CVE in it (name that CVE).
+Accepted vulnerabilities are still shown, marked. Findings whose severity is
+unknown do not trip --fail-on levels; they are counted in the summary.
 
 The database is --db, $` + vulndb.EnvDB + ` or ` + displayDefaultDB() + `;
 --db sample uses the small embedded demo data.
@@ -51,6 +60,7 @@ The database is --db, $` + vulndb.EnvDB + ` or ` + displayDefaultDB() + `;
 	failOn := cmd.Flags().String("fail-on", "", "exit 1 when a finding is at or above this severity: critical, high, medium, low, or kev")
 	ignoreFile := cmd.Flags().String("ignore", "", "file of accepted risks (YAML or JSON)")
 	maxAge := cmd.Flags().Duration("max-db-age", 7*24*time.Hour, "warn when the database's data is older than this (0: never)")
+	allowUnknown := cmd.Flags().Bool("allow-unknown", false, "let packages that could not be checked pass --fail-on (they are still reported)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		stderr := cmd.ErrOrStderr()
 		var threshold match.Level
@@ -91,13 +101,13 @@ The database is --db, $` + vulndb.EnvDB + ` or ` + displayDefaultDB() + `;
 			return err
 		}
 		invTime := time.Since(start)
-		res, err := match.Match(cmd.Context(), src, inv.Packages)
+		res, err := match.Match(cmd.Context(), src, inv.Packages, match.WithDistro(inv.Distro))
 		if err != nil {
 			return err
 		}
 		warnings = append(warnings, match.ApplyIgnores(res.Findings, rules, time.Now())...)
-		if len(res.Undecided) > 0 {
-			warnings = append(warnings, fmt.Sprintf("%d package/advisory pairs could not be evaluated (see undecided in -o json): unknown, not safe", len(res.Undecided)))
+		for _, g := range res.Coverage.Gaps {
+			warnings = append(warnings, fmt.Sprintf("%d packages not checked (%s): %s: unknown, not safe", len(g.Packages), g.Reason, g.Detail))
 		}
 		for _, m := range inv.Status.Warnings {
 			warnings = append(warnings, m)
@@ -106,7 +116,7 @@ The database is --db, $` + vulndb.EnvDB + ` or ` + displayDefaultDB() + `;
 			warnings = append(warnings, fmt.Sprintf("%s could not read %s (layer %d): %s", e.Extractor, e.Path, e.Layer, e.Error))
 		}
 		sum := summarize(res)
-		rep := scanReport{Image: img, Distro: inv.Distro, Database: dbInfo(st), Summary: sum, Findings: res.Findings, Undecided: res.Undecided, Matchers: res.Matchers, Warnings: warnings,
+		rep := scanReport{Image: img, Distro: inv.Distro, Database: dbInfo(st), Summary: sum, Findings: res.Findings, Coverage: res.Coverage, Undecided: res.Undecided, Matchers: res.Matchers, Warnings: warnings,
 			Timing: timing{InventoryNs: invTime, MatchNs: res.Duration}}
 		if rep.Warnings == nil {
 			rep.Warnings = []string{}
@@ -116,10 +126,11 @@ The database is --db, $` + vulndb.EnvDB + ` or ` + displayDefaultDB() + `;
 		case "json":
 			err = writeJSON(w, rep)
 		case "sarif":
-			err = report.WriteSARIF(w, report.SARIFInput{ImageRef: img.Reference, ImageID: img.ID(), Findings: res.Findings})
+			err = report.WriteSARIF(w, report.SARIFInput{ImageRef: img.Reference, ImageID: img.ID(), Findings: res.Findings, Coverage: res.Coverage})
 		case "cyclonedx-json":
 			bom := sbom.CycloneDX(img, inv)
 			sbom.AddVulnerabilities(bom, res.Findings)
+			sbom.AddCoverage(bom, res.Coverage)
 			err = sbom.WriteCycloneDX(w, bom)
 		default:
 			err = printScan(w, img, inv, rep)
@@ -130,33 +141,40 @@ The database is --db, $` + vulndb.EnvDB + ` or ` + displayDefaultDB() + `;
 		for _, m := range warnings {
 			fmt.Fprintf(stderr, "warning: %s\n", m)
 		}
-		return failure(res.Findings, threshold, *failOn == "kev")
+		return failure(res, threshold, *failOn == "kev", *failOn != "" && !*allowUnknown)
 	}
 	return cmd
 }
 
-// failure returns a policy failure when an unsuppressed finding crosses the threshold.
-func failure(fs []match.Finding, threshold match.Level, kev bool) error {
+// failure returns a policy failure when an open vulnerability crosses the
+// threshold (accepted ones do not count; a finding with one open still
+// does), or, unless unknown is allowed, when a package could not be checked.
+func failure(res *match.Result, threshold match.Level, kev, gateUnknown bool) error {
 	if threshold == "" && !kev {
 		return nil
 	}
 	n := 0
-	for _, f := range fs {
-		if f.Suppressed != nil {
-			continue
-		}
-		if (kev && f.KEV != nil) || (threshold != "" && f.Severity.Level.Rank() >= threshold.Rank()) {
+	for i := range res.Findings {
+		f := &res.Findings[i]
+		if (kev && f.OpenKEV() != nil) || (threshold != "" && f.OpenSeverity().Level.Rank() >= threshold.Rank()) {
 			n++
 		}
 	}
-	if n == 0 {
+	var why []string
+	if n > 0 {
+		what := "at or above " + string(threshold)
+		if kev {
+			what = "in the CISA KEV catalog"
+		}
+		why = append(why, fmt.Sprintf("%d finding(s) %s", n, what))
+	}
+	if gateUnknown && !res.Coverage.Complete {
+		why = append(why, fmt.Sprintf("%s (unknown is not clean; --allow-unknown lets them pass)", res.Coverage))
+	}
+	if len(why) == 0 {
 		return nil
 	}
-	what := "at or above " + string(threshold)
-	if kev {
-		what = "in the CISA KEV catalog"
-	}
-	return &policyFailure{fmt.Sprintf("%d finding(s) %s (--fail-on)", n, what)}
+	return &policyFailure{strings.Join(why, "; ") + " (--fail-on)"}
 }
 
 type scanReport struct {
@@ -165,6 +183,7 @@ type scanReport struct {
 	Database  database          `json:"database"`
 	Summary   summary           `json:"summary"`
 	Findings  []match.Finding   `json:"findings"`
+	Coverage  match.Coverage    `json:"coverage"`
 	Undecided []match.Undecided `json:"undecided,omitempty"`
 	Matchers  []string          `json:"matchers"`
 	Warnings  []string          `json:"warnings"`
@@ -193,26 +212,40 @@ type summary struct {
 	BySeverity map[string]int `json:"bySeverity"`
 	KEV        int            `json:"kev"`
 	NoFix      int            `json:"noFixYet"`
+	PartlyFix  int            `json:"partlyFixed"`
 	Suppressed int            `json:"suppressed"`
-	Undecided  int            `json:"undecided"`
+	// PartlyAccepted are open findings some of whose vulnerabilities an
+	// ignore rule accepts.
+	PartlyAccepted int `json:"partlyAccepted"`
+	Undecided      int `json:"undecided"`
+	// Unchecked are the packages that could not be checked (coverage gaps).
+	Unchecked int `json:"unchecked"`
 }
 
+// summarize counts open findings by their open severity and KEV status.
 func summarize(res *match.Result) summary {
-	s := summary{BySeverity: map[string]int{}, Undecided: len(res.Undecided)}
+	s := summary{BySeverity: map[string]int{}, Undecided: len(res.Undecided), Unchecked: len(res.Coverage.Unchecked())}
 	pkgs := map[*inventory.Package]bool{}
-	for _, f := range res.Findings {
+	for i := range res.Findings {
+		f := &res.Findings[i]
 		if f.Suppressed != nil {
 			s.Suppressed++
 			continue
 		}
+		if len(f.Open()) < len(f.Vulnerabilities) {
+			s.PartlyAccepted++
+		}
 		s.Findings++
 		pkgs[f.Package] = true
-		s.BySeverity[string(f.Severity.Level)]++
-		if f.KEV != nil {
+		s.BySeverity[string(f.OpenSeverity().Level)]++
+		if f.OpenKEV() != nil {
 			s.KEV++
 		}
-		if f.FixState == match.NoFixYet {
+		switch f.FixState {
+		case match.NoFixYet:
 			s.NoFix++
+		case match.FixPartial:
+			s.PartlyFix++
 		}
 	}
 	s.Packages = len(pkgs)
@@ -222,7 +255,7 @@ func summarize(res *match.Result) summary {
 func printScan(w io.Writer, img *image.Image, inv *inventory.Inventory, rep scanReport) error {
 	fmt.Fprintf(w, "Image:    %s\n", img.Reference)
 	if inv.Distro != nil {
-		fmt.Fprintf(w, "Distro:   %s (%s)\n", inv.Distro.PrettyName, inv.Distro.Ecosystem)
+		fmt.Fprintf(w, "Distro:   %s (%s)%s\n", inv.Distro.PrettyName, cmp.Or(inv.Distro.Ecosystem, "no OSV ecosystem"), distroNote(inv.Distro, rep.Coverage))
 	}
 	fmt.Fprintf(w, "Database: %s (%d advisories", rep.Database.Path, rep.Database.Advisories)
 	if !rep.Database.OldestData.IsZero() {
@@ -247,8 +280,11 @@ func printScan(w io.Writer, img *image.Image, inv *inventory.Inventory, rep scan
 				sev += " " + strconv.FormatFloat(f.Severity.Score, 'f', 1, 64)
 			}
 			fixed := strings.Join(f.Fixed, ", ")
-			if f.FixState == match.NoFixYet {
+			switch f.FixState {
+			case match.NoFixYet:
 				fixed = "no fix yet"
+			case match.FixPartial:
+				fixed += " (partly: " + unfixed(&f) + " no fix yet)"
 			}
 			kev := ""
 			if f.KEV != nil {
@@ -263,6 +299,8 @@ func printScan(w io.Writer, img *image.Image, inv *inventory.Inventory, rep scan
 			note := ""
 			if f.Suppressed != nil {
 				note = "suppressed: " + f.Suppressed.Reason
+			} else if open := f.Open(); len(open) < len(f.Vulnerabilities) {
+				note = acceptedNote(&f, open)
 			}
 			id := f.ID
 			if cves := f.CVEs(); len(cves) > 0 && !strings.HasPrefix(id, "CVE-") {
@@ -293,6 +331,79 @@ func printScan(w io.Writer, img *image.Image, inv *inventory.Inventory, rep scan
 	if len(parts) > 0 {
 		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
 	}
-	fmt.Fprintf(w, "; %d in CISA KEV; %d with no fix yet; %d suppressed; %d undecided\n", s.KEV, s.NoFix, s.Suppressed, s.Undecided)
+	fmt.Fprintf(w, "; %d in CISA KEV; %d with no fix yet; %d suppressed; %d undecided", s.KEV, s.NoFix, s.Suppressed, s.Undecided)
+	if s.PartlyFix > 0 {
+		fmt.Fprintf(w, "; %d partly fixed", s.PartlyFix)
+	}
+	if s.PartlyAccepted > 0 {
+		fmt.Fprintf(w, "; %d partly accepted", s.PartlyAccepted)
+	}
+	fmt.Fprintf(w, "; %d packages not checked\n", s.Unchecked)
+	printCoverage(w, rep.Coverage)
 	return nil
+}
+
+// printCoverage lists, per reason, the packages that could not be checked.
+func printCoverage(w io.Writer, c match.Coverage) {
+	if c.Complete {
+		return
+	}
+	fmt.Fprintf(w, "\nNot checked (unknown, not clean):\n")
+	for _, g := range c.Gaps {
+		fmt.Fprintf(w, "  %s: %d packages: %s\n", g.Reason, len(g.Packages), g.Detail)
+		var line string
+		for _, p := range g.Packages {
+			item := match.CanonicalName(p) + " " + p.Version
+			if line != "" && len(line)+len(item) > 100 {
+				fmt.Fprintf(w, "    %s,\n", line)
+				line = ""
+			}
+			if line != "" {
+				line += ", "
+			}
+			line += item
+		}
+		fmt.Fprintf(w, "    %s\n", line)
+	}
+}
+
+// unfixed names the vulnerabilities of f with a range that has no fix.
+func unfixed(f *match.Finding) string {
+	var ids []string
+	for _, v := range f.Vulnerabilities {
+		if v.FixState != match.FixAvailable {
+			ids = append(ids, v.ID)
+		}
+	}
+	return strings.Join(ids, ", ")
+}
+
+// acceptedNote says which vulnerabilities of a partly accepted finding are
+// accepted, and what stays open.
+func acceptedNote(f *match.Finding, open []match.Vulnerability) string {
+	var acc, rest []string
+	for _, v := range f.Vulnerabilities {
+		if v.Suppressed != nil {
+			acc = append(acc, v.ID+" ("+v.Suppressed.Reason+")")
+		}
+	}
+	for _, v := range open {
+		rest = append(rest, v.ID)
+	}
+	s := f.OpenSeverity()
+	return "accepted " + strings.Join(acc, ", ") + "; open: " + strings.Join(rest, ", ") + " (" + string(s.Level) + ")"
+}
+
+// distroNote says, on the Distro line, when the image's OS packages could
+// not be checked at all.
+func distroNote(d *inventory.Distro, c match.Coverage) string {
+	for _, g := range c.Gaps {
+		switch {
+		case g.Reason == match.GapNoRecords && g.Ecosystem == d.Ecosystem:
+			return ": the database holds no advisories for it, its packages are not checked"
+		case g.Reason == match.GapNoOSVEcosystem || g.Reason == match.GapUnrecognisedOS:
+			return ": " + g.Detail
+		}
+	}
+	return ""
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // scanPath are the package patterns of the scan path.
-var scanPath = []string{"./image/...", "./inventory/...", "./match/..."}
+var scanPath = []string{"./image/...", "./inventory/...", "./match/...", "./versions/..."}
 
 // forbidden are import path prefixes the scan path must not link.
 var forbidden = []string{

@@ -5,6 +5,7 @@ package osrelease
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -29,7 +30,7 @@ func New() Extractor { return Extractor{} }
 func (Extractor) Name() string { return Name }
 
 // Version implements inventory.Extractor.
-func (Extractor) Version() int { return 1 }
+func (Extractor) Version() int { return 2 }
 
 // Requirements implements inventory.Extractor: os-release files are tiny.
 func (Extractor) Requirements() inventory.Requirements {
@@ -69,7 +70,7 @@ func (e Extractor) Extract(_ context.Context, in *inventory.Input) (inventory.Re
 			VersionCodename: fields["VERSION_CODENAME"],
 			PrettyName:      fields["PRETTY_NAME"],
 		}
-		d.Ecosystem = Ecosystem(d, fields["VERSION"])
+		d.Ecosystem = ecosystem(d, fields)
 	}
 	if d.Ecosystem == "" {
 		d.Ecosystem = Ecosystem(d, "")
@@ -124,10 +125,64 @@ var debianCodenames = map[string]string{
 	"buster": "10", "bullseye": "11", "bookworm": "12", "trixie": "13", "forky": "14",
 }
 
+// Distribution is what credence knows of one distribution, by os-release ID.
+type Distribution struct {
+	// Name is the distribution's name for people.
+	Name string
+	// OSV is the base of its OSV ecosystem ("Debian", "Red Hat"), empty when
+	// OSV publishes no advisories for it: then its packages cannot be
+	// checked, and a scan says so instead of calling them clean.
+	OSV string
+}
+
+// distributions are the os-release IDs credence recognises. The OSV
+// ecosystem names and their release suffixes are those of the OSV schema's
+// ecosystem list (ossf/osv-schema ecosystems.json and
+// bindings/go/osvconstants): "Red Hat:<CPE without cpe:/o:redhat:>",
+// "SUSE:<PRETTY_NAME>", "openSUSE:<PRETTY_NAME>", "Photon OS:<release>",
+// "Azure Linux:<major>" (the Azure Linux OVAL→OSV converter files
+// CBL-Mariner 2 under "Azure Linux:2"), "Wolfi", "Chainguard". OSV has no
+// ecosystem for CentOS, Oracle Linux, Fedora or Amazon Linux.
+var distributions = map[string]Distribution{
+	"debian":              {"Debian", "Debian"},
+	"ubuntu":              {"Ubuntu", "Ubuntu"},
+	"alpine":              {"Alpine Linux", "Alpine"},
+	"rhel":                {"Red Hat Enterprise Linux (or UBI)", "Red Hat"},
+	"almalinux":           {"AlmaLinux", "AlmaLinux"},
+	"rocky":               {"Rocky Linux", "Rocky Linux"},
+	"sles":                {"SUSE Linux Enterprise", "SUSE"},
+	"sles_sap":            {"SUSE Linux Enterprise for SAP", "SUSE"},
+	"sled":                {"SUSE Linux Enterprise Desktop", "SUSE"},
+	"sle-micro":           {"SUSE Linux Enterprise Micro", "SUSE"},
+	"opensuse-leap":       {"openSUSE Leap", "openSUSE"},
+	"opensuse-tumbleweed": {"openSUSE Tumbleweed", "openSUSE"},
+	"photon":              {"Photon OS", "Photon OS"},
+	"azurelinux":          {"Azure Linux", "Azure Linux"},
+	"mariner":             {"CBL-Mariner", "Azure Linux"},
+	"wolfi":               {"Wolfi", "Wolfi"},
+	"chainguard":          {"Chainguard", "Chainguard"},
+	"centos":              {"CentOS", ""},
+	"ol":                  {"Oracle Linux", ""},
+	"fedora":              {"Fedora", ""},
+	"amzn":                {"Amazon Linux", ""},
+}
+
+// Lookup returns what credence knows of the distribution with os-release
+// ID id; ok is false for a distribution it does not recognise.
+func Lookup(id string) (d Distribution, ok bool) {
+	d, ok = distributions[id]
+	return d, ok
+}
+
 // Ecosystem names the OSV ecosystem of a distribution's packages, or "" when
 // OSV has none credence knows (then their advisories cannot be matched).
 // version is os-release's VERSION field, which says "LTS" for Ubuntu.
 func Ecosystem(d *inventory.Distro, version string) string {
+	return ecosystem(d, map[string]string{"VERSION": version})
+}
+
+// ecosystem names the OSV ecosystem from the os-release fields.
+func ecosystem(d *inventory.Distro, fields map[string]string) string {
 	major, minor := splitVersion(d.VersionID)
 	switch d.ID {
 	case "debian":
@@ -143,7 +198,7 @@ func Ecosystem(d *inventory.Distro, version string) string {
 			return ""
 		}
 		eco := "Ubuntu:" + major + "." + minor
-		if strings.Contains(version, "LTS") || ubuntuLTS(major, minor) {
+		if strings.Contains(fields["VERSION"], "LTS") || ubuntuLTS(major, minor) {
 			eco += ":LTS"
 		}
 		return eco
@@ -158,6 +213,35 @@ func Ecosystem(d *inventory.Distro, version string) string {
 	case "rocky":
 		if major != "" {
 			return "Rocky Linux:" + major
+		}
+	case "rhel":
+		// RHEL and UBI state their product stream: CPE_NAME
+		// "cpe:/o:redhat:enterprise_linux:9::baseos".
+		if rest, ok := strings.CutPrefix(fields["CPE_NAME"], "cpe:/o:redhat:"); ok && rest != "" {
+			return "Red Hat:" + rest
+		}
+		switch {
+		case major == "":
+		case major == "7" || major == "6":
+			return "Red Hat:enterprise_linux:" + major + "::server"
+		default:
+			return "Red Hat:enterprise_linux:" + major + "::baseos"
+		}
+	case "sles", "sles_sap", "sled", "sle-micro":
+		if d.PrettyName != "" {
+			return "SUSE:" + d.PrettyName
+		}
+	case "opensuse-leap", "opensuse-tumbleweed":
+		if d.PrettyName != "" {
+			return "openSUSE:" + d.PrettyName
+		}
+	case "photon":
+		if major != "" {
+			return "Photon OS:" + major + "." + cmp.Or(minor, "0")
+		}
+	case "azurelinux", "mariner":
+		if major != "" {
+			return "Azure Linux:" + major
 		}
 	case "wolfi":
 		return "Wolfi"

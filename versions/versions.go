@@ -1,6 +1,6 @@
-// Package version orders versions the way each ecosystem does (dpkg, apk,
+// Package versions orders versions the way each ecosystem does (dpkg, apk,
 // rpm, SemVer, PEP 440, Maven) on top of osv-scalibr/semantic, with guards.
-package version
+package versions
 
 import (
 	"errors"
@@ -35,7 +35,7 @@ func (v Version) String() string { return v.raw }
 // Parse parses s under the version rules of ecosystem (an OSV
 // ecosystem, with or without a release suffix: "Debian:12", "npm"):
 // dpkg for Debian and Ubuntu, apk for Alpine, rpm for AlmaLinux, Rocky, Red
-// Hat and SUSE, SemVer for npm, Go and crates.io, PEP 440 for PyPI, Maven's
+// Hat, SUSE, openSUSE, Photon OS and Azure Linux, SemVer for npm, Go and crates.io, PEP 440 for PyPI, Maven's
 // ComparableVersion for Maven (osv-scalibr/semantic).
 func Parse(ecosystem, s string) (Version, error) {
 	if len(s) > maxVersionLen {
@@ -44,7 +44,7 @@ func Parse(ecosystem, s string) (Version, error) {
 	if strings.TrimSpace(s) == "" {
 		return Version{}, fmt.Errorf("%w: empty", ErrInvalidVersion)
 	}
-	base := osv.BaseEcosystem(ecosystem)
+	base := semanticName(osv.BaseEcosystem(ecosystem))
 	if base == "Go" {
 		s = Go(s)
 	}
@@ -91,8 +91,20 @@ func (v Version) Compare(w Version) int {
 
 // Supported reports whether credence can order versions of eco.
 func Supported(eco string) bool {
-	_, err := semantic.Parse("0", osv.BaseEcosystem(eco))
+	_, err := semantic.Parse("0", semanticName(osv.BaseEcosystem(eco)))
 	return err == nil || !errors.Is(err, semantic.ErrUnsupportedEcosystem)
+}
+
+// semanticName maps ecosystems osv-scalibr/semantic does not name to the
+// one whose order they use: Photon OS and Azure Linux (CBL-Mariner) are
+// rpm distributions, ordered as rpm orders versions (rpmvercmp), as
+// semantic does for "Red Hat".
+func semanticName(base string) string {
+	switch base {
+	case "Photon OS", "Azure Linux":
+		return "Red Hat"
+	}
+	return base
 }
 
 // Go turns the spellings Go versions come in into the SemVer form

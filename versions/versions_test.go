@@ -1,4 +1,4 @@
-package version_test
+package versions_test
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/credence-dev/credence/match/version"
+	"github.com/credence-dev/credence/versions"
 )
 
 var ecosystems = []string{"Debian:12", "Ubuntu:22.04:LTS", "Alpine:v3.18", "AlmaLinux:9", "npm", "Go", "crates.io", "PyPI", "Maven"}
@@ -34,16 +34,20 @@ func TestOrderFacts(t *testing.T) {
 		{"Alpine:v3.17", "3.0.7-r0", "3.0.8-r0"},
 		{"Alpine:v3.18", "1.36.1-r0", "1.36.1-r1"},
 		{"AlmaLinux:9", "2.34-60.el9_2.6", "2.34-60.el9_2.7"},
+		{"Photon OS:5.0", "3.0.9-1.ph5", "3.0.9-2.ph5"},
+		{"Azure Linux:3", "3.3.0-1.azl3", "3.3.0-2.azl3"},
+		{"Red Hat:enterprise_linux:9::baseos", "1:3.0.7-24.el9", "1:3.0.7-25.el9"},
+		{"SUSE:SUSE Linux Enterprise Server 15 SP5", "3.0.8-150500.5.8.1", "3.0.8-150500.5.14.1"},
 		{"Ubuntu:22.04:LTS", "2.35-0ubuntu3.3", "2.35-0ubuntu3.4"},
 		{"crates.io", "0.3.20", "0.3.26"},
 		{"crates.io", "0.4.0-0", "0.4.0"},
 	}
 	for _, tt := range tests {
-		a, err := version.Parse(tt.eco, tt.a)
+		a, err := versions.Parse(tt.eco, tt.a)
 		if err != nil {
 			t.Fatalf("%s %s: %v", tt.eco, tt.a, err)
 		}
-		b, err := version.Parse(tt.eco, tt.b)
+		b, err := versions.Parse(tt.eco, tt.b)
 		if err != nil {
 			t.Fatalf("%s %s: %v", tt.eco, tt.b, err)
 		}
@@ -59,11 +63,11 @@ func TestInvalid(t *testing.T) {
 		{"Debian:12", "1.0-"}, {"Debian:12", ""}, {"npm", strings.Repeat("1", 300)},
 		{"Go", "(devel)"}, {"npm", "latest"}, {"crates.io", "*"}, {"npm", "^1.2.3"},
 	} {
-		if _, err := version.Parse(tt.eco, tt.v); !errors.Is(err, version.ErrInvalidVersion) {
+		if _, err := versions.Parse(tt.eco, tt.v); !errors.Is(err, versions.ErrInvalidVersion) {
 			t.Errorf("Parse(%s, %q) = %v, want ErrInvalidVersion", tt.eco, tt.v, err)
 		}
 	}
-	if _, err := version.Parse("Hurd", "1.0"); !errors.Is(err, version.ErrUnsupportedEcosystem) {
+	if _, err := versions.Parse("Hurd", "1.0"); !errors.Is(err, versions.ErrUnsupportedEcosystem) {
 		t.Errorf("unknown ecosystem: %v", err)
 	}
 }
@@ -98,13 +102,13 @@ func randomVersion(r *rand.Rand, eco string) string {
 func TestTotalOrder(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, eco := range ecosystems {
-		var vs []version.Version
+		var vs []versions.Version
 		for len(vs) < 120 {
 			gen := randomVersion
 			if eco == "Maven" {
 				gen = randomMavenVersion
 			}
-			v, err := version.Parse(eco, gen(r, eco))
+			v, err := versions.Parse(eco, gen(r, eco))
 			if err == nil {
 				vs = append(vs, v)
 			}
@@ -113,7 +117,7 @@ func TestTotalOrder(t *testing.T) {
 	}
 }
 
-func checkOrder(t *testing.T, eco string, vs []version.Version) {
+func checkOrder(t *testing.T, eco string, vs []versions.Version) {
 	t.Helper()
 	fails := 0
 	for _, a := range vs {
@@ -165,8 +169,8 @@ func randomMavenVersion(r *rand.Rand, _ string) string {
 // matching is not affected in practice; if this test starts failing,
 // upstream fixed it and the guard note in README can go.
 func TestMavenKnownNonTransitive(t *testing.T) {
-	p := func(s string) version.Version {
-		v, err := version.Parse("Maven", s)
+	p := func(s string) versions.Version {
+		v, err := versions.Parse("Maven", s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,9 +198,9 @@ func FuzzOrder(f *testing.F) {
 		if eco == "Maven" && !(mavenDash.MatchString(a) && mavenDash.MatchString(b) && mavenDash.MatchString(c)) {
 			return // see TestMavenKnownNonTransitive
 		}
-		var vs []version.Version
+		var vs []versions.Version
 		for _, s := range []string{a, b, c} {
-			v, err := version.Parse(eco, s)
+			v, err := versions.Parse(eco, s)
 			if err != nil {
 				return
 			}
