@@ -1,5 +1,3 @@
-// Package report renders results for people and tools: SARIF 2.1.0 for code
-// scanning dashboards (and, later, HTML with the blast-radius picture).
 package report
 
 import (

@@ -66,14 +66,18 @@ gate unless --allow-unknown.
 format; each alerted container is marked compromised and assess answers what
 else falls from it, the alert being the first step's evidence.
 
-Outputs (-o): table, json (the Subjects, schema ` + assess.SchemaVersion + `), sarif.`,
-		Example: `  credence assess --manifests testdata/cluster --images testdata/images --db sample
+Outputs (-o): table, json (the Subjects, schema ` + assess.SchemaVersion + `), sarif,
+html (one self-contained page: the ranking, and per workload its containers
+and a picture of its blast radius with each step's reason on hover or click;
+no network at view time: open it in any browser, e.g. -o html > report.html).`,
+		Example: `  credence assess --manifests testdata/cluster/manifests --images testdata/cluster/images --db sample --offline
   credence assess --context prod --fail-on kev
   credence assess --manifests deploy/ --images ./images --from shop/web -o json
+  credence assess --manifests testdata/cluster/manifests --images testdata/cluster/images --db sample --offline -o html > assess.html
   falco -o json_output=true | credence assess --context prod --alert -`,
 	}
 	cf := addClusterFlags(cmd)
-	out := addOutputFlag(cmd, "table", "table", "json", "sarif")
+	out := addOutputFlag(cmd, "table", "table", "json", "sarif", "html")
 	imgFlags := addImageFlags(cmd)
 	db := addDBFlag(cmd)
 	fl := cmd.Flags()
@@ -223,6 +227,8 @@ Outputs (-o): table, json (the Subjects, schema ` + assess.SchemaVersion + `), s
 			err = writeJSON(w, res)
 		case "sarif":
 			err = report.WriteAssessSARIF(w, res)
+		case "html":
+			err = report.WriteHTML(w, res, report.WithDatabase(dbLabel(db.resolve(), st.Advisories)))
 		default:
 			err = printAssess(w, res, dbLabel(db.resolve(), st.Advisories), top)
 		}

@@ -26,6 +26,7 @@ var forbidden = []string{
 	"modernc.org/sqlite",
 	"database/sql",
 	"github.com/spf13/cobra",
+	"github.com/chromedp/", // the HTML report's browser tests only
 	"github.com/credence-dev/credence/attest",
 	"github.com/credence-dev/credence/agent",
 	"github.com/credence-dev/credence/cluster",
