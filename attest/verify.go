@@ -156,7 +156,7 @@ type Verifier struct {
 type verifierOptions struct {
 	pcr             int
 	allowResettable bool
-	nonces          *Nonces
+	nonces          NonceStore
 	maxRecords      int
 }
 
@@ -182,8 +182,9 @@ func WithResettablePCRUnsafe() VerifierOption {
 }
 
 // WithNonces makes the verifier consume each challenge from store, so a
-// nonce is answered once, within its lifetime, and replays are named.
-func WithNonces(store *Nonces) VerifierOption {
+// nonce is answered once, within its lifetime, and replays are named. A
+// NonceDir keeps that across runs and processes.
+func WithNonces(store NonceStore) VerifierOption {
 	return func(o *verifierOptions) error { o.nonces = store; return nil }
 }
 
@@ -278,23 +279,33 @@ func (v *Verifier) Verify(ev *Evidence, challenge []byte) (*Result, error) {
 	}
 	if !bytes.Equal(info.ExtraData, challenge) {
 		quoteOK = false
-		if v.opts.nonces != nil && v.opts.nonces.Used(info.ExtraData) {
+		replayed := false
+		if v.opts.nonces != nil {
+			if replayed, err = v.opts.nonces.Used(info.ExtraData); err != nil {
+				return nil, fmt.Errorf("verify: %w", err)
+			}
+		}
+		if replayed {
 			fail(ReasonQuoteReplayed, "the quote answers an earlier challenge %x that was already used: a replayed quote", info.ExtraData)
 		} else {
 			fail(ReasonNonceMismatch, "the quote's nonce %x is not the challenge %x", info.ExtraData, challenge)
 		}
 	}
 	if v.opts.nonces != nil {
+		// The challenge is spent whatever the answer: a nonce is single-use.
 		switch err := v.opts.nonces.Consume(challenge); {
+		case err == nil:
 		case errors.Is(err, ErrNonceReused):
 			quoteOK = false
 			fail(ReasonNonceReused, "challenge %x was already answered: a nonce is single-use", challenge)
 		case errors.Is(err, ErrNonceExpired):
 			quoteOK = false
 			fail(ReasonNonceExpired, "challenge %x expired before the answer was checked", challenge)
-		case err != nil:
+		case errors.Is(err, ErrNonceUnknown):
 			quoteOK = false
 			fail(ReasonNonceUnknown, "challenge %x was not issued by this verifier", challenge)
+		default:
+			return nil, fmt.Errorf("verify: %w", err)
 		}
 	}
 
