@@ -27,7 +27,7 @@ import (
 func TestSecondOpinionOSVScanner(t *testing.T) {
 	bins, _ := filepath.Glob(filepath.Join(testutil.CacheDir(t), "osv-scanner-*", "osv-scanner"))
 	if len(bins) == 0 {
-		t.Skip("SKIPPED: osv-scanner is not built (optional second opinion): GOBIN=$CREDENCE_CACHE/osv-scanner-v2.2.4 go install github.com/google/osv-scanner/v2/cmd/osv-scanner@v2.2.4")
+		testutil.NeedComponent(t, "osv-scanner", "scripts/setup.d/40-osv-scanner.sh builds it into $CREDENCE_CACHE/osv-scanner-v2.2.4")
 	}
 	db := shared(t)
 	fx := testutil.DebianFixtures(t)
