@@ -185,7 +185,7 @@ one yourself (accepted once).
 			return err
 		}
 		if res.Verdict != attest.Verified {
-			return &policyFailure{fmt.Sprintf("evidence failed verification (%d reasons)", len(res.Reasons))}
+			return &policyFailure{fmt.Sprintf("evidence failed verification (%s)", count(len(res.Reasons), "reason", "reasons"))}
 		}
 		return nil
 	}
@@ -289,7 +289,7 @@ argsDigest is sha256 of the compact JSON array of the process arguments
 		if out.format == "json" {
 			err = writeJSON(w, output{res.Verdict, res.Reasons, rec})
 		} else {
-			fmt.Fprintf(w, "evidence  %s (%d records, %d covered)\n", res.Verdict, res.Records, res.Covered)
+			fmt.Fprintf(w, "evidence  %s (%s, %d covered)\n", res.Verdict, count(res.Records, "record", "records"), res.Covered)
 			for _, r := range res.Reasons {
 				fmt.Fprintf(w, "reason    %s\n", r)
 			}
@@ -315,7 +315,7 @@ argsDigest is sha256 of the compact JSON array of the process arguments
 			return &policyFailure{"evidence failed verification"}
 		}
 		if n := rec.Alerts(); n > 0 {
-			return &policyFailure{fmt.Sprintf("%d container start(s) drifted or ran without admission", n)}
+			return &policyFailure{fmt.Sprintf("%s drifted or ran without admission", count(n, "container start", "container starts"))}
 		}
 		return nil
 	}

@@ -148,7 +148,8 @@ func renderPosture(w io.Writer, rep *posture.Report) error {
 		}
 	}
 	if kernelOpen > 0 {
-		fmt.Fprintf(w, "\n%d containers share the node's kernel with nothing weakening a kernel exploit (no sandbox, seccomp, LSM, no_new_privs or user namespace in effect): kernelExploit:open above.\n", kernelOpen)
+		share := map[bool]string{true: "shares", false: "share"}[kernelOpen == 1]
+		fmt.Fprintf(w, "\n%s %s the node's kernel with nothing weakening a kernel exploit (no sandbox, seccomp, LSM, no_new_privs or user namespace in effect): kernelExploit:open above.\n", count(kernelOpen, "container", "containers"), share)
 	}
 	var unknowns []string
 	for _, p := range rep.Pods {

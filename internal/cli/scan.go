@@ -97,7 +97,7 @@ The database is --db, $` + vulndb.EnvDB + ` or ` + displayDefaultDB() + `;
 		}
 		warnings = append(warnings, match.ApplyIgnores(res.Findings, rules, time.Now())...)
 		if len(res.Undecided) > 0 {
-			warnings = append(warnings, fmt.Sprintf("%d package/advisory pairs could not be evaluated (see undecided in -o json): unknown, not safe", len(res.Undecided)))
+			warnings = append(warnings, fmt.Sprintf("%s could not be evaluated (see undecided in -o json): unknown, not safe", count(len(res.Undecided), "package/advisory pair", "package/advisory pairs")))
 		}
 		for _, m := range inv.Status.Warnings {
 			warnings = append(warnings, m)
@@ -156,7 +156,7 @@ func failure(fs []match.Finding, threshold match.Level, kev bool) error {
 	if kev {
 		what = "in the CISA KEV catalog"
 	}
-	return &policyFailure{fmt.Sprintf("%d finding(s) %s (--fail-on)", n, what)}
+	return &policyFailure{fmt.Sprintf("%s %s (--fail-on)", count(n, "finding", "findings"), what)}
 }
 
 type scanReport struct {
@@ -224,7 +224,7 @@ func printScan(w io.Writer, img *image.Image, inv *inventory.Inventory, rep scan
 	if inv.Distro != nil {
 		fmt.Fprintf(w, "Distro:   %s (%s)\n", inv.Distro.PrettyName, inv.Distro.Ecosystem)
 	}
-	fmt.Fprintf(w, "Database: %s (%d advisories", rep.Database.Path, rep.Database.Advisories)
+	fmt.Fprintf(w, "Database: %s (%s", rep.Database.Path, count(rep.Database.Advisories, "advisory", "advisories"))
 	if !rep.Database.OldestData.IsZero() {
 		fmt.Fprintf(w, ", data as of %s", dateOf(rep.Database.OldestData))
 	}
@@ -289,7 +289,7 @@ func printScan(w io.Writer, img *image.Image, inv *inventory.Inventory, rep scan
 			parts = append(parts, fmt.Sprintf("%d %s", n, l))
 		}
 	}
-	fmt.Fprintf(w, "%d vulnerabilities in %d packages", s.Findings, s.Packages)
+	fmt.Fprintf(w, "%s in %s", count(s.Findings, "vulnerability", "vulnerabilities"), count(s.Packages, "package", "packages"))
 	if len(parts) > 0 {
 		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
 	}
