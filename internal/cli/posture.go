@@ -168,21 +168,10 @@ func renderPosture(w io.Writer, rep *posture.Report) error {
 	if len(rep.Gaps) > 0 {
 		fmt.Fprintln(w, "\nCould not read (what these hide is unknown, not absent):")
 		for _, g := range rep.Gaps {
-			fmt.Fprintf(w, "  %s\n", gapLine(g))
+			fmt.Fprintf(w, "  %s\n", g)
 		}
 	}
 	return nil
-}
-
-func gapLine(g cluster.Gap) string {
-	what := g.Kind
-	if g.Namespace != "" || g.Name != "" {
-		what += " " + strings.TrimPrefix(g.Namespace+"/"+g.Name, "/")
-	}
-	if g.Source != "" {
-		what += " (" + g.Source + ")"
-	}
-	return what + ": " + g.Reason
 }
 
 func yesNo(b bool) string {
