@@ -30,7 +30,7 @@ const (
 	// DefaultNonceMemory is how long an answered challenge is remembered:
 	// within it a second answer is nonce-reused and an old quote answering it
 	// is quote-replayed.
-	DefaultNonceMemory = 7 * 24 * time.Hour
+	DefaultNonceMemory = 24 * time.Hour
 	// MaxNonces bounds the entries a store keeps (issued and answered):
 	// about 100 bytes each on disk.
 	MaxNonces = 100_000
@@ -77,8 +77,8 @@ func WithNonceTTL(d time.Duration) NonceOption {
 	}
 }
 
-// WithNonceMemory sets how long an answered nonce is remembered (default 7
-// days). Keep it longer than any TTL: an issued nonce expires, but a nonce
+// WithNonceMemory sets how long an answered nonce is remembered (default 24
+// hours). Keep it longer than any TTL: an issued nonce expires, but a nonce
 // of the caller's own (WithCallerNonces) is refused only while remembered.
 func WithNonceMemory(d time.Duration) NonceOption {
 	return func(o *nonceOptions) {

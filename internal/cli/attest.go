@@ -156,7 +156,7 @@ against agent.start). Prints each container start with a verdict (verified,
 unverified, invalid) and the reasons. Exit code 1 when the evidence fails.
 
 Every nonce is single-use across runs: the verifier remembers the nonces it
-issued and the ones it accepted answers for in --state-dir (7 days, shared by
+issued and the ones it accepted answers for in --state-dir (24 hours, shared by
 every run that uses the directory, safe for concurrent runs). Evidence whose
 quote answers a nonce already used fails with quote-replayed; a nonce given
 twice fails with nonce-reused. With --evidence, take the nonce from
