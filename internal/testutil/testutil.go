@@ -158,7 +158,7 @@ func DebianFixtures(t testing.TB) string {
 		return out
 	}
 	if os.Geteuid() != 0 {
-		t.Fatalf("fixture images are missing from %s and building them needs root: run scripts/setup as root", out)
+		NeedComponent(t, "Debian fixture images", "missing from "+out+" and building them needs root: run scripts/setup as root (scripts/setup.d/10-fixture-images.sh)")
 	}
 	t.Logf("building fixture images into %s (1-7 min, once)", out)
 	cmd := exec.Command("bash", filepath.Join(shared, "fixtures", "build-debian-image.sh"), out)
