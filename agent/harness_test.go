@@ -30,12 +30,21 @@ var (
 	binDir    string
 )
 
+// stateHome is the XDG_STATE_HOME of the CLI runs: the verifier's nonces
+// stay out of the user's state directory.
+var stateHome string
+
 func TestMain(m *testing.M) {
 	agent.SetNRILog(os.Stderr)
+	var err error
+	if stateHome, err = os.MkdirTemp("", "credence-state"); err != nil {
+		panic(err)
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
+	os.RemoveAll(stateHome)
 	os.Exit(code)
 }
 
@@ -226,6 +235,7 @@ func (p *proxy) cut() {
 func runCLI(t testing.TB, args ...string) ([]byte, int) {
 	t.Helper()
 	cmd := exec.Command(credenceBinary(t), args...)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+stateHome)
 	var stderr []byte
 	out, err := cmd.Output()
 	var ee *exec.ExitError

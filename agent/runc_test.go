@@ -16,17 +16,18 @@ import (
 
 	"github.com/credence-dev/credence/attest"
 	"github.com/credence-dev/credence/internal/swtpmtest"
+	"github.com/credence-dev/credence/internal/testutil"
 )
 
 // requireRunc skips loudly unless this test can start real containers.
 func requireRunc(t testing.TB) (runc, busybox string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED LOUDLY: runc tests need root (they start real containers)")
+		testutil.NeedComponent(t, "root", "runc tests start real containers: run them as root")
 	}
 	runc, err := exec.LookPath("runc")
 	if err != nil {
-		t.Skip("SKIPPED LOUDLY: runc is not installed: run scripts/setup.d/00-apt.sh as root (apt package runc)")
+		testutil.NeedComponent(t, "runc", "run scripts/setup.d/00-apt.sh as root (apt package runc)")
 	}
 	for _, p := range []string{"/usr/bin/busybox", "/bin/busybox"} {
 		if _, err := os.Stat(p); err == nil {
@@ -34,11 +35,11 @@ func requireRunc(t testing.TB) (runc, busybox string) {
 		}
 	}
 	if busybox == "" {
-		t.Skip("SKIPPED LOUDLY: busybox is not installed: run scripts/setup.d/00-apt.sh as root (apt package busybox-static)")
+		testutil.NeedComponent(t, "busybox", "run scripts/setup.d/00-apt.sh as root (apt package busybox-static)")
 	}
 	probeOnce.Do(func() { probeErr = probeRunc(busybox) })
 	if probeErr != nil {
-		t.Skipf("SKIPPED LOUDLY: runc cannot start a container on this machine (without credence's hook): %v", probeErr)
+		testutil.NeedComponent(t, "a machine where runc starts containers", fmt.Sprintf("runc cannot start a container here, even without credence's hook: %v", probeErr))
 	}
 	return runc, busybox
 }

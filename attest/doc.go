@@ -31,6 +31,14 @@
 // themselves are decoded by [Result.DecodeStarts], on every CPU: decoding is
 // most of the cost of a large log and the checks do not need it.
 //
+// Challenges are single-use. A [NonceStore] given with [WithNonces] issues
+// them, consumes each answer once, and remembers the answered ones, so an
+// old quote handed back for a new challenge is named quote-replayed and the
+// same challenge twice nonce-reused. [Nonces] keeps them in one process;
+// [NonceDir] in a directory shared by every verifier process and kept across
+// runs (one file rewritten atomically under a flock; entries expire; at most
+// [MaxNonces]).
+//
 // PCRs 16 and 17-23 can be reset without a reboot (23 and 16 by any root
 // process), so a log on them can be forged; the verifier refuses them unless
 // [WithResettablePCRUnsafe] is given (tests use PCR 23). Production uses a

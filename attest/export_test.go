@@ -2,6 +2,7 @@ package attest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-tpm/tpm2"
 )
@@ -12,4 +13,14 @@ func UnrestrictedForTest(t testing.TB, ak *AK) []byte {
 	p := *ak.pub
 	p.ObjectAttributes.Restricted = false
 	return tpm2.Marshal(p)
+}
+
+// NonceClockForTest makes a nonce store read time from now.
+func NonceClockForTest(now func() time.Time) NonceOption {
+	return func(o *nonceOptions) { o.now = now }
+}
+
+// MaxNoncesForTest lowers the store's bound on entries.
+func MaxNoncesForTest(n int) NonceOption {
+	return func(o *nonceOptions) { o.max = n }
 }

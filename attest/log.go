@@ -2,7 +2,6 @@ package attest
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -101,25 +100,10 @@ func (l *Log) recover() error {
 		return fmt.Errorf("open log: read pcr %d: %w", l.pcr, err)
 	}
 	// Longest prefix whose replay equals the PCR.
-	running := make([]byte, sha256.Size)
-	match, matchValue := -1, []byte(nil)
-	if bytes.Equal(running, cur) {
-		match, matchValue = 0, bytes.Clone(running)
-	}
-	for i := range recs {
-		d := recs[i].Digest(SHA256)
-		if d == nil {
-			break
-		}
-		next := sha256.Sum256(append(running, d...))
-		running = next[:]
-		if bytes.Equal(running, cur) {
-			match, matchValue = i+1, bytes.Clone(running)
-		}
-	}
+	match, matchValue, last := replay(recs, l.pcr, func(v []byte) bool { return bytes.Equal(v, cur) })
 	if match < 0 {
 		return fmt.Errorf("open log %s: %w: %d records replay to %x, PCR %d holds %x (another writer uses this PCR, or the log was edited or belongs to another boot)",
-			l.path, ErrLogDiverged, len(recs), running, l.pcr, cur)
+			l.path, ErrLogDiverged, len(recs), last, l.pcr, cur)
 	}
 	if cut := len(recs) - match; cut > 1 {
 		// A writer that stops between append and extend leaves one record;
@@ -224,8 +208,7 @@ func (l *Log) Append(content []byte) (Record, error) {
 	if err := l.write(line); err != nil {
 		return Record{}, fmt.Errorf("measure: %w", err)
 	}
-	sum := sha256.Sum256(append(bytes.Clone(l.pcrValue), rec.Digest(SHA256)...))
-	after := sum[:]
+	after := extendSHA256(l.pcrValue, rec.Digest(SHA256))
 	if err := l.tpm.Extend(l.pcr, rec.Digests); err != nil {
 		if uerr := l.undo(rec.RecNum, line, after); uerr != nil {
 			return Record{}, fmt.Errorf("measure: extend pcr %d: %w", l.pcr, err)

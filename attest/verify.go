@@ -156,7 +156,7 @@ type Verifier struct {
 type verifierOptions struct {
 	pcr             int
 	allowResettable bool
-	nonces          *Nonces
+	nonces          NonceStore
 	maxRecords      int
 }
 
@@ -182,8 +182,9 @@ func WithResettablePCRUnsafe() VerifierOption {
 }
 
 // WithNonces makes the verifier consume each challenge from store, so a
-// nonce is answered once, within its lifetime, and replays are named.
-func WithNonces(store *Nonces) VerifierOption {
+// nonce is answered once, within its lifetime, and replays are named. A
+// NonceDir keeps that across runs and processes.
+func WithNonces(store NonceStore) VerifierOption {
 	return func(o *verifierOptions) error { o.nonces = store; return nil }
 }
 
@@ -278,23 +279,33 @@ func (v *Verifier) Verify(ev *Evidence, challenge []byte) (*Result, error) {
 	}
 	if !bytes.Equal(info.ExtraData, challenge) {
 		quoteOK = false
-		if v.opts.nonces != nil && v.opts.nonces.Used(info.ExtraData) {
+		replayed := false
+		if v.opts.nonces != nil {
+			if replayed, err = v.opts.nonces.Used(info.ExtraData); err != nil {
+				return nil, fmt.Errorf("verify: %w", err)
+			}
+		}
+		if replayed {
 			fail(ReasonQuoteReplayed, "the quote answers an earlier challenge %x that was already used: a replayed quote", info.ExtraData)
 		} else {
 			fail(ReasonNonceMismatch, "the quote's nonce %x is not the challenge %x", info.ExtraData, challenge)
 		}
 	}
 	if v.opts.nonces != nil {
+		// The challenge is spent whatever the answer: a nonce is single-use.
 		switch err := v.opts.nonces.Consume(challenge); {
+		case err == nil:
 		case errors.Is(err, ErrNonceReused):
 			quoteOK = false
 			fail(ReasonNonceReused, "challenge %x was already answered: a nonce is single-use", challenge)
 		case errors.Is(err, ErrNonceExpired):
 			quoteOK = false
 			fail(ReasonNonceExpired, "challenge %x expired before the answer was checked", challenge)
-		case err != nil:
+		case errors.Is(err, ErrNonceUnknown):
 			quoteOK = false
 			fail(ReasonNonceUnknown, "challenge %x was not issued by this verifier", challenge)
+		default:
+			return nil, fmt.Errorf("verify: %w", err)
 		}
 	}
 
@@ -327,13 +338,17 @@ func (v *Verifier) Verify(ev *Evidence, challenge []byte) (*Result, error) {
 	if logErr != nil {
 		fail(ReasonLogMalformed, "%v (the %d records before it are used)", logErr, len(recs))
 	}
-	covered, replayErr := replayPrefix(recs, v.opts.pcr, info.PCRDigest)
-	if replayErr != nil {
+	// The quote signs SHA-256 of the selected PCR's value.
+	covered, value, _ := replay(recs, v.opts.pcr, func(pcrValue []byte) bool {
+		sum := sha256.Sum256(pcrValue)
+		return bytes.Equal(sum[:], info.PCRDigest)
+	})
+	if covered < 0 {
 		quoteOK = false
-		fail(ReasonReplayMismatch, "%v", replayErr)
+		fail(ReasonReplayMismatch, "no prefix of the log (%d records) replays to the quoted PCR %d: records were edited, deleted, reordered or forged, or the log belongs to another TPM", len(recs), v.opts.pcr)
 	} else {
 		res.Covered = covered
-		res.PCRValue = replayValue(recs[:covered], v.opts.pcr)
+		res.PCRValue = value
 	}
 	checkRecNums(recs, failAt)
 	return v.finish(res, quoteOK, parsed, info), nil
@@ -406,47 +421,6 @@ func parseLog(log []byte, maxRecords int) ([]parsedRecord, error) {
 		}
 	}
 	return out, nil
-}
-
-// replayPrefix returns the length of the longest prefix of recs whose
-// replay into pcr hashes to quoted (sha256 of the PCR value).
-func replayPrefix(recs []Record, pcr int, quoted []byte) (int, error) {
-	running := make([]byte, sha256.Size)
-	best := -1
-	if sum := sha256.Sum256(running); bytes.Equal(sum[:], quoted) {
-		best = 0
-	}
-	buf := make([]byte, 0, 2*sha256.Size)
-	for i := range recs {
-		if recs[i].PCR != pcr {
-			continue
-		}
-		d := recs[i].Digest(SHA256)
-		if d == nil {
-			break
-		}
-		buf = append(append(buf[:0], running...), d...)
-		next := sha256.Sum256(buf)
-		running = next[:]
-		if sum := sha256.Sum256(running); bytes.Equal(sum[:], quoted) {
-			best = i + 1
-		}
-	}
-	if best < 0 {
-		return 0, fmt.Errorf("no prefix of the log (%d records) replays to the quoted PCR %d: records were edited, deleted, reordered or forged, or the log belongs to another TPM", len(recs), pcr)
-	}
-	return best, nil
-}
-
-func replayValue(recs []Record, pcr int) []byte {
-	running := make([]byte, sha256.Size)
-	for i := range recs {
-		if recs[i].PCR == pcr {
-			next := sha256.Sum256(append(running, recs[i].Digest(SHA256)...))
-			running = next[:]
-		}
-	}
-	return running
 }
 
 func checkRecNums(recs []Record, failAt func(uint64, string, string, ...any)) {
@@ -597,7 +571,8 @@ func ReplayLog(r io.Reader, pcr int) ([]byte, int, error) {
 	if err != nil {
 		return nil, len(recs), err
 	}
-	return replayValue(recs, pcr), len(recs), nil
+	_, _, value := replay(recs, pcr, nil)
+	return value, len(recs), nil
 }
 
 // HexDigest formats a SHA-256 digest as "sha256:<hex>".

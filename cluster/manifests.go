@@ -41,6 +41,9 @@ func FromManifests(ctx context.Context, path string, opts ...Option) (*Snapshot,
 	if err != nil {
 		return nil, fmt.Errorf("read manifests: %w", err)
 	}
+	if fi.IsDir() && isHelmChart(path) {
+		return nil, fmt.Errorf("read manifests: %s is an unrendered Helm chart (Chart.yaml, templates with {{ }}): credence reads the objects a chart renders to: run 'helm template RELEASE %s -f VALUES > rendered.yaml' and pass --manifests rendered.yaml", path, path)
+	}
 	b := newBuilder(o, "manifests "+path)
 	r := &manifestReader{b: b, ctx: ctx}
 	if !fi.IsDir() {
@@ -55,6 +58,12 @@ func FromManifests(ctx context.Context, path string, opts ...Option) (*Snapshot,
 		}
 		if d.IsDir() {
 			if p != path && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			if p != path && isHelmChart(p) {
+				rel, _ := filepath.Rel(path, p)
+				b.gap(Gap{Kind: "HelmChart", Name: d.Name(), Source: filepath.ToSlash(filepath.Join(rel, "Chart.yaml")),
+					Reason: helmHint(p)})
 				return filepath.SkipDir
 			}
 			return nil
@@ -75,6 +84,72 @@ func FromManifests(ctx context.Context, path string, opts ...Option) (*Snapshot,
 	}
 	return b.finish(), nil
 }
+
+// isHelmChart reports whether dir is an unrendered Helm chart: a Chart.yaml
+// beside a templates directory whose files hold template actions ({{ }}).
+func isHelmChart(dir string) bool {
+	if fi, err := os.Stat(filepath.Join(dir, "Chart.yaml")); err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "templates"))
+	if err != nil {
+		return false
+	}
+	for i, e := range entries {
+		if i == 64 {
+			break // enough to decide; a chart's first templates hold actions
+		}
+		if !e.Type().IsRegular() {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, "templates", e.Name()))
+		if err != nil {
+			continue
+		}
+		head := make([]byte, 64<<10)
+		n, _ := io.ReadFull(f, head)
+		f.Close()
+		if bytes.Contains(head[:n], []byte("{{")) {
+			return true
+		}
+	}
+	return false
+}
+
+func helmHint(chart string) string {
+	return fmt.Sprintf("an unrendered Helm chart: its objects are unknown until rendered: run 'helm template RELEASE %s -f VALUES > rendered.yaml' and pass the output", chart)
+}
+
+// templateHint is added to the reason a document did not decode when it
+// holds Helm template actions.
+func templateHint(doc []byte) string {
+	if bytes.Contains(doc, []byte("{{")) && bytes.Contains(doc, []byte("}}")) {
+		return " (it holds {{ }}: an unrendered Helm template? render the chart with 'helm template' and pass the output)"
+	}
+	return ""
+}
+
+// Object names the object a gap is about, for people: its kind, namespace
+// and name, and where it was found ("NetworkPolicy shop/deny-all
+// (deploy/net.yaml#3)", "Secret in namespace shop", "document (a.yaml#4)").
+func (g Gap) Object() string {
+	what := g.Kind
+	switch {
+	case g.Name != "" && g.Namespace != "":
+		what += " " + g.Namespace + "/" + g.Name
+	case g.Name != "":
+		what += " " + g.Name
+	case g.Namespace != "":
+		what += " in namespace " + g.Namespace
+	}
+	if g.Source != "" {
+		what += " (" + g.Source + ")"
+	}
+	return what
+}
+
+// String is the gap for people: Object and the reason.
+func (g Gap) String() string { return g.Object() + ": " + g.Reason }
 
 // FromReader reads a snapshot from one stream of manifests; name is used in
 // the snapshot's Source and in gaps.
@@ -233,7 +308,7 @@ func (b *builder) document(doc []byte, src string) error {
 				vsrc = fmt.Sprintf("%s.%d", src, i)
 			}
 			if err != nil {
-				b.gap(Gap{Kind: "document", Source: vsrc, Reason: "invalid JSON: " + err.Error()})
+				b.gap(Gap{Kind: "document", Source: vsrc, Reason: "invalid JSON: " + err.Error() + templateHint(doc)})
 				return nil
 			}
 			if err := b.value(v, vsrc, 0); err != nil {
@@ -243,7 +318,7 @@ func (b *builder) document(doc []byte, src string) error {
 	}
 	j, err := yaml.YAMLToJSON(doc)
 	if err != nil {
-		b.gap(Gap{Kind: "document", Source: src, Reason: "invalid YAML: " + oneLine(err.Error())})
+		b.gap(Gap{Kind: "document", Source: src, Reason: "invalid YAML: " + oneLine(err.Error()) + templateHint(doc)})
 		return nil
 	}
 	return b.value(j, src, 0)

@@ -208,7 +208,7 @@ func oracle(t *testing.T, zipPath string, pkgs []*inventory.Package, less lessFu
 func dpkgLess(t *testing.T, pairs [][2]string) map[[2]string]bool {
 	t.Helper()
 	if _, err := exec.LookPath("dpkg"); err != nil {
-		missing(t, "dpkg (Debian's package manager) orders the Debian oracle's versions")
+		testutil.NeedComponent(t, "dpkg", "Debian's package manager orders the Debian oracle's versions")
 	}
 	out := make([]bool, len(pairs))
 	var g errgroup.Group
@@ -242,7 +242,7 @@ func dpkgLess(t *testing.T, pairs [][2]string) map[[2]string]bool {
 func rpmLess(t *testing.T, pairs [][2]string) map[[2]string]bool {
 	t.Helper()
 	if _, err := exec.LookPath("rpm"); err != nil {
-		missing(t, "rpm (Debian package rpm, scripts/setup.d/apt-packages.txt) orders the rpm oracle's versions")
+		testutil.NeedComponent(t, "rpm", "Debian package rpm (scripts/setup.d/apt-packages.txt) orders the rpm oracle's versions")
 	}
 	var in strings.Builder
 	for _, pr := range pairs {
@@ -696,10 +696,3 @@ func TestFactsSample(t *testing.T) {
 
 // missing reports a tool an accuracy test needs: under CI=true the test
 // fails (scripts/setup installs it), elsewhere it is skipped loudly.
-func missing(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("missing under CI: %s", what)
-	}
-	t.Skipf("SKIPPED LOUDLY: missing %s (scripts/setup installs it)", what)
-}

@@ -37,7 +37,7 @@ var knownInventoryDifferences = map[string]string{} // none on v2.2.4
 func TestSecondOpinionOSVScanner(t *testing.T) {
 	bin := filepath.Join(testutil.CacheDir(t), "osv-scanner-"+osvScannerVersion, "osv-scanner")
 	if _, err := os.Stat(bin); err != nil {
-		missing(t, "osv-scanner "+osvScannerVersion+" (scripts/setup.d/40-osv-scanner.sh builds it into $CREDENCE_CACHE)")
+		testutil.NeedComponent(t, "osv-scanner "+osvScannerVersion, "scripts/setup.d/40-osv-scanner.sh builds it into $CREDENCE_CACHE")
 	}
 	db := shared(t)
 	fx := testutil.DebianFixtures(t)

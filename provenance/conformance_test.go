@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/provenance"
 )
 
@@ -27,19 +28,7 @@ const (
 // missing directory fails the test instead of skipping it.
 func sigstoreFixtures(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("CREDENCE_SHARED")
-	if dir == "" {
-		wd, _ := os.Getwd()
-		dir = filepath.Join(wd, "..", "..", "shared")
-	}
-	dir = filepath.Join(dir, "fixtures", "sigstore")
-	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("sigstore fixtures missing at %s (CI=true): %v", dir, err)
-		}
-		t.Skipf("SKIPPED LOUDLY: sigstore fixtures missing at %s", dir)
-	}
-	return dir
+	return filepath.Join(testutil.Shared(t), "fixtures", "sigstore")
 }
 
 func mustRead(t *testing.T, path string) []byte {

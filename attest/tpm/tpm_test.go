@@ -11,6 +11,7 @@ import (
 	"github.com/credence-dev/credence/attest"
 	"github.com/credence-dev/credence/attest/tpm"
 	"github.com/credence-dev/credence/internal/swtpmtest"
+	"github.com/credence-dev/credence/internal/testutil"
 )
 
 const testPCR = 23
@@ -65,7 +66,7 @@ func TestExtendMatchesTPM2Tools(t *testing.T) {
 	}
 	// Ground truth from a second, independent TPM client.
 	if _, err := exec.LookPath("tpm2_pcrread"); err != nil {
-		t.Skip("SKIPPED LOUDLY: tpm2_pcrread missing: run scripts/setup.d/00-apt.sh as root (apt package tpm2-tools)")
+		testutil.NeedComponent(t, "tpm2_pcrread", "run scripts/setup.d/00-apt.sh as root (apt package tpm2-tools)")
 	}
 	tp.Close() // swtpm serves one connection at a time
 	out, err := exec.Command("tpm2_pcrread", "-T", "swtpm:path="+sim.Sock, "sha256:23").CombinedOutput()

@@ -249,7 +249,7 @@ func homeKubeconfig() string {
 }
 
 func dbLabel(path string, n int) string {
-	return fmt.Sprintf("%s (%d advisories)", path, n)
+	return fmt.Sprintf("%s (%s)", path, count(n, "advisory", "advisories"))
 }
 
 // narrow keeps the one workload --from names (NS/NAME: a workload or pod).
@@ -326,10 +326,10 @@ func assessGate(res *assess.Assessment, threshold match.Level, kev, allowUnknown
 		what = "in the CISA KEV catalog"
 	}
 	if len(failing) > 0 {
-		msgs = append(msgs, fmt.Sprintf("%d workload%s with findings %s (--fail-on): %s", len(failing), plural(len(failing)), what, joinMax(failing, 10)))
+		msgs = append(msgs, fmt.Sprintf("%s with findings %s (--fail-on): %s", count(len(failing), "workload", "workloads"), what, joinMax(failing, 10)))
 	}
 	if len(unknown) > 0 && !allowUnknown {
-		msgs = append(msgs, fmt.Sprintf("%d workload%s could not be fully assessed (unknown is not clean; --allow-unknown to pass them): %s", len(unknown), plural(len(unknown)), joinMax(unknown, 10)))
+		msgs = append(msgs, fmt.Sprintf("%s could not be fully assessed (unknown is not clean; --allow-unknown to pass them): %s", count(len(unknown), "workload", "workloads"), joinMax(unknown, 10)))
 	}
 	if len(msgs) == 0 {
 		return nil
@@ -342,13 +342,6 @@ func joinMax(s []string, n int) string {
 		return strings.Join(s, ", ")
 	}
 	return strings.Join(s[:n], ", ") + fmt.Sprintf(" and %d more", len(s)-n)
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 // parseSize reads "10GiB", "500MB", "123" (bytes).

@@ -15,7 +15,7 @@ import (
 // and what could not be established.
 func printAssess(w io.Writer, res *assess.Assessment, db string, top int) error {
 	st := res.Stats
-	fmt.Fprintf(w, "Cluster:  %s (%d workload%s, %d container%s)\n", res.Source, st.Workloads, plural(st.Workloads), st.Containers, plural(st.Containers))
+	fmt.Fprintf(w, "Cluster:  %s (%s, %s)\n", res.Source, count(st.Workloads, "workload", "workloads"), count(st.Containers, "container", "containers"))
 	fmt.Fprintf(w, "Images:   %d distinct: %d read, %d from the inventory cache, %d unknown (not scanned)\n", st.Images, st.ImagesRead, st.CacheHits, st.Unknown)
 	fmt.Fprintf(w, "Database: %s\n\n", db)
 
@@ -66,7 +66,7 @@ func printAssess(w io.Writer, res *assess.Assessment, db string, top int) error 
 		return err
 	}
 	if len(subjects) < len(res.Subjects) {
-		fmt.Fprintf(w, "(%d more workload%s; --top 0 shows all)\n", len(res.Subjects)-len(subjects), plural(len(res.Subjects)-len(subjects)))
+		fmt.Fprintf(w, "(%s more; --top 0 shows all)\n", count(len(res.Subjects)-len(subjects), "workload", "workloads"))
 	}
 	fmt.Fprintln(w, "VULNS: findings by severity (critical/high/medium/low/unknown) in the workload's images; +unknown: an image not scanned.")
 	fmt.Fprintln(w, "HIT: likelihood of being hit (exposure reach × exploitability; ? = exploitability unknown, assumed 0.30).")
@@ -106,7 +106,7 @@ func printAssess(w io.Writer, res *assess.Assessment, db string, top int) error 
 	if len(res.Cuts) > 0 {
 		fmt.Fprintf(w, "\nChanges that cut the most risk (drop in the sum of workload risk scores, re-measured):\n")
 		for i, c := range res.Cuts {
-			fmt.Fprintf(w, "  %d. %s\n     −%.1f over %d workload%s (%s): %s\n", i+1, c.Summary, c.RiskCut, c.Workloads, plural(c.Workloads), c.Kind, c.Why)
+			fmt.Fprintf(w, "  %d. %s\n     −%.1f over %s (%s): %s\n", i+1, c.Summary, c.RiskCut, count(c.Workloads, "workload", "workloads"), c.Kind, c.Why)
 		}
 	} else if len(res.Subjects) > 0 {
 		fmt.Fprintf(w, "\nNo single change lowers the risk of the riskiest workloads.\n")
@@ -119,9 +119,9 @@ func printAssess(w io.Writer, res *assess.Assessment, db string, top int) error 
 		}
 		fmt.Fprintf(w, "container %s of %s, matched by %s\n", strings.TrimPrefix(a.Container, "container:"), a.Workload, a.MatchedBy)
 		if br := a.BlastRadius; br != nil {
-			fmt.Fprintf(w, "  falls with it: %d container%s, %d identit%s, %d secret%s, %d node%s; cluster-admin: %v\n",
-				br.Counts.Containers, plural(br.Counts.Containers), br.Counts.Identities, map[bool]string{true: "y", false: "ies"}[br.Counts.Identities == 1],
-				br.Counts.Secrets, plural(br.Counts.Secrets), br.Counts.Nodes, plural(br.Counts.Nodes), br.Counts.ClusterAdmin)
+			fmt.Fprintf(w, "  falls with it: %s, %s, %s, %s; cluster-admin: %v\n",
+				count(br.Counts.Containers, "container", "containers"), count(br.Counts.Identities, "identity", "identities"),
+				count(br.Counts.Secrets, "secret", "secrets"), count(br.Counts.Nodes, "node", "nodes"), br.Counts.ClusterAdmin)
 			if len(br.Paths) > 0 {
 				printPath(w, &br.Paths[0])
 			}
@@ -169,7 +169,7 @@ func shortPath(c *assess.Container) string {
 	if p.Unknown {
 		u = ", unknown steps"
 	}
-	return fmt.Sprintf("%d step%s to %s (%.2f%s)", len(p.Steps), plural(len(p.Steps)), p.To, p.Likelihood, u)
+	return fmt.Sprintf("%s to %s (%.2f%s)", count(len(p.Steps), "step", "steps"), p.To, p.Likelihood, u)
 }
 
 func printPath(w io.Writer, p *graph.Path) {

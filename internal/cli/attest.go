@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,7 +21,7 @@ func newAttestCmd() *cobra.Command {
 		Use:   "attest",
 		Short: "Verify what ran on a node from its TPM quote and measurement log",
 	}
-	cmd.AddCommand(newAttestVerifyCmd(), newAttestReconcileCmd(), newAttestExportCmd())
+	cmd.AddCommand(newAttestVerifyCmd(), newAttestReconcileCmd(), newAttestChallengeCmd(), newAttestExportCmd())
 	for _, c := range cmd.Commands() {
 		c.Args = cobra.NoArgs
 	}
@@ -32,6 +33,32 @@ type evidenceFlags struct {
 	agentSocket, evidenceFile, nonce, akFile, logFile string
 	pcr                                               int
 	allowResettable                                   bool
+	state                                             stateDirFlag
+}
+
+// stateDirFlag is where the verifier keeps the nonces it issued and
+// accepted, across runs.
+type stateDirFlag struct{ dir string }
+
+func (s *stateDirFlag) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.dir, "state-dir", "", "where the verifier remembers the nonces it issued and accepted, shared by every run that uses it (default $XDG_STATE_HOME/credence/attest, else ~/.local/state/credence/attest)")
+}
+
+// open opens the nonce store in the state directory.
+func (s *stateDirFlag) open(opts ...attest.NonceOption) (*attest.NonceDir, error) {
+	dir := s.dir
+	if dir == "" {
+		base := os.Getenv("XDG_STATE_HOME")
+		if !filepath.IsAbs(base) { // the XDG spec ignores a relative path
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return nil, usagef("--state-dir is needed: no home directory to keep the verifier's nonces in (%v)", err)
+			}
+			base = filepath.Join(home, ".local", "state")
+		}
+		dir = filepath.Join(base, "credence", "attest")
+	}
+	return attest.OpenNonceDir(dir, opts...)
 }
 
 func (e *evidenceFlags) add(cmd *cobra.Command) {
@@ -43,6 +70,7 @@ func (e *evidenceFlags) add(cmd *cobra.Command) {
 	f.StringVar(&e.logFile, "log", "", "verify this log file instead of the one in the evidence")
 	f.IntVar(&e.pcr, "pcr", attest.DefaultPCR, "PCR the node measures into")
 	f.BoolVar(&e.allowResettable, "allow-resettable-pcr", false, "accept PCRs 16-23, which root can reset to forge a log (tests only)")
+	e.state.add(cmd)
 }
 
 func (e *evidenceFlags) verify(cmd *cobra.Command) (*attest.Result, error) {
@@ -66,7 +94,10 @@ func (e *evidenceFlags) verify(cmd *cobra.Command) (*attest.Result, error) {
 		if e.nonce != "" {
 			return nil, usagef("--nonce goes with --evidence; with --agent a fresh one is made")
 		}
-		store := attest.NewNonces(2 * time.Minute)
+		store, err := e.state.open(attest.WithNonceTTL(2 * time.Minute))
+		if err != nil {
+			return nil, err
+		}
 		if nonce, err = store.Issue(); err != nil {
 			return nil, err
 		}
@@ -78,6 +109,13 @@ func (e *evidenceFlags) verify(cmd *cobra.Command) (*attest.Result, error) {
 		if nonce, err = hex.DecodeString(e.nonce); err != nil || len(nonce) == 0 {
 			return nil, usagef("--evidence needs --nonce, the hex nonce you challenged the node with")
 		}
+		// A nonce from 'attest challenge' is checked for expiry; one the
+		// caller made itself is accepted once.
+		store, err := e.state.open(attest.WithCallerNonces())
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, attest.WithNonces(store))
 		b, err := os.ReadFile(e.evidenceFile)
 		if err != nil {
 			return nil, err
@@ -117,8 +155,19 @@ every record's content; bind the log to this boot (the quote's reset count
 against agent.start). Prints each container start with a verdict (verified,
 unverified, invalid) and the reasons. Exit code 1 when the evidence fails.
 
+Every nonce is single-use across runs: the verifier remembers the nonces it
+issued and the ones it accepted answers for in --state-dir (24 hours, shared by
+every run that uses the directory, safe for concurrent runs). Evidence whose
+quote answers a nonce already used fails with quote-replayed; a nonce given
+twice fails with nonce-reused. With --evidence, take the nonce from
+'credence attest challenge' (it expires after --ttl) or make a fresh random
+one yourself (accepted once).
+
   credence attest verify --agent /run/credence/agent.sock --ak node.ak.json
-  credence attest verify --evidence ev.json --nonce 5f2a... --ak node.ak.json -o json`,
+
+  N=$(credence attest challenge)
+  credence agent quote --nonce $N > ev.json        # on the node
+  credence attest verify --evidence ev.json --nonce $N --ak node.ak.json -o json`,
 	}
 	e.add(cmd)
 	out := addOutputFlag(cmd, "table", "table", "json")
@@ -136,7 +185,7 @@ unverified, invalid) and the reasons. Exit code 1 when the evidence fails.
 			return err
 		}
 		if res.Verdict != attest.Verified {
-			return &policyFailure{fmt.Sprintf("evidence failed verification (%d reasons)", len(res.Reasons))}
+			return &policyFailure{fmt.Sprintf("evidence failed verification (%s)", count(len(res.Reasons), "reason", "reasons"))}
 		}
 		return nil
 	}
@@ -240,7 +289,7 @@ argsDigest is sha256 of the compact JSON array of the process arguments
 		if out.format == "json" {
 			err = writeJSON(w, output{res.Verdict, res.Reasons, rec})
 		} else {
-			fmt.Fprintf(w, "evidence  %s (%d records, %d covered)\n", res.Verdict, res.Records, res.Covered)
+			fmt.Fprintf(w, "evidence  %s (%s, %d covered)\n", res.Verdict, count(res.Records, "record", "records"), res.Covered)
 			for _, r := range res.Reasons {
 				fmt.Fprintf(w, "reason    %s\n", r)
 			}
@@ -266,9 +315,43 @@ argsDigest is sha256 of the compact JSON array of the process arguments
 			return &policyFailure{"evidence failed verification"}
 		}
 		if n := rec.Alerts(); n > 0 {
-			return &policyFailure{fmt.Sprintf("%d container start(s) drifted or ran without admission", n)}
+			return &policyFailure{fmt.Sprintf("%s drifted or ran without admission", count(n, "container start", "container starts"))}
 		}
 		return nil
+	}
+	return cmd
+}
+
+func newAttestChallengeCmd() *cobra.Command {
+	var state stateDirFlag
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "challenge",
+		Short: "Issue a single-use nonce for 'agent quote' and 'attest verify --evidence'",
+		Long: `Print a fresh random nonce (32 bytes, hex) and remember it in --state-dir as
+issued: 'credence attest verify --evidence FILE --nonce NONCE' with the same
+--state-dir accepts one answer to it, before --ttl ends.
+
+  N=$(credence attest challenge --ttl 10m)
+  credence agent quote --nonce $N > ev.json        # on the node
+  credence attest verify --evidence ev.json --nonce $N --ak node.ak.json`,
+	}
+	state.add(cmd)
+	cmd.Flags().DurationVar(&ttl, "ttl", 10*time.Minute, "how long the nonce may be answered")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if ttl <= 0 {
+			return usagef("--ttl must be positive")
+		}
+		store, err := state.open(attest.WithNonceTTL(ttl))
+		if err != nil {
+			return err
+		}
+		nonce, err := store.Issue()
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(cmd.OutOrStdout(), hex.EncodeToString(nonce))
+		return err
 	}
 	return cmd
 }

@@ -44,8 +44,12 @@ func recordedEvidence(t *testing.T) (evFile, akFile, nonce string) {
 
 func TestAttestVerifyEvidence(t *testing.T) {
 	ev, ak, nonce := recordedEvidence(t)
-	args := []string{"attest", "verify", "--evidence", ev, "--nonce", nonce, "--ak", ak, "--pcr", "23", "--allow-resettable-pcr"}
-	out, errOut, code := run(t, append(args, "-o", "json")...)
+	// Each run that must verify gets a state directory of its own: a nonce
+	// is answered once per state directory.
+	args := func() []string {
+		return []string{"attest", "verify", "--evidence", ev, "--nonce", nonce, "--ak", ak, "--pcr", "23", "--allow-resettable-pcr", "--state-dir", t.TempDir()}
+	}
+	out, errOut, code := run(t, append(args(), "-o", "json")...)
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -56,18 +60,18 @@ func TestAttestVerifyEvidence(t *testing.T) {
 	if res.Verdict != attest.Verified || len(res.Containers) != 3 || res.Containers[0].Start == nil {
 		t.Fatalf("%s %d containers", res.Verdict, len(res.Containers))
 	}
-	table, _, code := run(t, args...)
+	table, _, code := run(t, args()...)
 	if code != ExitOK || !strings.Contains(table, "verdict   verified") || !strings.Contains(table, "shop/web-2") {
 		t.Errorf("table (exit %d):\n%s", code, table)
 	}
 	// The same evidence for another nonce: a policy failure, exit 1.
 	other := strings.Repeat("00", 32)
-	out, errOut, code = run(t, "attest", "verify", "--evidence", ev, "--nonce", other, "--ak", ak, "--pcr", "23", "--allow-resettable-pcr")
+	out, errOut, code = run(t, "attest", "verify", "--evidence", ev, "--nonce", other, "--ak", ak, "--pcr", "23", "--allow-resettable-pcr", "--state-dir", t.TempDir())
 	if code != ExitPolicy || !strings.Contains(out, "nonce-mismatch") || !strings.Contains(errOut, "failed verification") {
 		t.Errorf("wrong nonce: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// Production policy: PCR 23 is refused.
-	if _, _, code := run(t, "attest", "verify", "--evidence", ev, "--nonce", nonce, "--ak", ak, "--pcr", "23"); code != ExitPolicy {
+	if _, _, code := run(t, "attest", "verify", "--evidence", ev, "--nonce", nonce, "--ak", ak, "--pcr", "23", "--state-dir", t.TempDir()); code != ExitPolicy {
 		t.Errorf("pcr 23 without --allow-resettable-pcr: exit %d", code)
 	}
 }
@@ -79,7 +83,7 @@ func TestAttestReconcileEvidence(t *testing.T) {
 		{"podUID":"uid-0","container":"app","privileged":false},
 		{"podUID":"uid-1","container":"app","privileged":true},
 		{"podUID":"uid-9","container":"app"}]}`), 0o644)
-	out, _, code := run(t, "attest", "reconcile", "--evidence", ev, "--nonce", nonce, "--ak", ak, "--pcr", "23", "--allow-resettable-pcr", "--admitted", adm)
+	out, _, code := run(t, "attest", "reconcile", "--evidence", ev, "--nonce", nonce, "--ak", ak, "--pcr", "23", "--allow-resettable-pcr", "--admitted", adm, "--state-dir", t.TempDir())
 	if code != ExitPolicy {
 		t.Errorf("exit %d, want 1", code)
 	}

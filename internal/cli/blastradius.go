@@ -159,11 +159,13 @@ func renderBlast(w io.Writer, snap *cluster.Snapshot, r *graph.Result) error {
 	fmt.Fprintln(w)
 	yes := map[bool]string{true: "YES", false: "no"}
 	c, a := r.Counts, r.Closure
-	fmt.Fprintf(w, "Reaches %d containers, %d identities, %d secrets, %d nodes; cluster-admin: %s\n",
-		c.Containers, c.Identities, c.Secrets, c.Nodes, yes[c.ClusterAdmin])
+	reach := func(c graph.Counts) string {
+		return count(c.Containers, "container", "containers") + ", " + count(c.Identities, "identity", "identities") + ", " +
+			count(c.Secrets, "secret", "secrets") + ", " + count(c.Nodes, "node", "nodes")
+	}
+	fmt.Fprintf(w, "Reaches %s; cluster-admin: %s\n", reach(c), yes[c.ClusterAdmin])
 	if a != c {
-		fmt.Fprintf(w, "  beyond the bounds (any depth, any likelihood): %d containers, %d identities, %d secrets, %d nodes; cluster-admin: %s\n",
-			a.Containers, a.Identities, a.Secrets, a.Nodes, yes[a.ClusterAdmin])
+		fmt.Fprintf(w, "  beyond the bounds (any depth, any likelihood): %s; cluster-admin: %s\n", reach(a), yes[a.ClusterAdmin])
 	}
 	fmt.Fprintln(w)
 	if len(r.Assets) == 0 {

@@ -153,9 +153,9 @@ the whole import and leaves the database as it was.`,
 			t.row(s.Name, string(s.Kind), strconv.Itoa(s.Records), strconv.Itoa(s.Warnings), dateOf(s.DataAsOf))
 		}
 		t.flush()
-		fmt.Fprintf(w, "\nImported %d advisories into %s in %.1fs", rep.Records, path, rep.Duration.Seconds())
+		fmt.Fprintf(w, "\nImported %s into %s in %.1fs", count(rep.Records, "advisory", "advisories"), path, rep.Duration.Seconds())
 		if rep.Skipped > 0 {
-			fmt.Fprintf(w, "; %d malformed records skipped", rep.Skipped)
+			fmt.Fprintf(w, "; %s skipped", count(rep.Skipped, "malformed record", "malformed records"))
 		}
 		fmt.Fprintln(w)
 		for _, m := range rep.Warnings {
@@ -319,7 +319,7 @@ so unchanged sources are not downloaded again, and import what changed atomicall
 			fmt.Fprintf(w, "%s is up to date\n", path)
 			return nil
 		}
-		fmt.Fprintf(w, "Imported %d advisories into %s in %.1fs\n", rep.Import.Records, path, rep.Import.Duration.Seconds())
+		fmt.Fprintf(w, "Imported %s into %s in %.1fs\n", count(rep.Import.Records, "advisory", "advisories"), path, rep.Import.Duration.Seconds())
 		for _, m := range rep.Import.Warnings {
 			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", m)
 		}

@@ -169,7 +169,7 @@ func TestScanUnknownIsNotClean(t *testing.T) {
 				t.Errorf("no gate: exit %d, want 0", code)
 			}
 			out, _, _ := run(t, "scan", "--db", db, ref)
-			if !strings.Contains(out, "Not checked (unknown, not clean):") || !strings.Contains(out, tt.reason+": 1 packages") || !strings.Contains(out, "zlib1g 1:1.2.13.dfsg-1") {
+			if !strings.Contains(out, "Not checked (unknown, not clean):") || !strings.Contains(out, tt.reason+": 1 package:") || !strings.Contains(out, "zlib1g 1:1.2.13.dfsg-1") {
 				t.Errorf("table:\n%s", out)
 			}
 			out, _, _ = run(t, "scan", "--db", db, ref, "-o", "json")

@@ -64,7 +64,7 @@ func printInventory(w io.Writer, img *image.Image, inv *inventory.Inventory) err
 		}
 		fmt.Fprintf(w, "Distro:   %s (%s)\n", inv.Distro.PrettyName, eco)
 	}
-	fmt.Fprintf(w, "Packages: %d in %d layers\n\n", len(inv.Packages), len(inv.Layers))
+	fmt.Fprintf(w, "Packages: %d in %s\n\n", len(inv.Packages), count(len(inv.Layers), "layer", "layers"))
 	t := newTable(w, "NAME", "VERSION", "TYPE", "ECOSYSTEM", "LAYER", "PATH")
 	for _, p := range inv.Packages {
 		name := p.Name

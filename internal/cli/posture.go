@@ -148,7 +148,8 @@ func renderPosture(w io.Writer, rep *posture.Report) error {
 		}
 	}
 	if kernelOpen > 0 {
-		fmt.Fprintf(w, "\n%d containers share the node's kernel with nothing weakening a kernel exploit (no sandbox, seccomp, LSM, no_new_privs or user namespace in effect): kernelExploit:open above.\n", kernelOpen)
+		share := map[bool]string{true: "shares", false: "share"}[kernelOpen == 1]
+		fmt.Fprintf(w, "\n%s %s the node's kernel with nothing weakening a kernel exploit (no sandbox, seccomp, LSM, no_new_privs or user namespace in effect): kernelExploit:open above.\n", count(kernelOpen, "container", "containers"), share)
 	}
 	var unknowns []string
 	for _, p := range rep.Pods {
@@ -167,21 +168,10 @@ func renderPosture(w io.Writer, rep *posture.Report) error {
 	if len(rep.Gaps) > 0 {
 		fmt.Fprintln(w, "\nCould not read (what these hide is unknown, not absent):")
 		for _, g := range rep.Gaps {
-			fmt.Fprintf(w, "  %s\n", gapLine(g))
+			fmt.Fprintf(w, "  %s\n", g)
 		}
 	}
 	return nil
-}
-
-func gapLine(g cluster.Gap) string {
-	what := g.Kind
-	if g.Namespace != "" || g.Name != "" {
-		what += " " + strings.TrimPrefix(g.Namespace+"/"+g.Name, "/")
-	}
-	if g.Source != "" {
-		what += " (" + g.Source + ")"
-	}
-	return what + ": " + g.Reason
 }
 
 func yesNo(b bool) string {

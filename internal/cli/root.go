@@ -64,7 +64,8 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
-	root.CompletionOptions.DisableDefaultCmd = true
+	// cobra's completion command: credence completion bash|zsh|fish|powershell.
+	root.CompletionOptions.HiddenDefaultCmd = false
 	root.AddCommand(
 		newVersionCmd(),
 		newAgentCmd(), newAttestCmd(),
@@ -78,12 +79,28 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 		newVerifyCmd(),
 		newVerifyBundleCmd(),
 	)
+	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
 		if c.Args == nil {
 			c.Args = cobra.NoArgs
 		}
 	}
+	rejectUnknownSubcommands(root)
 	return root
+}
+
+// rejectUnknownSubcommands makes every command group below root (attest,
+// db, completion, ...) refuse an unknown subcommand as a usage error
+// instead of printing its help and exiting 0; without arguments it prints
+// its help.
+func rejectUnknownSubcommands(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if c.HasSubCommands() && !c.Runnable() {
+			c.Args = cobra.NoArgs
+			c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		}
+		rejectUnknownSubcommands(c)
+	}
 }
 
 // usageError marks an error as a usage mistake: the message is followed by a

@@ -107,7 +107,7 @@ The database is --db, $` + vulndb.EnvDB + ` or ` + displayDefaultDB() + `;
 		}
 		warnings = append(warnings, match.ApplyIgnores(res.Findings, rules, time.Now())...)
 		for _, g := range res.Coverage.Gaps {
-			warnings = append(warnings, fmt.Sprintf("%d packages not checked (%s): %s: unknown, not safe", len(g.Packages), g.Reason, g.Detail))
+			warnings = append(warnings, fmt.Sprintf("%s not checked (%s): %s: unknown, not safe", count(len(g.Packages), "package", "packages"), g.Reason, g.Detail))
 		}
 		for _, m := range inv.Status.Warnings {
 			warnings = append(warnings, m)
@@ -166,7 +166,7 @@ func failure(res *match.Result, threshold match.Level, kev, gateUnknown bool) er
 		if kev {
 			what = "in the CISA KEV catalog"
 		}
-		why = append(why, fmt.Sprintf("%d finding(s) %s", n, what))
+		why = append(why, fmt.Sprintf("%s %s", count(n, "finding", "findings"), what))
 	}
 	if gateUnknown && !res.Coverage.Complete {
 		why = append(why, fmt.Sprintf("%s (unknown is not clean; --allow-unknown lets them pass)", res.Coverage))
@@ -257,7 +257,7 @@ func printScan(w io.Writer, img *image.Image, inv *inventory.Inventory, rep scan
 	if inv.Distro != nil {
 		fmt.Fprintf(w, "Distro:   %s (%s)%s\n", inv.Distro.PrettyName, cmp.Or(inv.Distro.Ecosystem, "no OSV ecosystem"), distroNote(inv.Distro, rep.Coverage))
 	}
-	fmt.Fprintf(w, "Database: %s (%d advisories", rep.Database.Path, rep.Database.Advisories)
+	fmt.Fprintf(w, "Database: %s (%s", rep.Database.Path, count(rep.Database.Advisories, "advisory", "advisories"))
 	if !rep.Database.OldestData.IsZero() {
 		fmt.Fprintf(w, ", data as of %s", dateOf(rep.Database.OldestData))
 	}
@@ -327,7 +327,7 @@ func printScan(w io.Writer, img *image.Image, inv *inventory.Inventory, rep scan
 			parts = append(parts, fmt.Sprintf("%d %s", n, l))
 		}
 	}
-	fmt.Fprintf(w, "%d vulnerabilities in %d packages", s.Findings, s.Packages)
+	fmt.Fprintf(w, "%s in %s", count(s.Findings, "vulnerability", "vulnerabilities"), count(s.Packages, "package", "packages"))
 	if len(parts) > 0 {
 		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
 	}
@@ -338,7 +338,7 @@ func printScan(w io.Writer, img *image.Image, inv *inventory.Inventory, rep scan
 	if s.PartlyAccepted > 0 {
 		fmt.Fprintf(w, "; %d partly accepted", s.PartlyAccepted)
 	}
-	fmt.Fprintf(w, "; %d packages not checked\n", s.Unchecked)
+	fmt.Fprintf(w, "; %s not checked\n", count(s.Unchecked, "package", "packages"))
 	printCoverage(w, rep.Coverage)
 	return nil
 }
@@ -350,7 +350,7 @@ func printCoverage(w io.Writer, c match.Coverage) {
 	}
 	fmt.Fprintf(w, "\nNot checked (unknown, not clean):\n")
 	for _, g := range c.Gaps {
-		fmt.Fprintf(w, "  %s: %d packages: %s\n", g.Reason, len(g.Packages), g.Detail)
+		fmt.Fprintf(w, "  %s: %s: %s\n", g.Reason, count(len(g.Packages), "package", "packages"), g.Detail)
 		var line string
 		for _, p := range g.Packages {
 			item := match.CanonicalName(p) + " " + p.Version

@@ -232,7 +232,7 @@ func renderVerdict(w io.Writer, vd *provenance.Verdict) error {
 	if d.Truncated {
 		trunc = fmt.Sprintf(" (cap %d reached: the rest were not examined)", d.Limit)
 	}
-	t.row("found", fmt.Sprintf("%d referrers, %d cosign .sig layers, %d .att layers; examined %d%s", d.Referrers, d.CosignSigs, d.CosignAtts, d.Examined, trunc))
+	t.row("found", fmt.Sprintf("%s, %s, %s; examined %d%s", count(d.Referrers, "referrer", "referrers"), count(d.CosignSigs, "cosign .sig layer", "cosign .sig layers"), count(d.CosignAtts, ".att layer", ".att layers"), d.Examined, trunc))
 	if err := t.flush(); err != nil {
 		return err
 	}
@@ -273,7 +273,7 @@ func attestationSummary(a provenance.Attestation) string {
 	case a.Test != nil:
 		return fmt.Sprintf("%s: %d passed, %d warned, %d failed", a.Test.Result, a.Test.Passed, a.Test.Warned, a.Test.Failed)
 	case a.SARIF != nil:
-		return fmt.Sprintf("SARIF from %s: %d results (%s)", strings.Join(a.SARIF.Tools, ", "), a.SARIF.Results, countString(a.SARIF.Levels))
+		return fmt.Sprintf("SARIF from %s: %s (%s)", strings.Join(a.SARIF.Tools, ", "), count(a.SARIF.Results, "result", "results"), countString(a.SARIF.Levels))
 	}
 	return ""
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/credence-dev/credence/internal/testutil"
 )
 
 // SWTPM is one running swtpm with its own state directory.
@@ -27,7 +29,7 @@ func Binary(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("swtpm")
 	if err != nil {
-		t.Skip("SKIPPED LOUDLY: swtpm is not installed: run scripts/setup.d/00-apt.sh as root (apt packages swtpm swtpm-tools)")
+		testutil.NeedComponent(t, "swtpm", "run scripts/setup.d/00-apt.sh as root (apt packages swtpm swtpm-tools)")
 	}
 	return p
 }

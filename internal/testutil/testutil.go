@@ -5,9 +5,11 @@ package testutil
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -62,8 +64,44 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
+// MissingMarker starts the message of a test that lacks a real component;
+// scripts/test lists every test that printed it.
+const MissingMarker = "MISSING COMPONENT"
+
+// InCI reports whether the tests run under CI (CI=true, as CI services set
+// it).
+func InCI() bool {
+	v, _ := strconv.ParseBool(os.Getenv("CI"))
+	return v
+}
+
+// NeedComponent ends a test whose real component (a binary, a cached build,
+// shared data, root) is missing: under CI it fails, since a CI run that
+// skips its integration tests proves nothing; elsewhere it skips loudly.
+// howToGet says how to install it (scripts/setup.d installs what it can).
+func NeedComponent(t testing.TB, name, howToGet string) {
+	t.Helper()
+	msg := fmt.Sprintf("%s %s: %s", MissingMarker, name, howToGet)
+	if InCI() {
+		t.Fatal(msg + " (CI=true: a missing component fails the test)")
+	}
+	t.Skip("SKIPPED LOUDLY: " + msg)
+}
+
+// MissingPart is NeedComponent for a component only part of a test needs:
+// under CI the test fails; elsewhere the test goes on without that part,
+// and says so.
+func MissingPart(t testing.TB, name, howToGet string) {
+	t.Helper()
+	msg := fmt.Sprintf("%s %s: %s", MissingMarker, name, howToGet)
+	if InCI() {
+		t.Fatal(msg + " (CI=true: a missing component fails the test)")
+	}
+	t.Log("PARTLY SKIPPED: " + msg + " (that part of the test is not run)")
+}
+
 // Shared returns the ../shared directory beside the repository (or
-// $CREDENCE_SHARED), skipping the test loudly when it is absent.
+// $CREDENCE_SHARED); without it the test needs a component (NeedComponent).
 func Shared(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("CREDENCE_SHARED")
@@ -71,7 +109,7 @@ func Shared(t testing.TB) string {
 		dir = filepath.Join(filepath.Dir(RepoRoot(t)), "shared")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "fixtures")); err != nil {
-		t.Skipf("SKIPPED LOUDLY: %s is absent (set CREDENCE_SHARED): this test needs the shared data and fixtures", dir)
+		NeedComponent(t, "shared data and fixtures", dir+" is absent: put the project's shared/ beside the repository or set CREDENCE_SHARED")
 	}
 	return dir
 }
@@ -120,7 +158,7 @@ func DebianFixtures(t testing.TB) string {
 		return out
 	}
 	if os.Geteuid() != 0 {
-		t.Fatalf("fixture images are missing from %s and building them needs root: run scripts/setup as root", out)
+		NeedComponent(t, "Debian fixture images", "missing from "+out+" and building them needs root: run scripts/setup as root (scripts/setup.d/10-fixture-images.sh)")
 	}
 	t.Logf("building fixture images into %s (1-7 min, once)", out)
 	cmd := exec.Command("bash", filepath.Join(shared, "fixtures", "build-debian-image.sh"), out)

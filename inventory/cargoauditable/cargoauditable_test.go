@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/inventory/cargoauditable"
 	"github.com/credence-dev/credence/inventory/extractortest"
@@ -245,7 +246,7 @@ func objcopyELF(t *testing.T, payload []byte) []byte {
 	t.Helper()
 	objcopy, err := exec.LookPath("objcopy")
 	if err != nil {
-		t.Log("SKIPPED LOUDLY: objcopy (Debian binutils, scripts/setup.d/apt-packages.txt) is missing: the real-ELF case is not run")
+		testutil.MissingPart(t, "objcopy", "run scripts/setup.d/00-apt.sh as root (apt package binutils) for the real-ELF case")
 		return nil
 	}
 	dir := t.TempDir()
@@ -261,7 +262,7 @@ func objcopyELF(t *testing.T, payload []byte) []byte {
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
 		if goBin, err = exec.LookPath("go"); err != nil {
-			t.Log("SKIPPED LOUDLY: no go toolchain: the real-ELF case is not run")
+			testutil.MissingPart(t, "go toolchain", "install Go for the real-ELF case")
 			return nil
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/gobinary"
@@ -294,7 +295,7 @@ func goTool(t testing.TB) string {
 	p := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(p); err != nil {
 		if p, err = exec.LookPath("go"); err != nil {
-			t.Skip("SKIPPED LOUDLY: no go toolchain to build test binaries with")
+			testutil.NeedComponent(t, "go toolchain", "install Go to build the test binaries")
 		}
 	}
 	return p

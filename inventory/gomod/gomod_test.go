@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/gomod"
@@ -56,7 +57,7 @@ func TestExtractMatchesGoCommand(t *testing.T) {
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
 		if goBin, err = exec.LookPath("go"); err != nil {
-			t.Skip("SKIPPED LOUDLY: no go toolchain to compare with")
+			testutil.NeedComponent(t, "go toolchain", "install Go to compare with the go command's parser")
 		}
 	}
 	cmd := exec.Command(goBin, "mod", "edit", "-json", "testdata/go.mod")

@@ -27,7 +27,7 @@ func debianJars(t *testing.T) (root string, truth map[string][]string) {
 	t.Helper()
 	dir := filepath.Join(testutil.CacheDir(t), "debian-jars-v1")
 	if _, err := os.Stat(filepath.Join(dir, ".done")); err != nil {
-		t.Skipf("SKIPPED LOUDLY: %s is absent: run scripts/setup (scripts/setup.d/11-debian-jars.sh fetches Debian's jars)", dir)
+		testutil.NeedComponent(t, "Debian's jars", dir+" is absent: run scripts/setup (scripts/setup.d/11-debian-jars.sh fetches them)")
 	}
 	root = filepath.Join(dir, "root")
 	f, err := os.Open(filepath.Join(dir, "versions.tsv"))

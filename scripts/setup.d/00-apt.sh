@@ -8,7 +8,7 @@ missing=()
 for p in $want; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]} == 0)); then echo "apt packages present"; exit 0; fi
 if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
-  echo "WARNING: not root or no apt-get: cannot install ${missing[*]}; tests that need them will skip"
+  echo "WARNING: not root or no apt-get: cannot install ${missing[*]}; tests that need them will skip (and fail under CI=true)"
   exit 0
 fi
 echo "apt-get install ${missing[*]}"

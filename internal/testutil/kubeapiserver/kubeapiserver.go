@@ -126,7 +126,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	apiserver, etcd, err := Binaries(testutil.CacheDir(t))
 	if err != nil {
-		t.Skipf("SKIPPED LOUDLY: %v", err)
+		testutil.NeedComponent(t, "kube-apiserver "+Version, err.Error())
 	}
 	dir := t.TempDir()
 	s, err := New(apiserver, etcd, dir, opts...)
