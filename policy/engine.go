@@ -248,7 +248,9 @@ func (ev *evaluation) rule(p *compiledPolicy, r *compiledRule, targets []int, ac
 		return
 	}
 	var results []Evidence
+	evaluated := false
 	if r.scope == ScopeWorkload {
+		evaluated = true
 		var unk []unknownFact
 		if r.unknown != UnknownEvaluate && r.facts != 0 {
 			for _, i := range targets {
@@ -269,6 +271,7 @@ func (ev *evaluation) rule(p *compiledPolicy, r *compiledRule, targets []int, ac
 				byEx[ex] = append(byEx[ex], cs[i].Name)
 				continue
 			}
+			evaluated = true
 			var unk []unknownFact
 			if r.unknown != UnknownEvaluate {
 				unk = factsUnknown(ev.v.unknowns[i], r.facts)
@@ -281,7 +284,9 @@ func (ev *evaluation) rule(p *compiledPolicy, r *compiledRule, targets []int, ac
 			ev.d.Exempted = append(ev.d.Exempted, Exempted{Rule: r.id, Exemption: ex.name, Reason: ex.reason, Containers: byEx[ex]})
 		}
 	}
-	ev.d.Evaluated++
+	if evaluated {
+		ev.d.Evaluated++
+	}
 	if len(results) == 0 {
 		return
 	}
