@@ -330,4 +330,3 @@ func mustRead(t testing.TB, p string) []byte {
 	}
 	return b
 }
-
