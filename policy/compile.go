@@ -489,7 +489,10 @@ func compileExpr(env *cel.Env, file, id, field string, src exprSrc, limit uint64
 		if errs := iss.Errors(); len(errs) > 0 {
 			at = src.fileAt(errs[0].Location.Line(), errs[0].Location.Column())
 		}
-		return nil, nil, errAt(file, at, "rule %s: %s does not compile: %s", id, field, strings.TrimPrefix(iss.Err().Error(), "ERROR: "))
+		msg := strings.TrimPrefix(iss.Err().Error(), "ERROR: ")
+		msg, _, _ = strings.Cut(msg, "\n") // the position says where; CEL's snippet follows
+		msg = celPos.ReplaceAllString(msg, "")
+		return nil, nil, errAt(file, at, "rule %s: %s does not compile: %s", id, field, msg)
 	}
 	got := a.OutputType()
 	ok := got.IsExactType(want) || got.IsExactType(cel.DynType) || (want.IsExactType(stringListType) && got.IsExactType(dynListType))
@@ -502,6 +505,8 @@ func compileExpr(env *cel.Env, file, id, field string, src exprSrc, limit uint64
 	}
 	return a, prg, nil
 }
+
+var celPos = regexp.MustCompile(`^<input>:\d+:\d+: `)
 
 // factsOf finds the facts an expression reads, from the fields it selects
 // on a Container (and the workload's risk, which rests on them).

@@ -77,6 +77,7 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 		newAssessCmd(),
 		newVerifyCmd(),
 		newVerifyBundleCmd(),
+		newCheckCmd(),
 	)
 	for _, c := range root.Commands() {
 		if c.Args == nil {
