@@ -49,6 +49,8 @@ type run struct {
 	exploits map[string]Exploit
 	g        *graph.Graph
 	out      *Assessment
+	// provenance is each container's evidence (WithProvenance).
+	provenance map[*groupContainer]Evidence
 }
 
 // group is one workload: the pods that share an owner.
@@ -91,6 +93,12 @@ func (a *run) assess(ctx context.Context) (*Assessment, error) {
 		return nil, err
 	}
 	a.out.Stats.MatchNs = time.Since(t0)
+
+	t0 = time.Now()
+	if err := a.verifyAll(ctx); err != nil {
+		return nil, err
+	}
+	a.out.Stats.VerifyNs = time.Since(t0)
 
 	t0 = time.Now()
 	if err := a.join(); err != nil {
@@ -383,11 +391,15 @@ func (a *run) subject(gr *group, qopts []graph.QueryOption) Subject {
 		profiles[string(pr.Kind)+"/"+pr.Container] = pr
 	}
 	best := -1.0
-	for _, gc := range gr.containers {
+	for i := range gr.containers {
+		gc := &gr.containers[i]
 		key := graph.ContainerKey(p.Namespace, p.Name, gc.name)
 		c := Container{Name: gc.name, Kind: gc.kind, Key: key, Image: gc.ref, Posture: profiles[string(gc.kind)+"/"+gc.name],
-			Provenance:  Evidence{Status: NotChecked, Reason: "provenance is not verified yet"},
+			Provenance:  Evidence{Status: NotChecked, Reason: "no provenance verifier configured (give keys or identities to trust)"},
 			MeasuredRun: Evidence{Status: NotChecked, Reason: "no measurement log reconciled"}, imageKey: gc.key}
+		if e, ok := a.provenance[gc]; ok {
+			c.Provenance = e
+		}
 		img := a.images[gc.key]
 		if img != nil && c.Image.Status == "" {
 			c.Image.Status, c.Image.Reason = img.Status, img.Reason

@@ -10,6 +10,7 @@ import (
 	"github.com/credence-dev/credence/graph"
 	"github.com/credence-dev/credence/image"
 	"github.com/credence-dev/credence/match"
+	"github.com/credence-dev/credence/provenance"
 )
 
 // Option configures Assess.
@@ -19,7 +20,8 @@ type Option func(*options) error
 // pull secret, or an error when the caller may not read it.
 type PullSecretFunc func(ctx context.Context, namespace, name string) ([]byte, error)
 
-// Progress reports long work: phase is "resolve", "scan" or "match".
+// Progress reports long work: phase is "resolve", "scan", "match" or
+// "verify".
 type Progress func(phase string, done, total int)
 
 type options struct {
@@ -41,6 +43,10 @@ type options struct {
 	now          func() time.Time
 	progress     Progress
 	topCuts      int
+
+	verifier      *provenance.Verifier
+	provPolicy    *provenance.Policy
+	verifyTimeout time.Duration
 }
 
 func defaults() options {
@@ -54,6 +60,8 @@ func defaults() options {
 		now:          time.Now,
 		progress:     func(string, int, int) {},
 		topCuts:      5,
+
+		verifyTimeout: DefaultVerifyTimeout,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/match"
 	"github.com/credence-dev/credence/posture"
+	"github.com/credence-dev/credence/provenance"
 )
 
 // SchemaVersion is the version of the JSON form of Subject and Assessment.
@@ -169,6 +170,11 @@ type BlastRadius struct {
 type Evidence struct {
 	Status EvidenceStatus `json:"status"`
 	Reason string         `json:"reason,omitempty"`
+	// Verdict is the provenance verifier's full answer (provenance slot
+	// only, when WithProvenance was given): signer, attestations with
+	// their typed predicates, every candidate examined, and whether the
+	// reference was pinned.
+	Verdict *provenance.Verdict `json:"verdict,omitempty"`
 }
 
 // EvidenceStatus is the outcome of an evidence check.
@@ -176,8 +182,28 @@ type EvidenceStatus string
 
 // Evidence statuses.
 const (
+	// NotChecked: nobody checked (no verifier configured, no digest to
+	// check, docker-archive images). Unknown, never fine.
 	NotChecked EvidenceStatus = "not-checked"
+	// Verified: signed (and attested as the verifier's policy requires)
+	// by a trusted authority.
+	Verified EvidenceStatus = "verified"
+	// Unsigned: the registry answered and holds no signature for the
+	// digest. Definitive.
+	Unsigned EvidenceStatus = "unsigned"
+	// Failed: signatures exist but none satisfied the policy, or the
+	// reference broke a rule (untrusted registry); the reason names the
+	// step. Definitive.
+	Failed EvidenceStatus = "failed"
+	// CheckError: the check could not complete (registry unreachable,
+	// timeout, credentials refused). Transient: retry; it is not
+	// "unsigned".
+	CheckError EvidenceStatus = "error"
 )
+
+// Definitive reports whether the evidence settles the question (verified,
+// unsigned, failed); error and not-checked do not.
+func (s EvidenceStatus) Definitive() bool { return s == Verified || s == Unsigned || s == Failed }
 
 // Risk ranks a workload.
 type Risk struct {
@@ -320,4 +346,8 @@ type Stats struct {
 	ScanNs    time.Duration `json:"scanNs"`
 	MatchNs   time.Duration `json:"matchNs"`
 	GraphNs   time.Duration `json:"graphNs"`
+	// Verified is the number of distinct repository@digest verified for
+	// provenance (WithProvenance), VerifyNs the time it took.
+	Verified int           `json:"verified"`
+	VerifyNs time.Duration `json:"verifyNs"`
 }

@@ -373,7 +373,7 @@ func phaseProgress(w io.Writer) assess.Progress {
 			return
 		}
 		last = time.Now()
-		what := map[string]string{"resolve": "resolving images of pods", "scan": "reading images", "match": "matching"}[phase]
+		what := map[string]string{"resolve": "resolving images of pods", "scan": "reading images", "match": "matching", "verify": "verifying provenance"}[phase]
 		fmt.Fprintf(w, "\r\033[K%s: %d/%d", what, done, total)
 	}
 }

@@ -28,7 +28,7 @@ func TestCount(t *testing.T) {
 var wordsAfterCount = map[string]bool{
 	"covered": true, "in": true, "on": true, "with": true, "suppressed": true, "undecided": true, "more": true,
 	"distinct": true, "read": true, "from": true, "unknown": true, "passed": true, "warned": true, "failed": true,
-	"reached": true, "partly": true,
+	"reached": true, "partly": true, "denied": true, "allowed": true, "of": true, "bytes": true,
 }
 
 // TestCountsInProse keeps "%d findings" (which prints "1 findings") out of

@@ -78,6 +78,7 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 		newAssessCmd(),
 		newVerifyCmd(),
 		newVerifyBundleCmd(),
+		newCheckCmd(),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
