@@ -77,7 +77,7 @@ func TestFacts(t *testing.T) {
 		"hostpaths": "privileged", "claims": "baseline", "gvisor": "privileged", "kata": "baseline", "runc": "baseline",
 		"exotic": "baseline", "missing-class": "baseline", "userns": "privileged", "lsm": "privileged", "kinds": "privileged",
 		"spelling": "privileged",
-		"web": "baseline",
+		"web":      "baseline",
 	}
 	if d := cmp.Diff(wantLevels, levels); d != "" {
 		t.Errorf("levels (-want +got):\n%s", d)
