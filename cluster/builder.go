@@ -71,6 +71,8 @@ type builder struct {
 	replicaSets  store[appsv1.ReplicaSet]
 	jobs         store[batchv1.Job]
 	cronJobs     store[batchv1.CronJob]
+	// replicationControllers: the core/v1 ancestor of ReplicaSets.
+	replicationControllers store[corev1.ReplicationController]
 }
 
 func newBuilder(o *options, source string) *builder {

@@ -378,3 +378,69 @@ subjects:
 		t.Errorf("subjects = %+v", got)
 	}
 }
+
+// TestOlderWorkloadKinds: ReplicationControllers and batch/v1beta1 CronJobs
+// (removed from servers in 1.25, still in charts) make pods like the
+// current kinds; a live pod owned by a ReplicationController names it.
+func TestOlderWorkloadKinds(t *testing.T) {
+	in := `apiVersion: v1
+kind: ReplicationController
+metadata: {name: legacy, namespace: a}
+spec:
+  replicas: 2
+  selector: {app: legacy}
+  template:
+    metadata: {labels: {app: legacy}}
+    spec:
+      serviceAccountName: legacy
+      containers: [{name: c, image: nginx, securityContext: {privileged: true}}]
+---
+apiVersion: batch/v1beta1
+kind: CronJob
+metadata: {name: nightly, namespace: a}
+spec:
+  schedule: "@daily"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: backup, image: backup}]
+---
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: owner, namespace: a}
+spec:
+  template:
+    spec:
+      containers: [{name: c, image: x}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: owner-abcde
+  namespace: a
+  ownerReferences: [{apiVersion: v1, kind: ReplicationController, name: owner, uid: u, controller: true}]
+spec:
+  containers: [{name: c, image: x}]
+`
+	snap, err := cluster.FromReader(context.Background(), strings.NewReader(in), "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range snap.Pods {
+		got = append(got, fmt.Sprintf("%s workload=%s owner=%s sa=%s containers=%d", p.Key(), p.Workload, p.Owner, p.Spec.ServiceAccountName, len(p.Spec.Containers)))
+	}
+	want := []string{
+		"a/legacy workload=ReplicationController/legacy owner= sa=legacy containers=1",
+		"a/nightly workload=CronJob/nightly owner= sa=default containers=1",
+		"a/owner-abcde workload= owner=ReplicationController/owner sa=default containers=1",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("pods (-want +got):\n%s", d)
+	}
+	if len(snap.Gaps) != 0 {
+		t.Errorf("gaps: %+v", snap.Gaps)
+	}
+}

@@ -14,8 +14,9 @@ import (
 // (posture, graph, policy) read it and never go back to the cluster.
 //
 // Pods holds the live pods plus, for each workload (Deployment, StatefulSet,
-// DaemonSet, ReplicaSet, Job, CronJob) with no live pod, one pod made from
-// its template; such pods carry the workload in Workload.
+// DaemonSet, ReplicaSet, Job, CronJob in batch/v1 or v1beta1,
+// ReplicationController) with no live pod, one pod made from its template;
+// such pods carry the workload in Workload.
 type Snapshot struct {
 	// Source says where the snapshot came from: "context kind-dev at
 	// https://...", "manifests ./deploy".
