@@ -27,9 +27,12 @@ const (
 	KindPermissionSet NodeKind = "PermissionSet"
 	// KindClusterAdmin is control of the whole cluster.
 	KindClusterAdmin NodeKind = "ClusterAdmin"
-	// KindUnknown stands for what the snapshot hides (unreadable RBAC):
-	// reaching it means the blast radius is not bounded by what is known.
+	// KindUnknown stands for what the snapshot hides (unreadable RBAC, a
+	// role the manifests bind but lack): reaching it means the blast radius
+	// is not bounded by what is known.
 	KindUnknown NodeKind = "Unknown"
+	// KindExternal is outside the cluster: the cloud metadata endpoint.
+	KindExternal NodeKind = "External"
 )
 
 // EdgeKind names the attack step an edge stands for.
@@ -63,7 +66,23 @@ const (
 	EdgeRBACAdmission EdgeKind = "RBAC_ADMISSION_EDIT"
 	EdgeRBACAdmin     EdgeKind = "RBAC_CLUSTER_ADMIN"
 	EdgeRBACPortFwd   EdgeKind = "RBAC_PORT_FORWARD"
-	EdgeUnknown       EdgeKind = "UNKNOWN"
+	// EdgeUnknown leads to what the snapshot cannot settle (KindUnknown).
+	EdgeUnknown EdgeKind = "UNKNOWN"
+	// EdgeHostPID: a host-PID container reads other containers' processes
+	// on its node (/proc/<pid>/environ, /proc/<pid>/root).
+	EdgeHostPID EdgeKind = "HOST_PID"
+	// EdgeHostIPC: shared memory and message queues of the node's IPC
+	// namespace.
+	EdgeHostIPC EdgeKind = "HOST_IPC"
+	// EdgeNodeCreds: a node holds its kubelet's identity (system:node:<n>).
+	EdgeNodeCreds EdgeKind = "NODE_CREDENTIALS"
+	// EdgeNodeAuthz: what the Node authorizer lets a kubelet read.
+	EdgeNodeAuthz EdgeKind = "NODE_AUTHORIZER"
+	// EdgeNodeAttract: a node labels itself to attract pods (NodeRestriction
+	// allows labels outside kubernetes.io and k8s.io).
+	EdgeNodeAttract EdgeKind = "NODE_ATTRACT"
+	// EdgeMetadata: egress to the cloud metadata endpoint (169.254.169.254).
+	EdgeMetadata EdgeKind = "CLOUD_METADATA"
 )
 
 // NodeID indexes Graph.Nodes.
@@ -92,13 +111,6 @@ func (e Evidence) String() string {
 		return e.Object
 	}
 	return e.Object + " " + e.Field
-}
-
-// Fix is one change that removes an edge. Edges that one change removes
-// share its ID, so cutting a fix removes all of them.
-type Fix struct {
-	ID      string `json:"id"`
-	Summary string `json:"summary"`
 }
 
 // Edge is one explained attack step.
@@ -146,6 +158,8 @@ type Graph struct {
 	Containers []NodeID
 
 	exposure, exposureWhy map[NodeID]string
+	// base is what the graph was built from, for counterfactual rebuilds.
+	base *baseState
 }
 
 // Node returns the node with key and whether it exists.
@@ -211,4 +225,5 @@ var EdgeKinds = []EdgeKind{
 	EdgeSecretMount, EdgeSecretToken, EdgeEscape, EdgeHostNetwork, EdgeColocated, EdgeScopeMember,
 	EdgeRBACCreatePod, EdgeRBACExec, EdgeRBACSecrets, EdgeRBACToken, EdgeRBACBind, EdgeRBACEscalate,
 	EdgeRBACImperson, EdgeRBACNodeProxy, EdgeRBACPV, EdgeRBACCSR, EdgeRBACAdmission, EdgeRBACAdmin, EdgeRBACPortFwd,
+	EdgeUnknown, EdgeHostPID, EdgeHostIPC, EdgeNodeCreds, EdgeNodeAuthz, EdgeNodeAttract, EdgeMetadata,
 }
