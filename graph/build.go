@@ -236,7 +236,7 @@ func (b *builder) gaps() {
 		}
 		b.g.Unknowns = append(b.g.Unknowns, fmt.Sprintf("%s%s could not be read (%s): what it hides is unknown, not absent", gp.Kind, where, gp.Reason))
 	}
-	b.g.Unknowns = append(b.g.Unknowns, b.s.Defaults...)
+	b.g.Assumptions = append(b.g.Assumptions, b.s.Defaults...)
 }
 
 func (b *builder) criticalNS(ns string) bool {

@@ -154,6 +154,9 @@ type Graph struct {
 	// Unknowns says where the snapshot has gaps, so that what it hides is
 	// reported as unknown, not absent.
 	Unknowns []string
+	// Assumptions says what the graph holds that the snapshot's source did
+	// not (the default RBAC of Kubernetes for manifests that lack it).
+	Assumptions []string
 	// Containers lists container nodes in snapshot order.
 	Containers []NodeID
 

@@ -232,11 +232,11 @@ func podSecrets(p *cluster.Pod) []secretRef {
 	return out2
 }
 
-// settableLabel says whether NodeRestriction lets a kubelet set label key
+// NodeMaySetLabel says whether NodeRestriction lets a kubelet set label key
 // on its own Node: anything outside the kubernetes.io and k8s.io
 // namespaces, and the kubelet's own labels inside them
 // (plugin/pkg/admission/noderestriction, kubeletapis.IsKubeletLabel).
-func settableLabel(key string) bool {
+func NodeMaySetLabel(key string) bool {
 	prefix, _, ok := strings.Cut(key, "/")
 	if !ok {
 		return true
@@ -274,7 +274,7 @@ func (b *builder) attraction() {
 		settable := true
 		var asked []string
 		for k, v := range p.Spec.NodeSelector {
-			settable = settable && settableLabel(k)
+			settable = settable && NodeMaySetLabel(k)
 			asked = append(asked, k+"="+v)
 		}
 		if !settable || p.Spec.Affinity != nil && p.Spec.Affinity.NodeAffinity != nil && p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {

@@ -67,6 +67,9 @@ type Result struct {
 	Unknowns []string `json:"unknowns,omitempty"`
 	// Blocked lists escapes from this container that mitigations removed.
 	Blocked []Blocked `json:"blocked,omitempty"`
+	// Assumptions: what the graph holds that the input did not (see
+	// Graph.Assumptions).
+	Assumptions []string `json:"assumptions,omitempty"`
 }
 
 // RiskExplained says what Result.Risk and Cut.RiskCut measure.
@@ -337,7 +340,7 @@ func (g *Graph) Query(from string, opts ...QueryOption) (*Result, error) {
 	}
 	s := g.run(start, o)
 	res := &Result{From: g.Nodes[start].Name, Exposure: g.exposure[start], ExposureWhy: g.exposureWhy[start],
-		Unknowns: append([]string(nil), g.Unknowns...)}
+		Unknowns: append([]string(nil), g.Unknowns...), Assumptions: g.Assumptions}
 	res.Counts = g.counts(s.order, start)
 	res.Closure = g.counts(g.closure(start), start)
 	if s.capped {
