@@ -128,7 +128,7 @@ func (g *Graph) closureCounts() []Counts {
 			if bit[m] >= 0 {
 				own = true
 			}
-			for _, ei := range g.out[m] {
+			for _, ei := range g.adjacency()[m] {
 				if c := comp[g.Edges[ei].To]; c != int32(ci) {
 					succ = append(succ, c)
 				}
@@ -211,6 +211,7 @@ func uniq(s []int32) []int32 {
 // scc returns the component of every node and the components' members in
 // reverse topological order (sinks first), by an iterative Tarjan.
 func (g *Graph) scc() ([]int32, [][]NodeID) {
+	out := g.adjacency()
 	n := len(g.Nodes)
 	index := make([]int32, n)
 	low := make([]int32, n)
@@ -238,8 +239,8 @@ func (g *Graph) scc() ([]int32, [][]NodeID) {
 		for len(call) > 0 {
 			f := &call[len(call)-1]
 			v := f.v
-			if f.ei < len(g.out[v]) {
-				w := g.Edges[g.out[v][f.ei]].To
+			if f.ei < len(out[v]) {
+				w := g.Edges[out[v][f.ei]].To
 				f.ei++
 				if index[w] < 0 {
 					index[w], low[w] = next, next

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sort"
 	"strings"
@@ -28,7 +29,7 @@ func Build(s *cluster.Snapshot, opts ...Option) (*Graph, error) {
 		return nil, fmt.Errorf("build graph: %w", err)
 	}
 	st := &baseState{snap: s, opts: o, posture: pe}
-	b := newBuilder(st, s, nil)
+	b := newBuilder(st, s, nil, 0)
 	b.build()
 	st.cache = b.cache
 	b.g.base = st
@@ -46,19 +47,41 @@ type baseState struct {
 
 // buildCache is what a build computed that a rebuild of a changed snapshot
 // reuses when the change does not touch its inputs: the posture profiles
-// of each pod, and the network part of the graph.
+// of each pod, and the network and RBAC parts of the graph.
 type buildCache struct {
 	profiles map[string][]posture.Profile // by pod key
-	net      *netRecord
+	net      *phaseRecord
+	rbac     *phaseRecord
 }
 
-// netRecord is the network part of a graph, by node key, replayable into
-// another graph whose pods are the same.
-type netRecord struct {
-	nodes    []Node // nodes the network phase created
+// phaseRecord is what one phase of the build added, by node key,
+// replayable into another graph whose inputs to that phase are the same.
+type phaseRecord struct {
+	nodes    []Node // nodes the phase created
 	edges    []keyedEdge
 	blocked  []Blocked
 	unknowns []string
+	// before fingerprints the nodes that existed when the phase ran: the
+	// RBAC phase looks them up (named objects, users to impersonate).
+	before nodeSet
+}
+
+// nodeSet is an order-independent fingerprint of a set of node keys.
+type nodeSet struct {
+	n        int
+	sum, xor uint64
+}
+
+func (g *Graph) nodeSet() nodeSet {
+	s := nodeSet{n: len(g.Nodes)}
+	for i := range g.Nodes {
+		h := fnv.New64a()
+		h.Write([]byte(g.Nodes[i].Key))
+		v := h.Sum64()
+		s.sum += v
+		s.xor ^= v
+	}
+	return s
 }
 
 type keyedEdge struct {
@@ -66,12 +89,16 @@ type keyedEdge struct {
 	e        Edge
 }
 
-func newBuilder(st *baseState, s *cluster.Snapshot, reuse *reuse) *builder {
+func newBuilder(st *baseState, s *cluster.Snapshot, reuse *reuse, sizeHint int) *builder {
+	g := &Graph{keys: map[string]NodeID{}}
+	if sizeHint > 0 {
+		g.Edges = make([]Edge, 0, sizeHint+sizeHint/16)
+	}
 	return &builder{
 		st:       st,
 		s:        s,
 		o:        st.opts,
-		g:        &Graph{keys: map[string]NodeID{}},
+		g:        g,
 		rbac:     NewRBAC(s),
 		nsLabels: map[string]map[string]string{},
 		derived:  map[NodeID]bool{},
@@ -87,6 +114,9 @@ type reuse struct {
 	base      *buildCache
 	dirtyPods map[string]bool
 	network   bool
+	// rbac: no RBAC object or namespace changed; the RBAC part is reused
+	// when the nodes it looks up are the same too.
+	rbac bool
 }
 
 func (b *builder) build() {
@@ -101,15 +131,24 @@ func (b *builder) build() {
 	b.volumes()
 	b.hostNamespaces()
 	if b.reuse != nil && b.reuse.network {
-		b.replayNetwork(b.reuse.base.net)
+		b.cache.net = b.replay(b.reuse.base.net)
 	} else {
-		b.recordNetwork(b.network)
+		b.net = NewNetworkEvaluator(b.s)
+		b.net.assumed = b.nsAssumed
+		b.cache.net = b.record(b.network)
 	}
 	b.kubelets()
-	b.rbacEdges()
-	b.unknownRBAC()
+	if b.reuse != nil && b.reuse.rbac && b.reuse.base.rbac != nil && b.g.nodeSet() == b.reuse.base.rbac.before {
+		b.cache.rbac = b.replay(b.reuse.base.rbac)
+	} else {
+		b.cache.rbac = b.record(func() {
+			b.rbacEdges()
+			b.unknownRBAC()
+		})
+	}
 	b.exposures()
 	b.critical()
+	b.g.adjacency()
 }
 
 type builder struct {
@@ -544,22 +583,24 @@ func (b *builder) volumes() {
 	}
 }
 
-// recordNetwork runs the network phase and records what it added, for
+// record runs one phase of the build and records what it added, for
 // rebuilds that do not change its inputs.
-func (b *builder) recordNetwork(phase func()) {
-	b.net = NewNetworkEvaluator(b.s)
-	b.net.assumed = b.nsAssumed
+func (b *builder) record(phase func()) *phaseRecord {
+	rec := &phaseRecord{before: b.g.nodeSet()}
 	n0, e0, bl0, u0 := len(b.g.Nodes), len(b.g.Edges), len(b.g.Blocked), len(b.g.Unknowns)
 	phase()
-	rec := &netRecord{nodes: slices.Clone(b.g.Nodes[n0:]), blocked: slices.Clone(b.g.Blocked[bl0:]), unknowns: slices.Clone(b.g.Unknowns[u0:])}
+	rec.nodes = slices.Clone(b.g.Nodes[n0:])
+	rec.blocked = slices.Clone(b.g.Blocked[bl0:])
+	rec.unknowns = slices.Clone(b.g.Unknowns[u0:])
+	rec.edges = make([]keyedEdge, 0, len(b.g.Edges)-e0)
 	for _, e := range b.g.Edges[e0:] {
 		rec.edges = append(rec.edges, keyedEdge{from: b.g.Nodes[e.From].Key, to: b.g.Nodes[e.To].Key, e: e})
 	}
-	b.cache.net = rec
+	return rec
 }
 
-// replayNetwork adds a recorded network phase to this graph.
-func (b *builder) replayNetwork(rec *netRecord) {
+// replay adds a recorded phase to this graph.
+func (b *builder) replay(rec *phaseRecord) *phaseRecord {
 	for _, n := range rec.nodes {
 		b.g.node(n.Kind, n.Key, n.Name, n.Namespace)
 	}
@@ -570,7 +611,7 @@ func (b *builder) replayNetwork(rec *netRecord) {
 	}
 	b.g.Blocked = append(b.g.Blocked, rec.blocked...)
 	b.g.Unknowns = append(b.g.Unknowns, rec.unknowns...)
-	b.cache.net = rec
+	return rec
 }
 
 func (b *builder) critical() {

@@ -37,6 +37,7 @@ type Patch struct {
 	cloned    map[string]bool
 	dirtyPods map[string]bool
 	netDirty  bool
+	rbacDirty bool
 	// Changes says, for people, what was changed.
 	Changes []string
 }
@@ -115,6 +116,7 @@ func (p *Patch) LabelNamespace(name, key, value string) bool {
 	if ns.Labels[key] == value {
 		return false
 	}
+	p.rbacDirty = true
 	if ns.Labels == nil {
 		ns.Labels = map[string]string{}
 	}
@@ -190,6 +192,7 @@ func (p *Patch) DeleteBinding(ref string) bool {
 	default:
 		return false
 	}
+	p.rbacDirty = true
 	p.note("delete %s", ref)
 	return true
 }
@@ -260,6 +263,13 @@ func (p *Patch) sandboxClass() string {
 	}
 	cloneOnce(p, "runtimeclasses", &p.s.RuntimeClasses)
 	p.s.RuntimeClasses = append(p.s.RuntimeClasses, nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "gvisor"}, Handler: "runsc"})
+	// Pods that already named a class "gvisor" the snapshot lacked now
+	// have one: their posture changes too.
+	for i := range p.s.Pods {
+		if rc := p.s.Pods[i].Spec.RuntimeClassName; rc != nil && *rc == "gvisor" {
+			p.dirtyPods[p.s.Pods[i].Key()] = true
+		}
+	}
 	p.note("add RuntimeClass gvisor (handler runsc)")
 	return "gvisor"
 }

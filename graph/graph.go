@@ -147,8 +147,11 @@ type Blocked struct {
 type Graph struct {
 	Nodes []Node
 	Edges []Edge
-	out   [][]int32 // edge indices by source node
-	keys  map[string]NodeID
+	// out holds edge indices by source node (see adjacency); indexed is
+	// how many edges it covers.
+	out     [][]int32
+	indexed int
+	keys    map[string]NodeID
 	// Blocked edges: escapes and steps that mitigations removed.
 	Blocked []Blocked
 	// Unknowns says where the snapshot has gaps, so that what it hides is
@@ -172,7 +175,33 @@ func (g *Graph) Lookup(key string) (NodeID, bool) {
 }
 
 // Out returns the indices of the edges leaving n.
-func (g *Graph) Out(n NodeID) []int32 { return g.out[n] }
+func (g *Graph) Out(n NodeID) []int32 { return g.adjacency()[n] }
+
+// adjacency returns the edge indices by source node, indexing the edges
+// once after they were added (one backing array, not a slice per node
+// grown edge by edge).
+func (g *Graph) adjacency() [][]int32 {
+	if g.out != nil && g.indexed == len(g.Edges) {
+		return g.out
+	}
+	counts := make([]int32, len(g.Nodes))
+	for i := range g.Edges {
+		counts[g.Edges[i].From]++
+	}
+	backing := make([]int32, len(g.Edges))
+	out := make([][]int32, len(g.Nodes))
+	at := 0
+	for n, c := range counts {
+		out[n] = backing[at : at : at+int(c)]
+		at += int(c)
+	}
+	for i := range g.Edges {
+		f := g.Edges[i].From
+		out[f] = append(out[f], int32(i))
+	}
+	g.out, g.indexed = out, len(g.Edges)
+	return out
+}
 
 func (g *Graph) node(kind NodeKind, key, name, ns string) NodeID {
 	if id, ok := g.keys[key]; ok {
@@ -180,7 +209,6 @@ func (g *Graph) node(kind NodeKind, key, name, ns string) NodeID {
 	}
 	id := NodeID(len(g.Nodes))
 	g.Nodes = append(g.Nodes, Node{ID: id, Kind: kind, Key: key, Name: name, Namespace: ns})
-	g.out = append(g.out, nil)
 	g.keys[key] = id
 	return id
 }
@@ -192,7 +220,6 @@ func (g *Graph) addEdge(e Edge) {
 	if e.Likelihood > 1 {
 		e.Likelihood = 1
 	}
-	g.out[e.From] = append(g.out[e.From], int32(len(g.Edges)))
 	g.Edges = append(g.Edges, e)
 }
 

@@ -4,8 +4,10 @@ import (
 	"container/heap"
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // QueryOption bounds a blast-radius query.
@@ -263,7 +265,7 @@ func (g *Graph) labelSearch(seeds []label, adj [][]int32, other func(*Edge) Node
 
 // run finds the most likely path to every node from start.
 func (g *Graph) run(start NodeID, o queryOptions) *search {
-	return g.labelSearch([]label{{node: start, p: 1, parent: -1, edge: -1}}, g.out, func(e *Edge) NodeID { return e.To }, o)
+	return g.labelSearch([]label{{node: start, p: 1, parent: -1, edge: -1}}, g.adjacency(), func(e *Edge) NodeID { return e.To }, o)
 }
 
 func (g *Graph) counts(reached []NodeID, start NodeID) Counts {
@@ -298,7 +300,7 @@ func (g *Graph) closure(start NodeID) []NodeID {
 	seen[start] = true
 	out := []NodeID{start}
 	for i := 0; i < len(out); i++ {
-		for _, ei := range g.out[out[i]] {
+		for _, ei := range g.adjacency()[out[i]] {
 			t := g.Edges[ei].To
 			if !seen[t] {
 				seen[t] = true
@@ -451,17 +453,22 @@ func (g *Graph) cuts(start NodeID, s *search, crit []NodeID, o queryOptions) ([]
 		was[g.Nodes[id].Key] = s.prob(id)
 	}
 	startKey := g.Nodes[start].Key
-	var out []Cut
-	tried := 0
-	for _, id := range cands {
-		g2, patch, err := g.Counterfactual(fixes[id])
+	// Each candidate is scored on a graph of its own: they run side by
+	// side, one per CPU.
+	type scored struct {
+		cut   *Cut
+		tried bool
+	}
+	results := make([]scored, len(cands))
+	score := func(i int) {
+		g2, patch, err := g.Counterfactual(fixes[cands[i]])
 		if err != nil || g2 == nil {
-			continue // changes nothing: the object it names is not there
+			return // changes nothing: the object it names is not there
 		}
-		tried++
+		results[i].tried = true
 		start2, ok := g2.keys[startKey]
 		if !ok {
-			continue
+			return
 		}
 		s2 := g2.run(start2, o)
 		after := 0.0
@@ -486,10 +493,34 @@ func (g *Graph) cuts(start NodeID, s *search, crit []NodeID, o queryOptions) ([]
 			}
 		}
 		if before-after <= 1e-9 {
-			continue
+			return
 		}
-		out = append(out, Cut{Fix: fixes[id], Changes: patch.Changes, AssetsCut: lost, PathsCut: weaker, AssetsAdded: added,
-			RiskCut: round(before - after), RiskAfter: round(after)})
+		results[i].cut = &Cut{Fix: fixes[cands[i]], Changes: patch.Changes, AssetsCut: lost, PathsCut: weaker, AssetsAdded: added,
+			RiskCut: round(before - after), RiskAfter: round(after)}
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(runtime.GOMAXPROCS(0), len(cands)) {
+		wg.Go(func() {
+			for i := range next {
+				score(i)
+			}
+		})
+	}
+	for i := range cands {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var out []Cut
+	tried := 0
+	for _, r := range results {
+		if r.tried {
+			tried++
+		}
+		if r.cut != nil {
+			out = append(out, *r.cut)
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].RiskCut != out[j].RiskCut {

@@ -19,9 +19,9 @@ func (g *Graph) Counterfactual(f Fix) (*Graph, *Patch, error) {
 	if !f.Apply(p) {
 		return nil, p, nil
 	}
-	r := &reuse{base: g.base.cache, dirtyPods: p.dirtyPods, network: !p.netDirty && g.base.cache.net != nil}
+	r := &reuse{base: g.base.cache, dirtyPods: p.dirtyPods, network: !p.netDirty && g.base.cache.net != nil, rbac: !p.rbacDirty}
 	st := &baseState{snap: p.s, opts: g.base.opts, posture: g.base.posture}
-	b := newBuilder(st, p.s, r)
+	b := newBuilder(st, p.s, r, len(g.Edges))
 	b.build()
 	st.cache = b.cache
 	b.g.base = st
