@@ -443,8 +443,11 @@ func (g *Graph) cuts(start NodeID, s *search, crit []NodeID, o queryOptions) ([]
 	})
 	skipped := 0
 	if len(cands) > o.maxCandidates {
-		skipped = len(cands) - o.maxCandidates
-		cands = cands[:o.maxCandidates]
+		skipped = len(cands) - max(o.maxCandidates, 0)
+		cands = cands[:max(o.maxCandidates, 0)]
+	}
+	if len(cands) == 0 {
+		return nil, fmt.Sprintf("%d changes on the paths were not scored (--cut-candidates 0)", skipped)
 	}
 	before := 0.0
 	was := map[string]float64{}
