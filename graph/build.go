@@ -138,6 +138,7 @@ func (b *builder) build() {
 		b.cache.net = b.record(b.network)
 	}
 	b.kubelets()
+	b.podContainersIndex()
 	if b.reuse != nil && b.reuse.rbac && b.reuse.base.rbac != nil && b.g.nodeSet() == b.reuse.base.rbac.before {
 		b.cache.rbac = b.replay(b.reuse.base.rbac)
 	} else {

@@ -261,6 +261,17 @@ func TestCounterfactualMatchesFullBuild(t *testing.T) {
 			if a, b := dumpEdges(g2), dumpEdges(full); a != b {
 				t.Errorf("%s: the rebuild differs from a full build of the changed snapshot", f.ID)
 			}
+			for _, id := range full.Containers {
+				k := full.Nodes[id].Key
+				l1, w1 := g2.Exposure(k)
+				l2, w2 := full.Exposure(k)
+				if l1 != l2 || w1 != w2 {
+					t.Errorf("%s: exposure of %s is %s (%s) after the rebuild, %s (%s) from scratch", f.ID, k, l1, w1, l2, w2)
+				}
+			}
+			if !slices.Equal(g2.Unknowns, full.Unknowns) {
+				t.Errorf("%s: unknowns differ: %q vs %q", f.ID, g2.Unknowns, full.Unknowns)
+			}
 		}
 	}
 	if n < 20 {

@@ -221,7 +221,6 @@ func (b *builder) rbacEdges() {
 	for _, rb := range b.s.RoleBindings {
 		addSubjects(rb.Namespace, rb.Subjects)
 	}
-	b.podContainersIndex()
 	var queue []rbacSubject
 	for i := range b.g.Nodes {
 		n := &b.g.Nodes[i]
