@@ -124,9 +124,10 @@ with a lower likelihood and marked unknown.`,
 		switch out.format {
 		case "json":
 			return writeJSON(w, struct {
-				Source string `json:"source"`
+				Source        string `json:"source"`
+				RiskExplained string `json:"riskExplained"`
 				*graph.Result
-			}{snap.Source, res})
+			}{snap.Source, graph.RiskExplained, res})
 		case "dot":
 			return graph.WriteDOT(w, res)
 		}
