@@ -1,5 +1,8 @@
-// Package defaultrbac holds the RBAC objects a Kubernetes API server creates
-// for itself (bootstrap policy), as data taken from the real server, so that manifests which bind cluster-admin, view or edit are read with their rules.
+// Package defaultrbac holds the RBAC objects every Kubernetes API server creates
+// for itself (its bootstrap policy), as data read from the real server.
+//
+// Manifests that bind cluster-admin, admin, edit or view are read with those
+// roles' rules, not as bindings to nothing.
 //
 // The data (data/kube-<version>.json) is every ClusterRole, ClusterRoleBinding,
 // Role and RoleBinding labelled kubernetes.io/bootstrapping=rbac-defaults on a
