@@ -144,74 +144,91 @@ func (a *run) cuts() {
 	a.out.Cuts = out
 }
 
+// maxGraphCandidates bounds the cluster changes scored by rebuilding the graph.
+const maxGraphCandidates = 12
+
 func (a *run) graphCuts() []Cut {
-	type cand struct {
-		fix    graph.Fix
-		delta  float64
-		n      int
-		detail []string
-	}
-	cands := map[string]*cand{}
-	var order []string
 	top := a.out.Subjects
 	if len(top) > cutSubjects {
 		top = top[:cutSubjects]
 	}
-	qopts := append([]graph.QueryOption{}, a.o.queryOpts...)
-	entry := func(s *Subject) *Container {
-		for i := range s.Containers {
-			if s.Containers[i].Name == s.Risk.Entry {
-				return &s.Containers[i]
-			}
-		}
-		return nil
+	type entryAt struct {
+		s *Subject
+		c *Container
 	}
+	var entries []entryAt
 	for i := range top {
 		s := &top[i]
-		c := entry(s)
-		if c == nil || s.Risk.Score == 0 {
+		if s.Risk.Score == 0 {
 			continue
 		}
-		res, err := a.g.Query(c.Key, append(qopts, graph.WithMaxCuts(5))...)
-		if err != nil {
-			continue
-		}
-		for _, ct := range res.Cuts {
-			if cands[ct.Fix.ID] == nil {
-				cands[ct.Fix.ID] = &cand{fix: ct.Fix}
-				order = append(order, ct.Fix.ID)
+		for j := range s.Containers {
+			if s.Containers[j].Name == s.Risk.Entry {
+				entries = append(entries, entryAt{s, &s.Containers[j]})
 			}
 		}
 	}
-	for _, id := range order {
-		cd := cands[id]
-		for i := range top {
-			s := &top[i]
-			c := entry(s)
-			if c == nil || s.Risk.Score == 0 {
-				continue
-			}
-			res, err := a.g.Query(c.Key, append(qopts, graph.WithMaxCuts(0), graph.WithMaxPaths(1), graph.WithoutFix(id))...)
-			if err != nil {
-				continue
-			}
-			after := *c
-			after.BlastRadius = blastOf(res)
-			if r := a.risk(&after).Score; s.Risk.Score-r > 0 {
-				cd.delta += s.Risk.Score - r
-				cd.n++
-				cd.detail = append(cd.detail, fmt.Sprintf("%s %.1f → %.1f", s.Workload.Ref(), s.Risk.Score, r))
+	// Candidates: the changes on the riskiest workloads' explained paths,
+	// the most frequent first.
+	freq := map[string]int{}
+	fixes := map[string]graph.Fix{}
+	var order []string
+	qopts := append([]graph.QueryOption{}, a.o.queryOpts...)
+	for _, e := range entries {
+		if e.c.BlastRadius == nil {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, p := range e.c.BlastRadius.Paths {
+			for _, st := range p.Steps {
+				for _, f := range st.Fixes {
+					if f.Apply == nil || seen[f.ID] {
+						continue
+					}
+					seen[f.ID] = true
+					if _, ok := fixes[f.ID]; !ok {
+						order = append(order, f.ID)
+						fixes[f.ID] = f
+					}
+					freq[f.ID]++
+				}
 			}
 		}
+	}
+	sort.SliceStable(order, func(i, j int) bool { return freq[order[i]] > freq[order[j]] })
+	if len(order) > maxGraphCandidates {
+		order = order[:maxGraphCandidates]
 	}
 	var out []Cut
 	for _, id := range order {
-		cd := cands[id]
-		if cd.delta <= 0 {
+		// The counterfactual: the snapshot with the change made, its posture
+		// and every dependent edge rebuilt, each riskiest workload re-queried.
+		g2, patch, err := a.g.Counterfactual(fixes[id])
+		if err != nil || g2 == nil {
 			continue
 		}
-		out = append(out, Cut{ID: id, Summary: cd.fix.Summary, Kind: "graph", RiskCut: math.Round(cd.delta*10) / 10, Workloads: cd.n,
-			Why: "re-measured without the steps it removes: " + joinFirst(cd.detail, 3)})
+		delta, n := 0.0, 0
+		var detail []string
+		for _, e := range entries {
+			after := *e.c
+			after.BlastRadius = nil
+			if res, err := g2.Query(e.c.Key, append(qopts, graph.WithMaxCuts(0), graph.WithMaxPaths(1))...); err == nil {
+				after.BlastRadius = blastOf(res)
+			}
+			if r := a.risk(&after).Score; e.s.Risk.Score-r > 0 {
+				delta += e.s.Risk.Score - r
+				n++
+				detail = append(detail, fmt.Sprintf("%s %.1f → %.1f", e.s.Workload.Ref(), e.s.Risk.Score, r))
+			}
+		}
+		if delta <= 0 {
+			continue
+		}
+		why := "re-measured with the change made: " + joinFirst(detail, 3)
+		if len(patch.Changes) > 0 {
+			why = "changes " + joinFirst(patch.Changes, 2) + "; " + why
+		}
+		out = append(out, Cut{ID: id, Summary: fixes[id].Summary, Kind: "graph", RiskCut: math.Round(delta*10) / 10, Workloads: n, Why: why})
 	}
 	return out
 }

@@ -14,6 +14,8 @@ import (
 	nodev1 "k8s.io/api/node/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/credence-dev/credence/cluster/defaultrbac"
 )
 
 // store keeps objects of one kind in arrival order; a second object with the
@@ -44,6 +46,9 @@ type builder struct {
 	opts    *options
 	objects int
 	snap    Snapshot
+	// manifests: the source describes part of a cluster, so the default
+	// RBAC it lacks is added (unless WithoutDefaultRBAC).
+	manifests bool
 
 	namespaces      store[corev1.Namespace]
 	nodes           store[corev1.Node]
@@ -71,6 +76,8 @@ type builder struct {
 	replicaSets  store[appsv1.ReplicaSet]
 	jobs         store[batchv1.Job]
 	cronJobs     store[batchv1.CronJob]
+	// replicationControllers: the core/v1 ancestor of ReplicaSets.
+	replicationControllers store[corev1.ReplicationController]
 }
 
 func newBuilder(o *options, source string) *builder {
@@ -147,10 +154,6 @@ func (b *builder) finish() *Snapshot {
 	s.Services = sorted(b.services.items)
 	s.Ingresses = sorted(b.ingresses.items)
 	s.NetworkPolicies = sorted(b.netpols.items)
-	s.Roles = sorted(b.roles.items)
-	s.ClusterRoles = sorted(b.clusterRoles.items)
-	s.RoleBindings = sorted(b.roleBindings.items)
-	s.ClusterRoleBindings = sorted(b.crBindings.items)
 	s.PersistentVolumes = sorted(b.pvs.items)
 	s.PersistentVolumeClaims = sorted(b.pvcs.items)
 	s.RuntimeClasses = sorted(b.runtimeClasses.items)
@@ -159,6 +162,13 @@ func (b *builder) finish() *Snapshot {
 	s.ValidatingAdmissionPolicies = sorted(b.vaps.items)
 	s.ValidatingAdmissionPolicyBindings = sorted(b.vapBindings.items)
 
+	if b.manifests && !b.opts.noDefaultRBAC {
+		b.addDefaultRBAC()
+	}
+	s.Roles = sorted(b.roles.items)
+	s.ClusterRoles = sorted(b.clusterRoles.items)
+	s.RoleBindings = sorted(b.roleBindings.items)
+	s.ClusterRoleBindings = sorted(b.crBindings.items)
 	s.Pods = b.expandWorkloads()
 	slices.SortStableFunc(s.Pods, func(x, y Pod) int {
 		return cmp.Or(cmp.Compare(x.Namespace, y.Namespace), cmp.Compare(x.Name, y.Name))
@@ -184,4 +194,53 @@ func sorted[T any, PT interface {
 		return cmp.Or(cmp.Compare(px.GetNamespace(), py.GetNamespace()), cmp.Compare(px.GetName(), py.GetName()))
 	})
 	return items
+}
+
+// addDefaultRBAC adds the default RBAC objects of Kubernetes
+// defaultrbac.Version that the manifests lack (by namespace and name), each
+// marked with DefaultAnnotation, and says so in Defaults. A manifest's own
+// object of the same name wins (it may be a modified cluster-admin).
+func (b *builder) addDefaultRBAC() {
+	set, err := defaultrbac.Load()
+	if err != nil {
+		b.snap.Gaps = append(b.snap.Gaps, Gap{Kind: "ClusterRole", Reason: "the default RBAC of Kubernetes could not be loaded (" + err.Error() + "): roles the manifests bind but lack are unknown"})
+		return
+	}
+	mark := "Kubernetes " + set.KubernetesVersion + " default RBAC"
+	n := [4]int{}
+	addAll := func(i int, m *metav1.ObjectMeta, put func(key string) bool) {
+		if m.Annotations == nil {
+			m.Annotations = map[string]string{}
+		}
+		m.Annotations[DefaultAnnotation] = mark
+		if put(m.Namespace + "/" + m.Name) {
+			n[i]++
+		}
+	}
+	for i := range set.ClusterRoles {
+		o := &set.ClusterRoles[i]
+		addAll(0, &o.ObjectMeta, func(k string) bool { return putIfAbsent(&b.clusterRoles, k, *o) })
+	}
+	for i := range set.ClusterRoleBindings {
+		o := &set.ClusterRoleBindings[i]
+		addAll(1, &o.ObjectMeta, func(k string) bool { return putIfAbsent(&b.crBindings, k, *o) })
+	}
+	for i := range set.Roles {
+		o := &set.Roles[i]
+		addAll(2, &o.ObjectMeta, func(k string) bool { return putIfAbsent(&b.roles, k, *o) })
+	}
+	for i := range set.RoleBindings {
+		o := &set.RoleBindings[i]
+		addAll(3, &o.ObjectMeta, func(k string) bool { return putIfAbsent(&b.roleBindings, k, *o) })
+	}
+	b.snap.Defaults = append(b.snap.Defaults, fmt.Sprintf("%s: %d ClusterRoles, %d ClusterRoleBindings, %d Roles and %d RoleBindings the manifests lack were added (objects annotated %s)",
+		mark, n[0], n[1], n[2], n[3], DefaultAnnotation))
+}
+
+func putIfAbsent[T any](s *store[T], key string, v T) bool {
+	if _, ok := s.index[key]; ok {
+		return false
+	}
+	s.put(key, v)
+	return true
 }

@@ -6,6 +6,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	batchv1beta1 "k8s.io/api/batch/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	nodev1 "k8s.io/api/node/v1"
@@ -53,6 +54,29 @@ var kinds = []kind{
 	{"apps/v1", "ReplicaSet", true, typed(func(b *builder) *store[appsv1.ReplicaSet] { return &b.replicaSets })},
 	{"batch/v1", "Job", true, typed(func(b *builder) *store[batchv1.Job] { return &b.jobs })},
 	{"batch/v1", "CronJob", true, typed(func(b *builder) *store[batchv1.CronJob] { return &b.cronJobs })},
+	{"v1", "ReplicationController", true, typed(func(b *builder) *store[corev1.ReplicationController] { return &b.replicationControllers })},
+	// batch/v1beta1 CronJobs (served until Kubernetes 1.25, still in
+	// charts) are the same object: kept as batch/v1.
+	{"batch/v1beta1", "CronJob", true, converted(func(b *builder) *store[batchv1.CronJob] { return &b.cronJobs }, cronJobV1beta1)},
+}
+
+// cronJobV1beta1 converts a batch/v1beta1 CronJob to batch/v1: the fields
+// credence reads (metadata and the job template) are identical.
+func cronJobV1beta1(in *batchv1beta1.CronJob) *batchv1.CronJob {
+	return &batchv1.CronJob{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "CronJob"},
+		ObjectMeta: in.ObjectMeta,
+		Spec: batchv1.CronJobSpec{
+			Schedule:                   in.Spec.Schedule,
+			TimeZone:                   in.Spec.TimeZone,
+			StartingDeadlineSeconds:    in.Spec.StartingDeadlineSeconds,
+			ConcurrencyPolicy:          batchv1.ConcurrencyPolicy(in.Spec.ConcurrencyPolicy),
+			Suspend:                    in.Spec.Suspend,
+			JobTemplate:                batchv1.JobTemplateSpec{ObjectMeta: in.Spec.JobTemplate.ObjectMeta, Spec: in.Spec.JobTemplate.Spec},
+			SuccessfulJobsHistoryLimit: in.Spec.SuccessfulJobsHistoryLimit,
+			FailedJobsHistoryLimit:     in.Spec.FailedJobsHistoryLimit,
+		},
+	}
 }
 
 // ignoredKinds play no part in trust: they are counted, not kept, and are not
@@ -129,6 +153,30 @@ func typed[T any, PT interface {
 			obj.SetNamespace("")
 		}
 		return add(b, pick(b), k.name, obj, src)
+	}
+}
+
+// converted returns a decoder for a kind served under an older apiVersion,
+// kept in the store of the current one after conv.
+func converted[In any, PIn interface {
+	*In
+	metav1.Object
+}, T any, PT interface {
+	*T
+	metav1.Object
+}](pick func(*builder) *store[T], conv func(PIn) PT) func(*builder, *kind, []byte, string) error {
+	return func(b *builder, k *kind, data []byte, src string) error {
+		in := PIn(new(In))
+		if err := kjson.UnmarshalCaseSensitivePreserveInts(data, in); err != nil {
+			return &invalidError{fmt.Errorf("decode %s %s: %w", k.apiVersion, k.name, err)}
+		}
+		if in.GetName() == "" {
+			return &invalidError{fmt.Errorf("%s has no metadata.name", k.name)}
+		}
+		if k.namespaced && in.GetNamespace() == "" {
+			in.SetNamespace(b.opts.defaultNamespace)
+		}
+		return add(b, pick(b), k.name, conv(in), src)
 	}
 }
 

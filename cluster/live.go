@@ -85,6 +85,7 @@ type liveKind struct {
 
 func fromClient(ctx context.Context, cs kubernetes.Interface, source string, o *options) (*Snapshot, error) {
 	b := newBuilder(o, source)
+	b.snap.Live = true
 	l := &liveLoader{cs: cs, b: b, o: o}
 
 	// Namespaces first: they are the fallback scope for forbidden

@@ -10,10 +10,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	batchv1beta1 "k8s.io/api/batch/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/credence-dev/credence/cluster"
 	"github.com/credence-dev/credence/internal/testutil/kubeapiserver"
@@ -50,6 +56,12 @@ func TestFromClusterLive(t *testing.T) {
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}}, Spec: pod("", "").Spec},
 		}}, metav1.CreateOptions{}))
+	// A ReplicationController, the core/v1 ancestor of ReplicaSets.
+	must(c.CoreV1().ReplicationControllers("b").Create(ctx, &corev1.ReplicationController{
+		ObjectMeta: metav1.ObjectMeta{Name: "legacy", Namespace: "b"},
+		Spec: corev1.ReplicationControllerSpec{Selector: map[string]string{"app": "legacy"},
+			Template: &corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "legacy"}}, Spec: pod("", "").Spec}},
+	}, metav1.CreateOptions{}))
 	must(c.CoreV1().Secrets("a").Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "a"}, Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{"password": []byte("hunter2")}}, metav1.CreateOptions{}))
@@ -65,7 +77,7 @@ func TestFromClusterLive(t *testing.T) {
 	must(c.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "reader"},
 		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"namespaces", "nodes", "pods", "serviceaccounts", "services", "persistentvolumes", "persistentvolumeclaims"}, Verbs: []string{"list"}},
+			{APIGroups: []string{""}, Resources: []string{"namespaces", "nodes", "pods", "serviceaccounts", "services", "persistentvolumes", "persistentvolumeclaims", "replicationcontrollers"}, Verbs: []string{"list"}},
 			{APIGroups: []string{"apps", "batch", "networking.k8s.io", "rbac.authorization.k8s.io", "node.k8s.io", "admissionregistration.k8s.io"}, Resources: []string{"*"}, Verbs: []string{"list"}},
 		},
 	}, metav1.CreateOptions{}))
@@ -94,7 +106,7 @@ func TestFromClusterLive(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"a/p0 ", "a/p1 ", "a/p2 ", "a/p3 ", "a/p4 ", "b/q ", "b/web Deployment/web"}
+		want := []string{"a/p0 ", "a/p1 ", "a/p2 ", "a/p3 ", "a/p4 ", "b/legacy ReplicationController/legacy", "b/q ", "b/web Deployment/web"}
 		if d := cmp.Diff(want, podKeys(snap)); d != "" {
 			t.Errorf("pods (-want +got):\n%s", d)
 		}
@@ -136,7 +148,7 @@ func TestFromClusterLive(t *testing.T) {
 		if d := cmp.Diff(want, snap.Gaps); d != "" {
 			t.Errorf("gaps (-want +got):\n%s", d)
 		}
-		if len(snap.Secrets) != 0 || len(snap.Pods) != 7 {
+		if len(snap.Secrets) != 0 || len(snap.Pods) != 8 {
 			t.Errorf("%d secrets, %d pods", len(snap.Secrets), len(snap.Pods))
 		}
 	})
@@ -161,7 +173,7 @@ func TestFromClusterLive(t *testing.T) {
 		if d := cmp.Diff([]string{"", "a", "b"}, kinds["Secret"]); d != "" {
 			t.Errorf("Secret gaps by namespace (-want +got):\n%s", d)
 		}
-		for _, k := range []string{"Pod", "ServiceAccount", "Role", "RoleBinding", "NetworkPolicy", "Deployment", "CronJob"} {
+		for _, k := range []string{"Pod", "ServiceAccount", "Role", "RoleBinding", "NetworkPolicy", "Deployment", "CronJob", "ReplicationController"} {
 			if d := cmp.Diff([]string{"", "b"}, kinds[k]); d != "" {
 				t.Errorf("%s gaps by namespace (-want +got):\n%s", k, d)
 			}
@@ -203,5 +215,40 @@ func TestFromClientFake(t *testing.T) {
 	want := []string{"a/orphan-x owner=ReplicaSet/gone workload=", "a/web-1-x owner=Deployment/web workload="}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("pods (-want +got):\n%s", d)
+	}
+}
+
+// TestOlderWorkloadKindsLive: a server that does not serve batch/v1
+// CronJobs (before 1.21) is read through batch/v1beta1, and
+// ReplicationControllers make pods like any workload (client-go's fake,
+// with batch/v1 CronJobs refused as not found).
+func TestOlderWorkloadKindsLive(t *testing.T) {
+	tmpl := corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+	cs := fake.NewSimpleClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a"}},
+		&batchv1beta1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "nightly", Namespace: "a"},
+			Spec: batchv1beta1.CronJobSpec{Schedule: "@daily", JobTemplate: batchv1beta1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: tmpl}}}},
+		&corev1.ReplicationController{ObjectMeta: metav1.ObjectMeta{Name: "legacy", Namespace: "a"},
+			Spec: corev1.ReplicationControllerSpec{Template: &tmpl}},
+	)
+	cs.PrependReactor("list", "cronjobs", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if a.GetResource().Version == "v1" {
+			return true, nil, apierrors.NewNotFound(schema.GroupResource{Group: "batch", Resource: "cronjobs"}, "")
+		}
+		return false, nil, nil
+	})
+	snap, err := cluster.FromClient(context.Background(), cs, "fake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range snap.Pods {
+		got = append(got, p.Key()+" "+p.Workload)
+	}
+	if d := cmp.Diff([]string{"a/legacy ReplicationController/legacy", "a/nightly CronJob/nightly"}, got); d != "" {
+		t.Errorf("pods (-want +got):\n%s", d)
+	}
+	if len(snap.Gaps) != 0 {
+		t.Errorf("gaps: %+v", snap.Gaps)
 	}
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -11,6 +12,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	nodev1 "k8s.io/api/node/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -128,7 +130,41 @@ func allLiveKinds() []liveKind {
 			func(b *builder) *store[appsv1.ReplicaSet] { return &b.replicaSets }),
 		lk("Job", true, func(c ctx, k cs, ns string, o lo) (runtime.Object, error) { return k.BatchV1().Jobs(ns).List(c, o) },
 			func(b *builder) *store[batchv1.Job] { return &b.jobs }),
-		lk("CronJob", true, func(c ctx, k cs, ns string, o lo) (runtime.Object, error) { return k.BatchV1().CronJobs(ns).List(c, o) },
-			func(b *builder) *store[batchv1.CronJob] { return &b.cronJobs }),
+		cronJobs(),
+		lk("ReplicationController", true, func(c ctx, k cs, ns string, o lo) (runtime.Object, error) {
+			return k.CoreV1().ReplicationControllers(ns).List(c, o)
+		}, func(b *builder) *store[corev1.ReplicationController] { return &b.replicationControllers }),
 	}
+}
+
+// cronJobs lists batch/v1 CronJobs, and batch/v1beta1 ones from a server
+// that does not serve batch/v1 (before Kubernetes 1.21).
+func cronJobs() liveKind {
+	v1 := lk("CronJob", true, func(c context.Context, k kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
+		return k.BatchV1().CronJobs(ns).List(c, o)
+	}, func(b *builder) *store[batchv1.CronJob] { return &b.cronJobs })
+	beta := lk("CronJob", true, func(c context.Context, k kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
+		l, err := k.BatchV1beta1().CronJobs(ns).List(c, o)
+		if err != nil {
+			return nil, err
+		}
+		out := &batchv1.CronJobList{ListMeta: l.ListMeta}
+		for i := range l.Items {
+			out.Items = append(out.Items, *cronJobV1beta1(&l.Items[i]))
+		}
+		return out, nil
+	}, func(b *builder) *store[batchv1.CronJob] { return &b.cronJobs })
+	var useBeta atomic.Bool
+	kind := v1
+	kind.list = func(ctx context.Context, cs kubernetes.Interface, b *builder, ns string, lo metav1.ListOptions) (string, error) {
+		if !useBeta.Load() {
+			cont, err := v1.list(ctx, cs, b, ns, lo)
+			if !apierrors.IsNotFound(err) || lo.Continue != "" {
+				return cont, err
+			}
+			useBeta.Store(true)
+		}
+		return beta.list(ctx, cs, b, ns, lo)
+	}
+	return kind
 }

@@ -31,6 +31,7 @@ func FromManifests(ctx context.Context, path string, opts ...Option) (*Snapshot,
 	}
 	if path == "-" {
 		b := newBuilder(o, "manifests from standard input")
+		b.manifests = true
 		r := &manifestReader{b: b, ctx: ctx}
 		if err := r.read(o.stdin, "-"); err != nil {
 			return nil, err
@@ -45,6 +46,7 @@ func FromManifests(ctx context.Context, path string, opts ...Option) (*Snapshot,
 		return nil, fmt.Errorf("read manifests: %s is an unrendered Helm chart (Chart.yaml, templates with {{ }}): credence reads the objects a chart renders to: run 'helm template RELEASE %s -f VALUES > rendered.yaml' and pass --manifests rendered.yaml", path, path)
 	}
 	b := newBuilder(o, "manifests "+path)
+	b.manifests = true
 	r := &manifestReader{b: b, ctx: ctx}
 	if !fi.IsDir() {
 		if err := r.readFile(path, filepath.Base(path)); err != nil {
@@ -159,6 +161,7 @@ func FromReader(ctx context.Context, rd io.Reader, name string, opts ...Option) 
 		return nil, err
 	}
 	b := newBuilder(o, "manifests "+name)
+	b.manifests = true
 	r := &manifestReader{b: b, ctx: ctx}
 	if err := r.read(rd, name); err != nil {
 		return nil, err

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/credence-dev/credence/cluster"
 	"github.com/credence-dev/credence/internal/testutil"
@@ -20,7 +22,8 @@ import (
 // output, a JSON List stream and a Secret with data, and compares the whole
 // snapshot with the golden file.
 func TestFromManifestsGolden(t *testing.T) {
-	snap, err := cluster.FromManifests(context.Background(), "testdata/manifests/basic")
+	// The default RBAC (TestDefaultRBAC) would drown the fixture's own.
+	snap, err := cluster.FromManifests(context.Background(), "testdata/manifests/basic", cluster.WithoutDefaultRBAC())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +37,7 @@ func TestFromManifestsGolden(t *testing.T) {
 // TestFromManifestsFacts states what the golden file must show, so a
 // careless -update cannot hide a regression.
 func TestFromManifestsFacts(t *testing.T) {
-	snap, err := cluster.FromManifests(context.Background(), "testdata/manifests/basic")
+	snap, err := cluster.FromManifests(context.Background(), "testdata/manifests/basic", cluster.WithoutDefaultRBAC())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +363,7 @@ subjects:
 - {kind: Group, apiGroup: rbac.authorization.k8s.io, name: "system:authenticated"}
 - {kind: Group, apiGroup: rbac.authorization.k8s.io, name: "system:unauthenticated"}
 `
-	snap, err := cluster.FromReader(context.Background(), strings.NewReader(in), "rbac")
+	snap, err := cluster.FromReader(context.Background(), strings.NewReader(in), "rbac", cluster.WithoutDefaultRBAC())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,5 +379,157 @@ subjects:
 	}
 	if got := snap.ClusterRoleBindings[0].Subjects; len(got) != 2 {
 		t.Errorf("subjects = %+v", got)
+	}
+}
+
+// TestOlderWorkloadKinds: ReplicationControllers and batch/v1beta1 CronJobs
+// (removed from servers in 1.25, still in charts) make pods like the
+// current kinds; a live pod owned by a ReplicationController names it.
+func TestOlderWorkloadKinds(t *testing.T) {
+	in := `apiVersion: v1
+kind: ReplicationController
+metadata: {name: legacy, namespace: a}
+spec:
+  replicas: 2
+  selector: {app: legacy}
+  template:
+    metadata: {labels: {app: legacy}}
+    spec:
+      serviceAccountName: legacy
+      containers: [{name: c, image: nginx, securityContext: {privileged: true}}]
+---
+apiVersion: batch/v1beta1
+kind: CronJob
+metadata: {name: nightly, namespace: a}
+spec:
+  schedule: "@daily"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: backup, image: backup}]
+---
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: owner, namespace: a}
+spec:
+  template:
+    spec:
+      containers: [{name: c, image: x}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: owner-abcde
+  namespace: a
+  ownerReferences: [{apiVersion: v1, kind: ReplicationController, name: owner, uid: u, controller: true}]
+spec:
+  containers: [{name: c, image: x}]
+`
+	snap, err := cluster.FromReader(context.Background(), strings.NewReader(in), "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range snap.Pods {
+		got = append(got, fmt.Sprintf("%s workload=%s owner=%s sa=%s containers=%d", p.Key(), p.Workload, p.Owner, p.Spec.ServiceAccountName, len(p.Spec.Containers)))
+	}
+	want := []string{
+		"a/legacy workload=ReplicationController/legacy owner= sa=legacy containers=1",
+		"a/nightly workload=CronJob/nightly owner= sa=default containers=1",
+		"a/owner-abcde workload= owner=ReplicationController/owner sa=default containers=1",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("pods (-want +got):\n%s", d)
+	}
+	if len(snap.Gaps) != 0 {
+		t.Errorf("gaps: %+v", snap.Gaps)
+	}
+}
+
+// TestDefaultRBAC: manifests that bind the built-in roles get them from the
+// default RBAC of Kubernetes v1.37.2 (read from the real server, see
+// cluster/defaultrbac): cluster-admin holds every verb, the aggregated view
+// role is filled from the defaults plus any manifest role that aggregates
+// into it, a manifest's own role of a default name wins, and a live
+// snapshot never gets defaults.
+func TestDefaultRBAC(t *testing.T) {
+	in := `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ops-admin}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: ServiceAccount, name: ops, namespace: a}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: viewers, namespace: a}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{kind: ServiceAccount, name: web, namespace: a}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: widgets-view, labels: {rbac.authorization.k8s.io/aggregate-to-view: "true"}}
+rules: [{apiGroups: [example.com], resources: [widgets], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: edit}
+rules: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]
+`
+	snap, err := cluster.FromReader(context.Background(), strings.NewReader(in), "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Gaps) != 0 || snap.Live {
+		t.Errorf("gaps %+v, live %v", snap.Gaps, snap.Live)
+	}
+	if len(snap.Defaults) != 1 || !strings.HasPrefix(snap.Defaults[0], "Kubernetes v1.37.2 default RBAC: 72 ClusterRoles, 54 ClusterRoleBindings, 7 Roles and 7 RoleBindings") {
+		t.Errorf("defaults = %q", snap.Defaults)
+	}
+	roles := map[string]*rbacv1.ClusterRole{}
+	for i := range snap.ClusterRoles {
+		roles[snap.ClusterRoles[i].Name] = &snap.ClusterRoles[i]
+	}
+	ca := roles["cluster-admin"]
+	if ca == nil || len(ca.Rules) == 0 || !slices.Contains(ca.Rules[0].Verbs, "*") || !slices.Contains(ca.Rules[0].Resources, "*") {
+		t.Fatalf("cluster-admin = %+v", ca)
+	}
+	if v, ok := cluster.IsDefault(ca.Annotations); !ok || v != "Kubernetes v1.37.2 default RBAC" {
+		t.Errorf("cluster-admin not marked as a default: %v", ca.Annotations)
+	}
+	hasRule := func(r *rbacv1.ClusterRole, group, resource, verb string) bool {
+		for _, x := range r.Rules {
+			if slices.Contains(x.APIGroups, group) && slices.Contains(x.Resources, resource) && slices.Contains(x.Verbs, verb) {
+				return true
+			}
+		}
+		return false
+	}
+	view := roles["view"]
+	if view == nil || !hasRule(view, "", "pods", "get") || !hasRule(view, "example.com", "widgets", "get") || hasRule(view, "", "secrets", "get") {
+		t.Errorf("view after aggregation: %+v", view)
+	}
+	if edit := roles["edit"]; len(edit.Rules) != 1 || edit.Annotations[cluster.DefaultAnnotation] != "" {
+		t.Errorf("the manifest's edit role was replaced: %+v", edit)
+	}
+	// The admin role aggregates edit's own rules only through the defaults'
+	// labels: the manifest's edit has none, so admin does not include it.
+	if admin := roles["admin"]; admin == nil || hasRule(admin, "", "configmaps", "get") && !hasRule(admin, "", "pods", "create") {
+		t.Errorf("admin = %+v", admin)
+	}
+	crbs := map[string]bool{}
+	for _, b := range snap.ClusterRoleBindings {
+		crbs[b.Name] = true
+	}
+	if !crbs["cluster-admin"] || !crbs["system:controller:clusterrole-aggregation-controller"] || !crbs["ops-admin"] {
+		t.Errorf("cluster role bindings: %v", crbs)
+	}
+	off, err := cluster.FromReader(context.Background(), strings.NewReader(in), "in", cluster.WithoutDefaultRBAC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(off.ClusterRoles) != 2 || off.Defaults != nil {
+		t.Errorf("WithoutDefaultRBAC: %d ClusterRoles, defaults %q", len(off.ClusterRoles), off.Defaults)
 	}
 }

@@ -28,6 +28,7 @@ type options struct {
 	defaultNamespace      string
 	namespaces            []string
 	aggregate             bool
+	noDefaultRBAC         bool
 	stdin                 io.Reader
 	timeout               time.Duration
 	concurrency           int
@@ -131,6 +132,19 @@ func WithNamespaces(ns ...string) Option {
 func WithoutAggregation() Option {
 	return func(o *options) error {
 		o.aggregate = false
+		return nil
+	}
+}
+
+// WithoutDefaultRBAC keeps manifests as they are: by default, the
+// ClusterRoles, ClusterRoleBindings, Roles and RoleBindings every cluster of
+// Kubernetes defaultrbac.Version has (cluster-admin, admin, edit, view, the
+// controllers' bindings, ...) are added when the manifests lack them, so a
+// binding to cluster-admin grants what it grants in the cluster. A live
+// snapshot never gets them: the server has its own.
+func WithoutDefaultRBAC() Option {
+	return func(o *options) error {
+		o.noDefaultRBAC = true
 		return nil
 	}
 }

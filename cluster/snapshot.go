@@ -14,12 +14,21 @@ import (
 // (posture, graph, policy) read it and never go back to the cluster.
 //
 // Pods holds the live pods plus, for each workload (Deployment, StatefulSet,
-// DaemonSet, ReplicaSet, Job, CronJob) with no live pod, one pod made from
-// its template; such pods carry the workload in Workload.
+// DaemonSet, ReplicaSet, Job, CronJob in batch/v1 or v1beta1,
+// ReplicationController) with no live pod, one pod made from its template;
+// such pods carry the workload in Workload.
 type Snapshot struct {
 	// Source says where the snapshot came from: "context kind-dev at
 	// https://...", "manifests ./deploy".
 	Source string `json:"source"`
+	// Live says the snapshot was read from an API server: an object it does
+	// not hold does not exist (unless a gap covers its kind). Manifests
+	// describe part of a cluster: what they lack may still exist.
+	Live bool `json:"live,omitempty"`
+	// Defaults says what the snapshot holds that its source did not: the
+	// default RBAC of Kubernetes (cluster/defaultrbac), added for manifests
+	// that lack it. Each such object carries DefaultAnnotation.
+	Defaults []string `json:"defaults,omitempty"`
 
 	Namespaces      []corev1.Namespace      `json:"namespaces,omitempty"`
 	Nodes           []corev1.Node           `json:"nodes,omitempty"`
@@ -52,6 +61,18 @@ type Snapshot struct {
 	// trust (ConfigMap, HorizontalPodAutoscaler, ...), by kind. Unlike a gap,
 	// nothing relevant hides behind them.
 	Ignored map[string]int `json:"ignored,omitempty"`
+}
+
+// DefaultAnnotation marks an object the snapshot's source did not hold,
+// added because every cluster of that Kubernetes release has it; its value
+// names the release ("Kubernetes v1.37.2 default RBAC").
+const DefaultAnnotation = "credence.dev/default"
+
+// IsDefault reports whether an object was added as a Kubernetes default
+// (DefaultAnnotation), and from which release.
+func IsDefault(annotations map[string]string) (string, bool) {
+	v, ok := annotations[DefaultAnnotation]
+	return v, ok
 }
 
 // Pod is a pod, live or made from a workload template.

@@ -7,8 +7,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// workload is one Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or
-// CronJob, reduced to what expansion needs.
+// workload is one Deployment, StatefulSet, DaemonSet, ReplicaSet, Job,
+// CronJob or ReplicationController, reduced to what expansion needs.
 type workload struct {
 	kind     string
 	meta     *metav1.ObjectMeta
@@ -50,6 +50,13 @@ func (b *builder) expandWorkloads() []Pod {
 	for i := range b.cronJobs.items {
 		c := &b.cronJobs.items[i]
 		ws = append(ws, workload{kind: "CronJob", meta: &c.ObjectMeta, template: &c.Spec.JobTemplate.Spec.Template})
+	}
+	for i := range b.replicationControllers.items {
+		r := &b.replicationControllers.items[i]
+		if r.Spec.Template == nil {
+			continue // no template: it creates no pods (API validation requires one)
+		}
+		ws = append(ws, workload{kind: "ReplicationController", meta: &r.ObjectMeta, template: r.Spec.Template})
 	}
 	byKey := map[string]*workload{}
 	for i := range ws {

@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"container/heap"
 	"math/bits"
 	"sort"
 )
@@ -67,47 +66,24 @@ func (g *Graph) RankAll(opts ...QueryOption) []Ranked {
 }
 
 // reverse computes, for every node, the likelihood of its most likely path
-// to any target, within the bounds (multi-source Dijkstra on reversed edges;
-// a critical node counts as reached from itself only through an edge).
+// to any target, within the bounds: the same label-setting search as a
+// query, on reversed edges, from every target at once (a critical node
+// counts as reached from itself only through an edge).
 func (g *Graph) reverse(in [][]int32, target func(*Node) bool, o queryOptions) []float64 {
-	prob := make([]float64, len(g.Nodes))
-	depth := make([]int32, len(g.Nodes))
-	done := make([]bool, len(g.Nodes))
-	h := &pq{}
-	// Seed with the predecessors of targets so that a target itself
-	// scores only when it reaches another target.
+	var seeds []label
 	for i := range g.Nodes {
 		if !target(&g.Nodes[i]) {
 			continue
 		}
 		for _, ei := range in[i] {
 			e := &g.Edges[ei]
-			if e.Likelihood > prob[e.From] {
-				prob[e.From] = e.Likelihood
-				depth[e.From] = 1
-				heap.Push(h, pqItem{e.From, e.Likelihood})
-			}
+			seeds = append(seeds, label{node: e.From, p: e.Likelihood, depth: 1, parent: -1, edge: ei})
 		}
 	}
-	for h.Len() > 0 {
-		it := heap.Pop(h).(pqItem)
-		if done[it.n] || it.p < prob[it.n] {
-			continue
-		}
-		done[it.n] = true
-		if int(depth[it.n]) >= o.maxDepth {
-			continue
-		}
-		for _, ei := range in[it.n] {
-			e := &g.Edges[ei]
-			p := it.p * e.Likelihood
-			if p < o.minLikelihood || done[e.From] || p <= prob[e.From] {
-				continue
-			}
-			prob[e.From] = p
-			depth[e.From] = depth[it.n] + 1
-			heap.Push(h, pqItem{e.From, p})
-		}
+	s := g.labelSearch(seeds, in, func(e *Edge) NodeID { return e.From }, o)
+	prob := make([]float64, len(g.Nodes))
+	for i := range prob {
+		prob[i] = s.prob(NodeID(i))
 	}
 	return prob
 }
@@ -152,7 +128,7 @@ func (g *Graph) closureCounts() []Counts {
 			if bit[m] >= 0 {
 				own = true
 			}
-			for _, ei := range g.out[m] {
+			for _, ei := range g.adjacency()[m] {
 				if c := comp[g.Edges[ei].To]; c != int32(ci) {
 					succ = append(succ, c)
 				}
@@ -235,6 +211,7 @@ func uniq(s []int32) []int32 {
 // scc returns the component of every node and the components' members in
 // reverse topological order (sinks first), by an iterative Tarjan.
 func (g *Graph) scc() ([]int32, [][]NodeID) {
+	out := g.adjacency()
 	n := len(g.Nodes)
 	index := make([]int32, n)
 	low := make([]int32, n)
@@ -262,8 +239,8 @@ func (g *Graph) scc() ([]int32, [][]NodeID) {
 		for len(call) > 0 {
 			f := &call[len(call)-1]
 			v := f.v
-			if f.ei < len(g.out[v]) {
-				w := g.Edges[g.out[v][f.ei]].To
+			if f.ei < len(out[v]) {
+				w := g.Edges[out[v][f.ei]].To
 				f.ei++
 				if index[w] < 0 {
 					index[w], low[w] = next, next

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sort"
 	"strings"
@@ -13,7 +14,9 @@ import (
 	"github.com/credence-dev/credence/posture"
 )
 
-// Build makes the trust graph of a snapshot.
+// Build makes the trust graph of a snapshot. The graph keeps the snapshot
+// (never changing it) so that a suggested change can be scored by applying
+// it and rebuilding (see Cut).
 func Build(s *cluster.Snapshot, opts ...Option) (*Graph, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -21,27 +24,103 @@ func Build(s *cluster.Snapshot, opts ...Option) (*Graph, error) {
 			return nil, fmt.Errorf("build graph: %w", err)
 		}
 	}
-	b := &builder{
-		s:        s,
-		o:        o,
-		g:        &Graph{keys: map[string]NodeID{}},
-		net:      NewNetworkEvaluator(s),
-		rbac:     NewRBAC(s),
-		nsLabels: map[string]map[string]string{},
-		derived:  map[NodeID]bool{},
-	}
 	pe, err := posture.NewEvaluator()
 	if err != nil {
 		return nil, fmt.Errorf("build graph: %w", err)
 	}
-	b.profiles = map[string]*posture.Profile{}
-	for i := range s.Pods {
-		r := pe.Pod(s, &s.Pods[i])
-		for j := range r.Containers {
-			pr := &r.Containers[j]
-			b.profiles[pr.Namespace+"/"+pr.Pod+"/"+pr.Container] = pr
-		}
+	st := &baseState{snap: s, opts: o, posture: pe}
+	b := newBuilder(st, s, nil, 0)
+	b.build()
+	st.cache = b.cache
+	b.g.base = st
+	return b.g, nil
+}
+
+// baseState is what a graph was built from, kept for counterfactual
+// rebuilds: the snapshot, the options, and what a rebuild may reuse.
+type baseState struct {
+	snap    *cluster.Snapshot
+	opts    options
+	posture *posture.Evaluator
+	cache   *buildCache
+}
+
+// buildCache is what a build computed that a rebuild of a changed snapshot
+// reuses when the change does not touch its inputs: the posture profiles
+// of each pod, and the network and RBAC parts of the graph.
+type buildCache struct {
+	profiles map[string][]posture.Profile // by pod key
+	net      *phaseRecord
+	rbac     *phaseRecord
+}
+
+// phaseRecord is what one phase of the build added, by node key,
+// replayable into another graph whose inputs to that phase are the same.
+type phaseRecord struct {
+	nodes    []Node // nodes the phase created
+	edges    []keyedEdge
+	blocked  []Blocked
+	unknowns []string
+	// before fingerprints the nodes that existed when the phase ran: the
+	// RBAC phase looks them up (named objects, users to impersonate).
+	before nodeSet
+}
+
+// nodeSet is an order-independent fingerprint of a set of node keys.
+type nodeSet struct {
+	n        int
+	sum, xor uint64
+}
+
+func (g *Graph) nodeSet() nodeSet {
+	s := nodeSet{n: len(g.Nodes)}
+	for i := range g.Nodes {
+		h := fnv.New64a()
+		h.Write([]byte(g.Nodes[i].Key))
+		v := h.Sum64()
+		s.sum += v
+		s.xor ^= v
 	}
+	return s
+}
+
+type keyedEdge struct {
+	from, to string
+	e        Edge
+}
+
+func newBuilder(st *baseState, s *cluster.Snapshot, reuse *reuse, sizeHint int) *builder {
+	g := &Graph{keys: map[string]NodeID{}}
+	if sizeHint > 0 {
+		g.Edges = make([]Edge, 0, sizeHint+sizeHint/16)
+	}
+	return &builder{
+		st:       st,
+		s:        s,
+		o:        st.opts,
+		g:        g,
+		rbac:     NewRBAC(s),
+		nsLabels: map[string]map[string]string{},
+		derived:  map[NodeID]bool{},
+		placed:   map[string][]placed{},
+		onNode:   map[NodeID][]onNode{},
+		reuse:    reuse,
+		cache:    &buildCache{profiles: map[string][]posture.Profile{}},
+	}
+}
+
+// reuse says what a rebuild may take from the base build.
+type reuse struct {
+	base      *buildCache
+	dirtyPods map[string]bool
+	network   bool
+	// rbac: no RBAC object or namespace changed; the RBAC part is reused
+	// when the nodes it looks up are the same too.
+	rbac bool
+}
+
+func (b *builder) build() {
+	b.profilePods()
 	b.namespaces()
 	b.gaps()
 	b.g.node(KindClusterAdmin, "cluster-admin", "cluster-admin (control of the whole cluster)", "")
@@ -50,15 +129,31 @@ func Build(s *cluster.Snapshot, opts ...Option) (*Graph, error) {
 	b.secrets()
 	b.pods()
 	b.volumes()
-	b.network()
-	b.rbacEdges()
-	b.unknownRBAC()
+	b.hostNamespaces()
+	if b.reuse != nil && b.reuse.network {
+		b.cache.net = b.replay(b.reuse.base.net)
+	} else {
+		b.net = NewNetworkEvaluator(b.s)
+		b.net.assumed = b.nsAssumed
+		b.cache.net = b.record(b.network)
+	}
+	b.kubelets()
+	b.podContainersIndex()
+	if b.reuse != nil && b.reuse.rbac && b.reuse.base.rbac != nil && b.g.nodeSet() == b.reuse.base.rbac.before {
+		b.cache.rbac = b.replay(b.reuse.base.rbac)
+	} else {
+		b.cache.rbac = b.record(func() {
+			b.rbacEdges()
+			b.unknownRBAC()
+		})
+	}
 	b.exposures()
 	b.critical()
-	return b.g, nil
+	b.g.adjacency()
 }
 
 type builder struct {
+	st       *baseState
 	s        *cluster.Snapshot
 	o        options
 	g        *Graph
@@ -66,22 +161,55 @@ type builder struct {
 	rbac     *RBAC
 	nsList   []string
 	nsLabels map[string]map[string]string
-	derived  map[NodeID]bool
+	// nsAssumed: namespaces a fix added, whose other labels are unknown.
+	nsAssumed map[string]bool
+	derived   map[NodeID]bool
 	// admission: namespaces whose Pod Security enforce level blocks
 	// privileged pods, and whether webhooks or policies could block more.
 	admissionHooks []string
-	unscheduled    NodeID
-	hasUnscheduled bool
 	volUsers       map[string][]volUse
 	podCs          map[string][]NodeID
 	netUnknown     []string // network policy kinds the snapshot could not read
 	profiles       map[string]*posture.Profile
+	// placed: where each pod runs (pod key); onNode: the containers on
+	// each node, with the likelihood of sharing it.
+	placed map[string][]placed
+	onNode map[NodeID][]onNode
+	reuse  *reuse
+	cache  *buildCache
+}
+
+type onNode struct {
+	c   NodeID
+	pod *cluster.Pod
+	l   float64
 }
 
 type volUse struct {
 	c        NodeID
 	readOnly bool
 	ev       Evidence
+	fix      Fix
+}
+
+// profilePods computes every container's posture profile, reusing the base
+// build's for pods a change did not touch.
+func (b *builder) profilePods() {
+	b.profiles = map[string]*posture.Profile{}
+	for i := range b.s.Pods {
+		p := &b.s.Pods[i]
+		key := p.Key()
+		var cs []posture.Profile
+		if b.reuse != nil && !b.reuse.dirtyPods[key] {
+			cs = b.reuse.base.profiles[key]
+		} else {
+			cs = b.st.posture.Pod(b.s, p).Containers
+		}
+		b.cache.profiles[key] = cs
+		for j := range cs {
+			b.profiles[key+"/"+cs[j].Container] = &cs[j]
+		}
+	}
 }
 
 func (b *builder) namespaces() {
@@ -92,9 +220,13 @@ func (b *builder) namespaces() {
 			b.nsList = append(b.nsList, ns)
 		}
 	}
+	b.nsAssumed = map[string]bool{}
 	for _, n := range b.s.Namespaces {
 		add(n.Name)
 		b.nsLabels[n.Name] = n.Labels
+		if n.Annotations[assumedNamespace] != "" {
+			b.nsAssumed[n.Name] = true
+		}
 	}
 	for _, p := range b.s.Pods {
 		add(p.Namespace)
@@ -144,9 +276,7 @@ func (b *builder) gaps() {
 		}
 		b.g.Unknowns = append(b.g.Unknowns, fmt.Sprintf("%s%s could not be read (%s): what it hides is unknown, not absent", gp.Kind, where, gp.Reason))
 	}
-	for _, m := range b.rbac.MissingRoles() {
-		b.g.Unknowns = append(b.g.Unknowns, m+" is referenced by a binding but absent from the snapshot")
-	}
+	b.g.Assumptions = append(b.g.Assumptions, b.s.Defaults...)
 }
 
 func (b *builder) criticalNS(ns string) bool {
@@ -158,38 +288,16 @@ func (b *builder) criticalNS(ns string) bool {
 }
 
 func (b *builder) nodes() {
-	scope := b.g.node(KindScope, "scope:nodes", "every node", "")
-	for _, n := range b.s.Nodes {
-		id := b.g.node(KindNode, "node:"+n.Name, "node "+n.Name, "")
-		b.g.addEdge(Edge{From: scope, To: id, Kind: EdgeScopeMember, Reason: "node " + n.Name + " is one of every node", Likelihood: 1})
-		_, cp := n.Labels["node-role.kubernetes.io/control-plane"]
-		_, master := n.Labels["node-role.kubernetes.io/master"]
-		if cp || master {
+	b.g.node(KindScope, "scope:nodes", "every node", "")
+	for i := range b.s.Nodes {
+		n := &b.s.Nodes[i]
+		id := b.nodeNode(n.Name)
+		if isControlPlane(n) {
 			b.g.addEdge(Edge{From: id, To: b.g.keys["cluster-admin"], Kind: EdgeColocated, Technique: "T1552.004", Likelihood: 0.9,
 				Reason:   "control-plane node: holds the cluster CA keys, etcd data and admin kubeconfigs",
 				Evidence: []Evidence{{Object: "Node " + n.Name, Field: "metadata.labels[node-role.kubernetes.io/control-plane]"}}})
 		}
 	}
-}
-
-// nodeOf returns the node a pod runs on, or the "unscheduled" node standing
-// for whichever node the scheduler picks.
-func (b *builder) nodeOf(p *corev1.Pod) NodeID {
-	if p.Spec.NodeName != "" {
-		key := "node:" + p.Spec.NodeName
-		if id, ok := b.g.keys[key]; ok {
-			return id
-		}
-		id := b.g.node(KindNode, key, "node "+p.Spec.NodeName, "")
-		b.g.addEdge(Edge{From: b.g.keys["scope:nodes"], To: id, Kind: EdgeScopeMember, Reason: "node " + p.Spec.NodeName + " is one of every node", Likelihood: 1})
-		return id
-	}
-	if !b.hasUnscheduled {
-		b.hasUnscheduled = true
-		b.unscheduled = b.g.node(KindNode, "node:(unscheduled)", "the node an unscheduled pod lands on", "")
-		b.g.addEdge(Edge{From: b.g.keys["scope:nodes"], To: b.unscheduled, Kind: EdgeScopeMember, Reason: "any node", Likelihood: 1})
-	}
-	return b.unscheduled
 }
 
 func (b *builder) scope(what, ns string) NodeID {
@@ -233,7 +341,7 @@ func (b *builder) secrets() {
 				b.g.addEdge(Edge{From: id, To: b.sa(s.Namespace, sa), Kind: EdgeSecretToken, Technique: "T1528", Likelihood: 1,
 					Reason:   "the secret holds a long-lived token of ServiceAccount " + s.Namespace + "/" + sa,
 					Evidence: []Evidence{{Object: "Secret " + s.Namespace + "/" + s.Name, Field: "type: kubernetes.io/service-account-token"}},
-					Fixes:    []Fix{{ID: "secret:" + s.Namespace + "/" + s.Name, Summary: "delete the legacy token Secret " + s.Namespace + "/" + s.Name + " (use projected, short-lived tokens)"}}})
+					Fixes:    []Fix{deleteSecretFix(s.Namespace, s.Name)}})
 			}
 		}
 	}
@@ -271,7 +379,7 @@ func (b *builder) pods() {
 		p := &b.s.Pods[pi]
 		podRef := "Pod " + p.Namespace + "/" + p.Name
 		wl := workload(p)
-		node := b.nodeOf(&p.Pod)
+		places := b.placements(p)
 		var cs []podContainer
 		for i := range p.Spec.InitContainers {
 			cs = append(cs, podContainer{c: &p.Spec.InitContainers[i], field: fmt.Sprintf("spec.initContainers[%d]", i)})
@@ -290,22 +398,25 @@ func (b *builder) pods() {
 			b.g.Containers = append(b.g.Containers, c.id)
 			b.g.addEdge(Edge{From: b.scope("pods", p.Namespace), To: c.id, Kind: EdgeScopeMember, Likelihood: 1, Reason: "container " + c.c.Name + " of " + podRef + " is in namespace " + p.Namespace})
 			// NODE_COLOCATED: whoever owns the node owns its containers.
-			nl, nreason := 0.95, "runs on "+b.g.Nodes[node].Name+": root on the node controls every container there"
-			if node == b.unscheduled && b.hasUnscheduled && p.Spec.NodeName == "" {
-				nl, nreason = 0.3, "not scheduled to a known node: it may share a node with other unscheduled pods (placement unknown)"
+			for _, pl := range places {
+				reason := pl.why + ": root on the node controls every container there"
+				if pl.unknown {
+					reason = "may share " + b.g.Nodes[pl.node].Name + " with it: " + pl.why
+				}
+				b.g.addEdge(Edge{From: pl.node, To: c.id, Kind: EdgeColocated, Technique: "T1609", Likelihood: pl.colocated, Unknown: pl.unknown,
+					Reason: reason, Evidence: []Evidence{{Object: podRef, Field: "spec.nodeName"}}})
+				b.onNode[pl.node] = append(b.onNode[pl.node], onNode{c: c.id, pod: p, l: pl.factor})
 			}
-			b.g.addEdge(Edge{From: node, To: c.id, Kind: EdgeColocated, Technique: "T1609", Likelihood: nl, Unknown: nl < 0.9, Reason: nreason,
-				Evidence: []Evidence{{Object: podRef, Field: "spec.nodeName"}}})
 		}
 		for i := range cs {
-			b.containerEdges(p, podRef, wl, node, cs, i, saAuto)
+			b.containerEdges(p, podRef, wl, places, cs, i, saAuto)
 		}
 	}
+	b.attraction()
 }
 
-func (b *builder) containerEdges(p *cluster.Pod, podRef, wl string, node NodeID, cs []podContainer, i int, saAuto map[string]*bool) {
+func (b *builder) containerEdges(p *cluster.Pod, podRef, wl string, places []placed, cs []podContainer, i int, saAuto map[string]*bool) {
 	c := cs[i]
-	ref := ContainerRef{Namespace: p.Namespace, Pod: p.Name, Container: c.c.Name, Image: c.c.Image}
 	// TOKEN_STEAL: the projected service account token.
 	saName := p.Spec.ServiceAccountName
 	if saName == "" {
@@ -330,6 +441,10 @@ func (b *builder) containerEdges(p *cluster.Pod, podRef, wl string, node NodeID,
 			continue
 		}
 		field := fmt.Sprintf("%s.volumeMounts[%d]", c.field, mi)
+		use := func(k string, ro bool) {
+			b.volUsers[k] = append(b.volUsers[k], volUse{c.id, ro, Evidence{podRef, field},
+				readOnlyMountFix("vol:"+k+":"+b.g.Nodes[c.id].Key, "mount "+v.Name+" readOnly in "+b.g.Nodes[c.id].Name, p.Namespace, p.Name, c.c.Name, v.Name)})
+		}
 		switch {
 		case v.Projected != nil:
 			for _, src := range v.Projected.Sources {
@@ -343,13 +458,13 @@ func (b *builder) containerEdges(p *cluster.Pod, podRef, wl string, node NodeID,
 		case v.Secret != nil:
 			b.secretMount(c.id, p.Namespace, v.Secret.SecretName, podRef, field)
 		case v.EmptyDir != nil:
-			b.volUsers["emptydir:"+p.Namespace+"/"+p.Name+"/"+v.Name] = append(b.volUsers["emptydir:"+p.Namespace+"/"+p.Name+"/"+v.Name], volUse{c.id, m.ReadOnly, Evidence{podRef, field}})
+			use("emptydir:"+p.Namespace+"/"+p.Name+"/"+v.Name, m.ReadOnly)
 		case v.PersistentVolumeClaim != nil:
-			k := "pvc:" + p.Namespace + "/" + v.PersistentVolumeClaim.ClaimName
-			b.volUsers[k] = append(b.volUsers[k], volUse{c.id, m.ReadOnly || v.PersistentVolumeClaim.ReadOnly, Evidence{podRef, field}})
+			use("pvc:"+p.Namespace+"/"+v.PersistentVolumeClaim.ClaimName, m.ReadOnly || v.PersistentVolumeClaim.ReadOnly)
 		case v.HostPath != nil:
-			k := "hostpath:" + b.g.Nodes[node].Key + ":" + v.HostPath.Path
-			b.volUsers[k] = append(b.volUsers[k], volUse{c.id, m.ReadOnly, Evidence{podRef, field}})
+			for _, pl := range places {
+				use("hostpath:"+b.g.Nodes[pl.node].Key+":"+v.HostPath.Path, m.ReadOnly)
+			}
 		}
 	}
 	for ei, e := range c.c.Env {
@@ -367,20 +482,28 @@ func (b *builder) containerEdges(p *cluster.Pod, podRef, wl string, node NodeID,
 		if !auto {
 			field = "a projected serviceAccountToken volume"
 		}
-		b.g.addEdge(Edge{From: c.id, To: b.sa(p.Namespace, saName), Kind: EdgeTokenSteal, Technique: "T1528", Likelihood: 1,
+		e := Edge{From: c.id, To: b.sa(p.Namespace, saName), Kind: EdgeTokenSteal, Technique: "T1528", Likelihood: 1,
 			Reason:   "reads the mounted token of ServiceAccount " + p.Namespace + "/" + saName + " (/var/run/secrets/kubernetes.io/serviceaccount/token)",
-			Evidence: []Evidence{{Object: podRef, Field: field}, {Object: podRef, Field: "spec.serviceAccountName"}},
-			Fixes:    []Fix{{ID: "automount:" + wl, Summary: "set automountServiceAccountToken: false on " + wl + " (or give it a ServiceAccount without permissions)"}}})
+			Evidence: []Evidence{{Object: podRef, Field: field}, {Object: podRef, Field: "spec.serviceAccountName"}}}
+		if auto {
+			e.Fixes = []Fix{automountFix(wl)}
+		}
+		b.g.addEdge(e)
 	}
+	prof := b.profiles[p.Namespace+"/"+p.Name+"/"+c.c.Name]
 	// Escapes to the node, from the posture profile.
-	if prof := b.profiles[p.Namespace+"/"+p.Name+"/"+c.c.Name]; prof != nil {
-		b.escapeEdges(c.id, node, podRef, wl, c.c.Name, prof)
+	if prof != nil {
+		for _, pl := range places {
+			b.escapeEdges(c.id, pl, podRef, wl, c.c.Name, prof)
+		}
 	}
 	if p.Spec.HostNetwork {
-		b.g.addEdge(Edge{From: c.id, To: node, Kind: EdgeHostNetwork, Technique: "T1557", Likelihood: 0.3, Unknown: true,
-			Reason:   "hostNetwork: shares the node's network namespace, reaches node-local services (kubelet, localhost-bound daemons, cloud metadata) outside NetworkPolicy",
-			Evidence: []Evidence{{Object: podRef, Field: "spec.hostNetwork"}},
-			Fixes:    []Fix{{ID: "sc:" + wl + ":hostNetwork", Summary: "set hostNetwork: false on " + wl}}})
+		for _, pl := range places {
+			b.g.addEdge(Edge{From: c.id, To: pl.node, Kind: EdgeHostNetwork, Technique: "T1557", Likelihood: 0.3 * pl.factor, Unknown: true,
+				Reason:   "hostNetwork: shares the node's network namespace, reaches node-local services (kubelet, localhost-bound daemons) outside NetworkPolicy",
+				Evidence: []Evidence{{Object: podRef, Field: "spec.hostNetwork"}},
+				Fixes:    []Fix{hostNetworkFix(wl)}})
+		}
 	}
 	// Siblings in the pod: localhost and, with shareProcessNamespace, /proc.
 	for j, o := range cs {
@@ -397,10 +520,9 @@ func (b *builder) containerEdges(p *cluster.Pod, podRef, wl string, node NodeID,
 			b.g.addEdge(Edge{From: c.id, To: o.id, Kind: EdgeSharedNS, Technique: "T1055", Likelihood: 0.8,
 				Reason:   "shareProcessNamespace: sees container " + o.c.Name + "'s processes, reads their /proc/<pid>/root and environ, signals or ptraces them",
 				Evidence: []Evidence{{Object: podRef, Field: "spec.shareProcessNamespace"}},
-				Fixes:    []Fix{{ID: "sc:" + wl + ":shareProcessNamespace", Summary: "set shareProcessNamespace: false on " + wl}}})
+				Fixes:    []Fix{shareProcessNamespaceFix(wl)}})
 		}
 	}
-	_ = ref
 }
 
 // exploit returns the likelihood of taking over a reachable container.
@@ -412,6 +534,9 @@ func (b *builder) exploit(ref ContainerRef) (float64, bool, string) {
 	why := x.Reason
 	if why == "" {
 		why = fmt.Sprintf("exploitability %.2f", x.Likelihood)
+	}
+	if len(x.Evidence) > 0 {
+		why += " (" + strings.Join(x.Evidence, ", ") + ")"
 	}
 	return x.Likelihood, false, why
 }
@@ -450,14 +575,44 @@ func (b *builder) volumes() {
 		vol := b.g.node("Volume", "volume:"+k, label, "")
 		for _, w := range writers {
 			b.g.addEdge(Edge{From: w.c, To: vol, Kind: EdgeSharedVol, Technique: "T1080", Likelihood: 1,
-				Reason: "mounts " + label + " read-write", Evidence: []Evidence{w.ev},
-				Fixes: []Fix{{ID: "vol:" + k + ":" + b.g.Nodes[w.c].Key, Summary: "mount " + label + " readOnly in " + b.g.Nodes[w.c].Name}}})
+				Reason: "mounts " + label + " read-write", Evidence: []Evidence{w.ev}, Fixes: []Fix{w.fix}})
 		}
 		for _, u := range users {
 			b.g.addEdge(Edge{From: vol, To: u.c, Kind: EdgeSharedVol, Technique: "T1080", Likelihood: 0.5,
 				Reason: "reads " + label + ", where a writer can plant files it loads or executes", Evidence: []Evidence{u.ev}})
 		}
 	}
+}
+
+// record runs one phase of the build and records what it added, for
+// rebuilds that do not change its inputs.
+func (b *builder) record(phase func()) *phaseRecord {
+	rec := &phaseRecord{before: b.g.nodeSet()}
+	n0, e0, bl0, u0 := len(b.g.Nodes), len(b.g.Edges), len(b.g.Blocked), len(b.g.Unknowns)
+	phase()
+	rec.nodes = slices.Clone(b.g.Nodes[n0:])
+	rec.blocked = slices.Clone(b.g.Blocked[bl0:])
+	rec.unknowns = slices.Clone(b.g.Unknowns[u0:])
+	rec.edges = make([]keyedEdge, 0, len(b.g.Edges)-e0)
+	for _, e := range b.g.Edges[e0:] {
+		rec.edges = append(rec.edges, keyedEdge{from: b.g.Nodes[e.From].Key, to: b.g.Nodes[e.To].Key, e: e})
+	}
+	return rec
+}
+
+// replay adds a recorded phase to this graph.
+func (b *builder) replay(rec *phaseRecord) *phaseRecord {
+	for _, n := range rec.nodes {
+		b.g.node(n.Kind, n.Key, n.Name, n.Namespace)
+	}
+	for _, ke := range rec.edges {
+		e := ke.e
+		e.From, e.To = b.g.keys[ke.from], b.g.keys[ke.to]
+		b.g.addEdge(e)
+	}
+	b.g.Blocked = append(b.g.Blocked, rec.blocked...)
+	b.g.Unknowns = append(b.g.Unknowns, rec.unknowns...)
+	return rec
 }
 
 func (b *builder) critical() {
@@ -470,6 +625,8 @@ func (b *builder) critical() {
 			n.Critical = "unknown: " + n.Name
 		case KindNode:
 			n.Critical = "node: root on the shared kernel, every container and token on it"
+		case KindExternal:
+			n.Critical = "cloud credentials: the instance identity of the node (its cloud permissions are unknown here)"
 		case KindSecret:
 			n.Critical = "secret"
 			if b.criticalNS(n.Namespace) {
@@ -482,8 +639,6 @@ func (b *builder) critical() {
 		}
 	}
 }
-
-func containsStr(list []string, s string) bool { return slices.Contains(list, s) }
 
 // unknownRBAC marks every identity's permissions unknown when the snapshot
 // could not read RBAC objects: an edge to the Unknown node, never silence.

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/credence-dev/credence/posture"
@@ -37,7 +38,8 @@ const (
 // as blocked, with the reasons).
 const minLikelihood = 0.02
 
-func (b *builder) escapeEdges(c NodeID, node NodeID, podRef, wl, container string, prof *posture.Profile) {
+func (b *builder) escapeEdges(c NodeID, pl placed, podRef, wl, container string, prof *posture.Profile) {
+	node := pl.node
 	for _, e := range prof.Escapes {
 		base, ok := escapeBase[e.ID]
 		if !ok {
@@ -74,11 +76,57 @@ func (b *builder) escapeEdges(c NodeID, node NodeID, podRef, wl, container strin
 		for _, x := range e.Evidence {
 			ev = append(ev, Evidence{Object: podRef, Field: x})
 		}
-		fix := Fix{ID: "posture:" + wl + "/" + container + ":" + e.ID, Summary: e.Fix + " in " + wl}
-		if strings.HasPrefix(e.Fix, "set spec.") || e.ID == "hostPIDAccess" {
-			fix.ID = "posture:" + wl + ":" + e.ID
+		unknown := escapeUnknown[e.ID]
+		if pl.factor < 1 {
+			l *= pl.factor
+			unknown = true
+			weakened = append(weakened, "placement: "+pl.why)
 		}
-		b.g.addEdge(Edge{From: c, To: node, Kind: EdgeEscape, Technique: e.Technique, Likelihood: l, Unknown: escapeUnknown[e.ID],
-			Reason: e.Reason, Evidence: ev, Weakened: weakened, Fixes: []Fix{fix}})
+		b.g.addEdge(Edge{From: c, To: node, Kind: EdgeEscape, Technique: e.Technique, Likelihood: l, Unknown: unknown,
+			Reason: e.Reason, Evidence: ev, Weakened: weakened, Fixes: escapeFixes(e, prof, wl, container)})
 	}
+}
+
+// escapeFixes are the changes that remove one escape, each a
+// transformation of the pod spec.
+func escapeFixes(e posture.Escape, prof *posture.Profile, wl, container string) []Fix {
+	summary := e.Fix + " in " + wl
+	switch e.ID {
+	case "privileged":
+		return []Fix{privilegedFix(wl, container, summary)}
+	case "hostPIDAccess":
+		return []Fix{hostPIDFix(wl)}
+	case "capSysAdmin":
+		return []Fix{dropCapabilityFix(wl, container, "SYS_ADMIN", summary)}
+	case "capSysModule":
+		return []Fix{dropCapabilityFix(wl, container, "SYS_MODULE", summary)}
+	case "capDacReadSearch":
+		return []Fix{dropCapabilityFix(wl, container, "DAC_READ_SEARCH", summary)}
+	case "sensitiveHostPath":
+		var vols []string
+		for _, h := range prof.HostPaths {
+			if h.Risk.AtLeast(posture.RiskHigh) {
+				vols = append(vols, h.Volume)
+			}
+		}
+		if len(vols) > 0 {
+			return []Fix{removeVolumesFix(wl, vols, "sensitive host path")}
+		}
+	case "runtimeSocket":
+		var vols []string
+		for _, h := range prof.HostPaths {
+			for _, s := range prof.RuntimeSockets {
+				if h.Path == s || strings.HasPrefix(s, strings.TrimSuffix(h.Path, "/")+"/") {
+					vols = append(vols, h.Volume)
+				}
+			}
+		}
+		if len(vols) > 0 {
+			vols = slices.Compact(vols)
+			return []Fix{removeVolumesFix(wl, vols, "runtime socket")}
+		}
+	case "kernelExploit":
+		return []Fix{sandboxFix(wl, container, summary)}
+	}
+	return []Fix{{ID: "posture:" + wl + "/" + container + ":" + e.ID, Summary: summary}}
 }

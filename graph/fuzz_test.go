@@ -41,8 +41,19 @@ func FuzzNetworkPolicy(f *testing.F) {
 				}
 			}
 		}
-		if _, err := graph.Build(&s); err != nil {
+		g, err := graph.Build(&s)
+		if err != nil {
 			t.Fatal(err)
+		}
+		// Cuts apply fixes (narrowing this policy among them) to the
+		// hostile snapshot and rebuild: no panic, and the snapshot the
+		// graph was built from is never changed.
+		before, _ := json.Marshal(s.NetworkPolicies)
+		if _, err := g.Query(g.Nodes[g.Containers[0]].Key, graph.WithMaxCutCandidates(4)); err != nil {
+			t.Fatal(err)
+		}
+		if after, _ := json.Marshal(s.NetworkPolicies); string(after) != string(before) {
+			t.Fatal("a cut changed the snapshot")
 		}
 	})
 }

@@ -27,9 +27,12 @@ const (
 	KindPermissionSet NodeKind = "PermissionSet"
 	// KindClusterAdmin is control of the whole cluster.
 	KindClusterAdmin NodeKind = "ClusterAdmin"
-	// KindUnknown stands for what the snapshot hides (unreadable RBAC):
-	// reaching it means the blast radius is not bounded by what is known.
+	// KindUnknown stands for what the snapshot hides (unreadable RBAC, a
+	// role the manifests bind but lack): reaching it means the blast radius
+	// is not bounded by what is known.
 	KindUnknown NodeKind = "Unknown"
+	// KindExternal is outside the cluster: the cloud metadata endpoint.
+	KindExternal NodeKind = "External"
 )
 
 // EdgeKind names the attack step an edge stands for.
@@ -63,7 +66,23 @@ const (
 	EdgeRBACAdmission EdgeKind = "RBAC_ADMISSION_EDIT"
 	EdgeRBACAdmin     EdgeKind = "RBAC_CLUSTER_ADMIN"
 	EdgeRBACPortFwd   EdgeKind = "RBAC_PORT_FORWARD"
-	EdgeUnknown       EdgeKind = "UNKNOWN"
+	// EdgeUnknown leads to what the snapshot cannot settle (KindUnknown).
+	EdgeUnknown EdgeKind = "UNKNOWN"
+	// EdgeHostPID: a host-PID container reads other containers' processes
+	// on its node (/proc/<pid>/environ, /proc/<pid>/root).
+	EdgeHostPID EdgeKind = "HOST_PID"
+	// EdgeHostIPC: shared memory and message queues of the node's IPC
+	// namespace.
+	EdgeHostIPC EdgeKind = "HOST_IPC"
+	// EdgeNodeCreds: a node holds its kubelet's identity (system:node:<n>).
+	EdgeNodeCreds EdgeKind = "NODE_CREDENTIALS"
+	// EdgeNodeAuthz: what the Node authorizer lets a kubelet read.
+	EdgeNodeAuthz EdgeKind = "NODE_AUTHORIZER"
+	// EdgeNodeAttract: a node labels itself to attract pods (NodeRestriction
+	// allows labels outside kubernetes.io and k8s.io).
+	EdgeNodeAttract EdgeKind = "NODE_ATTRACT"
+	// EdgeMetadata: egress to the cloud metadata endpoint (169.254.169.254).
+	EdgeMetadata EdgeKind = "CLOUD_METADATA"
 )
 
 // NodeID indexes Graph.Nodes.
@@ -92,13 +111,6 @@ func (e Evidence) String() string {
 		return e.Object
 	}
 	return e.Object + " " + e.Field
-}
-
-// Fix is one change that removes an edge. Edges that one change removes
-// share its ID, so cutting a fix removes all of them.
-type Fix struct {
-	ID      string `json:"id"`
-	Summary string `json:"summary"`
 }
 
 // Edge is one explained attack step.
@@ -135,17 +147,25 @@ type Blocked struct {
 type Graph struct {
 	Nodes []Node
 	Edges []Edge
-	out   [][]int32 // edge indices by source node
-	keys  map[string]NodeID
+	// out holds edge indices by source node (see adjacency); indexed is
+	// how many edges it covers.
+	out     [][]int32
+	indexed int
+	keys    map[string]NodeID
 	// Blocked edges: escapes and steps that mitigations removed.
 	Blocked []Blocked
 	// Unknowns says where the snapshot has gaps, so that what it hides is
 	// reported as unknown, not absent.
 	Unknowns []string
+	// Assumptions says what the graph holds that the snapshot's source did
+	// not (the default RBAC of Kubernetes for manifests that lack it).
+	Assumptions []string
 	// Containers lists container nodes in snapshot order.
 	Containers []NodeID
 
 	exposure, exposureWhy map[NodeID]string
+	// base is what the graph was built from, for counterfactual rebuilds.
+	base *baseState
 }
 
 // Node returns the node with key and whether it exists.
@@ -155,7 +175,33 @@ func (g *Graph) Lookup(key string) (NodeID, bool) {
 }
 
 // Out returns the indices of the edges leaving n.
-func (g *Graph) Out(n NodeID) []int32 { return g.out[n] }
+func (g *Graph) Out(n NodeID) []int32 { return g.adjacency()[n] }
+
+// adjacency returns the edge indices by source node, indexing the edges
+// once after they were added (one backing array, not a slice per node
+// grown edge by edge).
+func (g *Graph) adjacency() [][]int32 {
+	if g.out != nil && g.indexed == len(g.Edges) {
+		return g.out
+	}
+	counts := make([]int32, len(g.Nodes))
+	for i := range g.Edges {
+		counts[g.Edges[i].From]++
+	}
+	backing := make([]int32, len(g.Edges))
+	out := make([][]int32, len(g.Nodes))
+	at := 0
+	for n, c := range counts {
+		out[n] = backing[at : at : at+int(c)]
+		at += int(c)
+	}
+	for i := range g.Edges {
+		f := g.Edges[i].From
+		out[f] = append(out[f], int32(i))
+	}
+	g.out, g.indexed = out, len(g.Edges)
+	return out
+}
 
 func (g *Graph) node(kind NodeKind, key, name, ns string) NodeID {
 	if id, ok := g.keys[key]; ok {
@@ -163,7 +209,6 @@ func (g *Graph) node(kind NodeKind, key, name, ns string) NodeID {
 	}
 	id := NodeID(len(g.Nodes))
 	g.Nodes = append(g.Nodes, Node{ID: id, Kind: kind, Key: key, Name: name, Namespace: ns})
-	g.out = append(g.out, nil)
 	g.keys[key] = id
 	return id
 }
@@ -175,7 +220,6 @@ func (g *Graph) addEdge(e Edge) {
 	if e.Likelihood > 1 {
 		e.Likelihood = 1
 	}
-	g.out[e.From] = append(g.out[e.From], int32(len(g.Edges)))
 	g.Edges = append(g.Edges, e)
 }
 
@@ -211,4 +255,5 @@ var EdgeKinds = []EdgeKind{
 	EdgeSecretMount, EdgeSecretToken, EdgeEscape, EdgeHostNetwork, EdgeColocated, EdgeScopeMember,
 	EdgeRBACCreatePod, EdgeRBACExec, EdgeRBACSecrets, EdgeRBACToken, EdgeRBACBind, EdgeRBACEscalate,
 	EdgeRBACImperson, EdgeRBACNodeProxy, EdgeRBACPV, EdgeRBACCSR, EdgeRBACAdmission, EdgeRBACAdmin, EdgeRBACPortFwd,
+	EdgeUnknown, EdgeHostPID, EdgeHostIPC, EdgeNodeCreds, EdgeNodeAuthz, EdgeNodeAttract, EdgeMetadata,
 }

@@ -86,8 +86,10 @@ type NetReach struct {
 	Ports   []PortRange `json:"ports,omitempty"`
 	Reasons []string    `json:"reasons"`
 	// egressBy and ingressBy name what grants the verdict on each side:
-	// a NetworkPolicy ref, or "" when the side is not isolated.
-	egressBy, ingressBy []string
+	// a NetworkPolicy ref, or "" when the side is not isolated; the rules
+	// ("NetworkPolicy ns/name spec.ingress[0]") in egressRules and ingressRules.
+	egressBy, ingressBy       []string
+	egressRules, ingressRules []string
 }
 
 // NetworkEvaluator answers reachability questions between pods under the
@@ -97,6 +99,9 @@ type NetworkEvaluator struct {
 	namespaces map[string]labels.Set
 	pods       map[string][]*cluster.Pod // by namespace, for Service backends
 	ips        map[*corev1.Pod][]netip.Addr
+	// assumed are namespaces whose labels are only partly known (added by
+	// a fix with the one label it sets).
+	assumed map[string]bool
 }
 
 type netPolicy struct {
@@ -225,7 +230,7 @@ func parseIPBlock(b *networkingv1.IPBlock) *ipBlock {
 // nsLabels returns the labels of namespace ns and whether they are complete.
 func (e *NetworkEvaluator) nsLabels(ns string) (labels.Set, bool) {
 	if l, ok := e.namespaces[ns]; ok {
-		return l, true
+		return l, !e.assumed[ns]
 	}
 	return labels.Set{nsNameLabel: ns}, false
 }
@@ -383,6 +388,7 @@ type grant struct {
 	v     Verdict
 	why   string
 	by    string
+	rule  string // "NetworkPolicy ns/name spec.ingress[0]"; empty when not one rule
 }
 
 // side lists the grants of one direction: egress of pod towards peer, or
@@ -425,14 +431,14 @@ func (e *NetworkEvaluator) side(pod, peer, dst *corev1.Pod, ingress bool) []gran
 				continue // named ports that the destination does not have
 			}
 			why := fmt.Sprintf("%s: %s %s %s (%s)", dir, p.ref, r.field, v, pwhy)
-			grants = append(grants, grant{ports, v, why, p.ref})
+			grants = append(grants, grant{ports, v, why, p.ref, p.ref + " " + r.field})
 		}
 	}
 	switch isolated {
 	case Denied:
-		return []grant{{allPorts(), Allowed, fmt.Sprintf("%s: %s is not isolated for %s (no NetworkPolicy with %s selects it)", dir, name, dir, titleDir(dir)), ""}}
+		return []grant{{allPorts(), Allowed, fmt.Sprintf("%s: %s is not isolated for %s (no NetworkPolicy with %s selects it)", dir, name, dir, titleDir(dir)), "", ""}}
 	case Unknown:
-		grants = append(grants, grant{allPorts(), Unknown, fmt.Sprintf("%s: unknown whether %s selects %s (its podSelector does not parse)", dir, strings.Join(maybe, ", "), name), strings.Join(maybe, ", ")})
+		grants = append(grants, grant{allPorts(), Unknown, fmt.Sprintf("%s: unknown whether %s selects %s (its podSelector does not parse)", dir, strings.Join(maybe, ", "), name), strings.Join(maybe, ", "), ""})
 	}
 	return grants
 }
@@ -461,7 +467,7 @@ func (e *NetworkEvaluator) Reach(src, dst *corev1.Pod, q *PortQuery) NetReach {
 	in := e.side(dst, src, dst, true)
 	out := NetReach{Verdict: Denied}
 	var ports []PortRange
-	var reasons, egBy, inBy []string
+	var reasons, egBy, inBy, egRules, inRules []string
 	for _, g := range eg {
 		for _, h := range in {
 			common := intersectPorts(g.ports, h.ports)
@@ -476,13 +482,19 @@ func (e *NetworkEvaluator) Reach(src, dst *corev1.Pod, q *PortQuery) NetReach {
 			}
 			v := vmin(g.v, h.v)
 			if v > out.Verdict {
-				out.Verdict, ports, reasons, egBy, inBy = v, nil, nil, nil, nil
+				out.Verdict, ports, reasons, egBy, inBy, egRules, inRules = v, nil, nil, nil, nil, nil, nil
 			}
 			if v == out.Verdict {
 				ports = append(ports, common...)
 				reasons = appendUnique(reasons, g.why, h.why)
 				egBy = appendUnique(egBy, g.by)
 				inBy = appendUnique(inBy, h.by)
+				if g.rule != "" {
+					egRules = appendUnique(egRules, g.rule)
+				}
+				if h.rule != "" {
+					inRules = appendUnique(inRules, h.rule)
+				}
 			}
 		}
 	}
@@ -493,6 +505,7 @@ func (e *NetworkEvaluator) Reach(src, dst *corev1.Pod, q *PortQuery) NetReach {
 	out.Ports = mergePorts(ports)
 	out.Reasons = reasons
 	out.egressBy, out.ingressBy = egBy, inBy
+	out.egressRules, out.ingressRules = egRules, inRules
 	return out
 }
 
@@ -606,4 +619,80 @@ func (e *NetworkEvaluator) ReachService(src *corev1.Pod, svc *corev1.Service, po
 		out = append(out, BackendReach{Pod: name, NetReach: r})
 	}
 	return out, nil
+}
+
+// metadataIP is the link-local address of the cloud metadata service (AWS,
+// GCP, Azure, OpenStack, ...).
+const metadataIP = "169.254.169.254"
+
+// EgressToAddress evaluates a connection from src to an address outside
+// the cluster (rule 6: ipBlock is for cluster-external traffic). Only the
+// source's egress side applies; pod and namespace selectors never match an
+// address outside the cluster, and named ports never match it either.
+func (e *NetworkEvaluator) EgressToAddress(src *corev1.Pod, ip netip.Addr, q PortQuery) NetReach {
+	if src.Spec.HostNetwork {
+		return NetReach{Verdict: Allowed, Reasons: []string{"hostNetwork: the node's own network, outside NetworkPolicy"}}
+	}
+	name := src.Namespace + "/" + src.Name
+	isolated := Denied
+	out := NetReach{Verdict: Denied}
+	var maybe []string
+	none := &corev1.Pod{}
+	for _, p := range e.policies[src.Namespace] {
+		if !p.egress {
+			continue
+		}
+		sel := p.pod.match(labels.Set(src.Labels), true)
+		if sel == Denied {
+			continue
+		}
+		isolated = vmax(isolated, sel)
+		if sel == Unknown {
+			maybe = append(maybe, p.ref)
+		}
+		for i := range p.egRule {
+			r := &p.egRule[i]
+			if !portsContain(rulePorts(r.ports, none), q) {
+				continue
+			}
+			v, why := Denied, ""
+			if r.allPeers {
+				v, why = Allowed, "every destination (no to)"
+			}
+			for _, pe := range r.peers {
+				if pe.ip == nil {
+					continue
+				}
+				switch {
+				case pe.ip.err != nil:
+					if v < Unknown {
+						v, why = Unknown, "ipBlock does not parse: "+pe.ip.err.Error()
+					}
+				case pe.ip.cidr.Contains(ip) && !inAny(pe.ip.except, ip):
+					v, why = Allowed, fmt.Sprintf("ipBlock %s holds %s", pe.ip.cidr, ip)
+				}
+			}
+			v = vmin(v, sel)
+			if v == Denied {
+				continue
+			}
+			if v > out.Verdict {
+				out.Verdict, out.Reasons, out.egressBy, out.egressRules = v, nil, nil, nil
+			}
+			if v == out.Verdict {
+				out.Reasons = appendUnique(out.Reasons, fmt.Sprintf("egress: %s %s %s (%s)", p.ref, r.field, v, why))
+				out.egressBy = appendUnique(out.egressBy, p.ref)
+				out.egressRules = appendUnique(out.egressRules, p.ref+" "+r.field)
+			}
+		}
+	}
+	switch {
+	case isolated == Denied:
+		return NetReach{Verdict: Allowed, Reasons: []string{fmt.Sprintf("egress: %s is not isolated for egress (no NetworkPolicy with Egress selects it)", name)}, egressBy: []string{""}}
+	case isolated == Unknown && out.Verdict == Denied:
+		return NetReach{Verdict: Unknown, Reasons: []string{fmt.Sprintf("egress: unknown whether %s selects %s (its podSelector does not parse)", strings.Join(maybe, ", "), name)}}
+	case out.Verdict == Denied:
+		out.Reasons = []string{fmt.Sprintf("egress: %s is isolated for egress and no rule admits %s %s/%d", name, ip, q.protocol(), q.Port)}
+	}
+	return out
 }

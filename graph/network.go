@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -136,8 +137,60 @@ func (b *builder) network() {
 		}
 	}
 	b.pairs(classes, hub, ruleNS)
+	b.metadata(classes)
 	if len(b.netUnknown) > 0 {
 		b.unknownNetwork(classes)
+	}
+}
+
+// metadata adds egress to the cloud metadata endpoint: on a cloud node it
+// hands out the node's instance credentials to whoever connects, unless
+// the provider keeps pods away from it (IMDSv2 with a hop limit of 1, GKE
+// metadata concealment or Workload Identity, Azure's pod identity
+// interception). Whether the cluster runs in such a cloud is unknown here,
+// so the step is always unknown; NetworkPolicy egress decides whether it
+// exists at all.
+func (b *builder) metadata(classes []*netClass) {
+	ip := netip.MustParseAddr(metadataIP)
+	q := PortQuery{Protocol: corev1.ProtocolTCP, Port: 80}
+	var md NodeID = -1
+	for _, c := range classes {
+		rep := c.pods[0]
+		r := b.net.EgressToAddress(&rep.Pod, ip, q)
+		if r.Verdict == Denied {
+			continue
+		}
+		if md < 0 {
+			md = b.g.node(KindExternal, "external:cloud-metadata", "the cloud metadata endpoint ("+metadataIP+"): the node's instance credentials", "")
+		}
+		podRef := "Pod " + rep.Namespace + "/" + rep.Name
+		e := Edge{From: c.out, To: md, Kind: EdgeMetadata, Technique: "T1552.005", Likelihood: 0.5, Unknown: true,
+			Reason: "egress to " + metadataIP + ":80 is " + r.Verdict.String() + " (" + strings.Join(r.Reasons, "; ") + "); on a cloud node the metadata service hands out the node's credentials " +
+				"unless the provider keeps pods from it (IMDSv2 hop limit 1, GKE metadata concealment, Workload Identity): unknown here"}
+		if r.Verdict == Unknown {
+			e.Likelihood = 0.25
+		}
+		switch {
+		case c.hostNet:
+			wl := workload(rep)
+			e.Evidence = []Evidence{{Object: podRef, Field: "spec.hostNetwork"}}
+			e.Fixes = []Fix{hostNetworkFix(wl)}
+		case len(r.egressBy) == 1 && r.egressBy[0] == "":
+			e.Evidence = []Evidence{{Object: podRef, Field: "metadata.labels (selected by no egress policy in " + c.ns + ")"}}
+			e.Fixes = []Fix{metadataFix(c.ns), egressFix(c.ns)}
+		default:
+			for _, by := range r.egressBy {
+				e.Evidence = append(e.Evidence, Evidence{Object: by})
+			}
+			if len(r.egressBy) == 1 {
+				var fields []string
+				for _, rr := range r.egressRules {
+					fields = append(fields, strings.TrimPrefix(rr, r.egressBy[0]+" "))
+				}
+				e.Fixes = []Fix{narrowPolicyFix(r.egressBy[0], fields)}
+			}
+		}
+		b.g.addEdge(e)
 	}
 }
 
@@ -271,11 +324,11 @@ func (b *builder) pairs(classes []*netClass, hub NodeID, ruleNS map[*netRule]map
 			b.g.addEdge(Edge{From: c.out, To: hnSrc, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 0.5, Unknown: true,
 				Reason:   "source " + rep.Namespace + "/" + rep.Name + " uses hostNetwork: NetworkPolicy treatment of node traffic is implementation-defined (node-local traffic is always allowed)",
 				Evidence: []Evidence{{Object: "Pod " + rep.Namespace + "/" + rep.Name, Field: "spec.hostNetwork"}},
-				Fixes:    []Fix{{ID: "sc:" + workload(rep) + ":hostNetwork", Summary: "set hostNetwork: false on " + workload(rep)}}})
+				Fixes:    []Fix{hostNetworkFix(workload(rep))}})
 			b.g.addEdge(Edge{From: hnDst, To: c.in, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 0.5, Unknown: true,
 				Reason:   "destination " + rep.Namespace + "/" + rep.Name + " uses hostNetwork: NetworkPolicy does not apply to it; it listens on the node",
 				Evidence: []Evidence{{Object: "Pod " + rep.Namespace + "/" + rep.Name, Field: "spec.hostNetwork"}},
-				Fixes:    []Fix{{ID: "sc:" + workload(rep) + ":hostNetwork", Summary: "set hostNetwork: false on " + workload(rep)}}})
+				Fixes:    []Fix{hostNetworkFix(workload(rep))}})
 			continue
 		}
 		b.g.addEdge(Edge{From: c.out, To: hnDst, Kind: EdgeNetReach, Technique: "T1046", Likelihood: 1,
@@ -414,7 +467,11 @@ func (b *builder) classEdge(from NodeID, d *netClass, src *netClass, v Verdict, 
 		e.Evidence = append(e.Evidence, Evidence{Object: "NetworkPolicy " + pol, Field: strings.TrimPrefix(r, "NetworkPolicy "+pol+" ")})
 	}
 	if len(pols) == 1 {
-		e.Fixes = append(e.Fixes, Fix{ID: "netpol:" + pols[0], Summary: "narrow " + pols[0] + " (its rules admit this traffic)"})
+		var fields []string
+		for _, r := range refs {
+			fields = append(fields, strings.TrimPrefix(r, pols[0]+" "))
+		}
+		e.Fixes = append(e.Fixes, narrowPolicyFix(pols[0], fields))
 	}
 	if src != nil {
 		e.Fixes = append(e.Fixes, egressFix(src.ns))
@@ -425,14 +482,6 @@ func (b *builder) classEdge(from NodeID, d *netClass, src *netClass, v Verdict, 
 func (b *builder) ruleAdmits(p *netPolicy, r *netRule, src *netClass) bool {
 	v, _ := b.net.peerMatch(p, r, &src.pods[0].Pod)
 	return v != Denied
-}
-
-func egressFix(ns string) Fix {
-	return Fix{ID: "netpol-egress:" + ns, Summary: "add a default-deny egress NetworkPolicy in namespace " + ns + " and allow only what its pods need"}
-}
-
-func ingressFix(ns string) Fix {
-	return Fix{ID: "netpol-ingress:" + ns, Summary: "add a default-deny ingress NetworkPolicy in namespace " + ns + " and allow only what its pods need"}
 }
 
 func (b *builder) reachEdge(c, d *netClass, r NetReach) Edge {
@@ -447,7 +496,7 @@ func (b *builder) reachEdge(c, d *netClass, r NetReach) Edge {
 	if r.Verdict == Unknown {
 		e.Likelihood, e.Unknown = 0.5, true
 	}
-	side := func(by []string, ns string, fix func(string) Fix) {
+	side := func(by, rules []string, ns string, fix func(string) Fix) {
 		for _, p := range by {
 			if p != "" {
 				e.Evidence = append(e.Evidence, Evidence{Object: p})
@@ -457,17 +506,25 @@ func (b *builder) reachEdge(c, d *netClass, r NetReach) Edge {
 			if by[0] == "" {
 				e.Fixes = append(e.Fixes, fix(ns))
 			} else if !strings.Contains(by[0], ",") {
-				e.Fixes = append(e.Fixes, Fix{ID: "netpol:" + by[0], Summary: "narrow " + by[0] + " (its rules admit this traffic)"})
+				var fields []string
+				for _, r := range rules {
+					if f, ok := strings.CutPrefix(r, by[0]+" "); ok {
+						fields = append(fields, f)
+					}
+				}
+				if len(fields) > 0 {
+					e.Fixes = append(e.Fixes, narrowPolicyFix(by[0], fields))
+				}
 			}
 		}
 	}
-	side(r.egressBy, src.Namespace, egressFix)
-	side(r.ingressBy, dst.Namespace, ingressFix)
+	side(r.egressBy, r.egressRules, src.Namespace, egressFix)
+	side(r.ingressBy, r.ingressRules, dst.Namespace, ingressFix)
 	for _, p := range []*cluster.Pod{src, dst} {
 		if p.Spec.HostNetwork {
 			wl := workload(p)
 			e.Evidence = append(e.Evidence, Evidence{Object: "Pod " + p.Namespace + "/" + p.Name, Field: "spec.hostNetwork"})
-			e.Fixes = append(e.Fixes, Fix{ID: "sc:" + wl + ":hostNetwork", Summary: "set hostNetwork: false on " + wl})
+			e.Fixes = append(e.Fixes, hostNetworkFix(wl))
 		}
 	}
 	return e

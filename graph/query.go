@@ -4,8 +4,10 @@ import (
 	"container/heap"
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // QueryOption bounds a blast-radius query.
@@ -16,12 +18,12 @@ type queryOptions struct {
 	minLikelihood float64
 	maxPaths      int
 	maxCuts       int
+	maxCandidates int
 	maxVisits     int
-	without       string
 }
 
 func defaultQuery() queryOptions {
-	return queryOptions{maxDepth: 10, minLikelihood: 0.01, maxPaths: 10, maxCuts: 5, maxVisits: 2_000_000}
+	return queryOptions{maxDepth: 10, minLikelihood: 0.01, maxPaths: 10, maxCuts: 5, maxCandidates: 8, maxVisits: 2_000_000}
 }
 
 // WithMaxDepth bounds the number of steps in a path (default 10).
@@ -36,9 +38,9 @@ func WithMaxPaths(n int) QueryOption { return func(o *queryOptions) { o.maxPaths
 // WithMaxCuts bounds the suggested changes returned (default 5).
 func WithMaxCuts(n int) QueryOption { return func(o *queryOptions) { o.maxCuts = n } }
 
-// WithoutFix runs the query as if the change with this Fix ID were made:
-// every edge it removes is skipped.
-func WithoutFix(id string) QueryOption { return func(o *queryOptions) { o.without = id } }
+// WithMaxCutCandidates bounds the changes scored by rebuilding the graph
+// (default 8): the most frequent on the explained paths are tried.
+func WithMaxCutCandidates(n int) QueryOption { return func(o *queryOptions) { o.maxCandidates = n } }
 
 // Result is the blast radius of one container.
 type Result struct {
@@ -49,19 +51,33 @@ type Result struct {
 	ExposureWhy string `json:"exposureWhy,omitempty"`
 	// Assets are the critical assets reached within the bounds, most likely first.
 	Assets []Asset `json:"assets"`
+	// Risk is the sum, over the critical assets reached, of the likelihood
+	// of the most likely path to each: what a cut lowers (RiskExplained).
+	Risk float64 `json:"risk"`
 	// Paths explain the most likely path to each of the first assets.
 	Paths []Path `json:"paths"`
 	// Counts within the bounds; Closure counts at any depth and likelihood.
 	Counts  Counts `json:"counts"`
 	Closure Counts `json:"closure"`
-	// Cuts are single changes ranked by how much they cut.
+	// Cuts are single changes ranked by how much risk they remove, each
+	// scored by applying it to the snapshot and searching again.
 	Cuts []Cut `json:"cuts"`
+	// CutsNote says why Cuts is empty, or what it could not try.
+	CutsNote string `json:"cutsNote,omitempty"`
 	// Unknowns: gaps in the snapshot and bounds the search hit. What they
 	// hide is not counted, and is not safe.
 	Unknowns []string `json:"unknowns,omitempty"`
 	// Blocked lists escapes from this container that mitigations removed.
 	Blocked []Blocked `json:"blocked,omitempty"`
+	// Assumptions: what the graph holds that the input did not (see
+	// Graph.Assumptions).
+	Assumptions []string `json:"assumptions,omitempty"`
 }
+
+// RiskExplained says what Result.Risk and Cut.RiskCut measure.
+const RiskExplained = "risk = the sum, over the critical assets reached, of the likelihood of the most likely path to each; " +
+	"a change's risk cut is that sum before minus after the change is applied to the snapshot and the graph rebuilt " +
+	"(assets the change makes reachable count against it)"
 
 // Asset is a critical node reached.
 type Asset struct {
@@ -99,92 +115,157 @@ type Step struct {
 	Edge
 }
 
-// Cut is one change and what it removes from the blast radius.
+// Cut is one change and what it removes from the blast radius, measured
+// by applying it to the snapshot (Fix.Apply), rebuilding the graph and
+// searching again from the same container.
 type Cut struct {
 	Fix Fix `json:"fix"`
+	// Changes says what applying the fix changed in the snapshot.
+	Changes []string `json:"changes,omitempty"`
 	// AssetsCut: critical assets no longer reachable within the bounds.
 	AssetsCut int `json:"assetsCut"`
-	// PathsCut: explained paths the change breaks.
+	// PathsCut: critical assets whose most likely path got less likely or
+	// went.
 	PathsCut int `json:"pathsCut"`
-	// RiskCut: the drop in the sum of likelihoods over critical assets.
+	// AssetsAdded: critical assets reachable only after the change.
+	AssetsAdded int `json:"assetsAdded,omitempty"`
+	// RiskCut: Result.Risk minus RiskAfter.
 	RiskCut float64 `json:"riskCut"`
+	// RiskAfter is the risk once the change is made.
+	RiskAfter float64 `json:"riskAfter"`
 }
 
+// label is one path prefix of the search: it reached node with
+// likelihood p in depth steps, through edge from label parent.
+type label struct {
+	node   NodeID
+	p      float64
+	depth  int32
+	parent int32 // label index; -1 at a start
+	edge   int32 // edge index; -1 at a start
+}
+
+// search is the result of a bounded most-likely-path search.
 type search struct {
-	prob   []float64
-	depth  []int32
-	via    []int32 // edge index, -1 at the start
+	labels []label
+	best   []int32 // per node, its most likely label; -1 when unreached
 	order  []NodeID
 	capped bool
 }
 
-type pqItem struct {
-	n NodeID
-	p float64
-}
-type pq []pqItem
-
-func (q pq) Len() int           { return len(q) }
-func (q pq) Less(i, j int) bool { return q[i].p > q[j].p }
-func (q pq) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
-func (q *pq) Push(x any)        { *q = append(*q, x.(pqItem)) }
-func (q *pq) Pop() any          { o := *q; x := o[len(o)-1]; *q = o[:len(o)-1]; return x }
-
-// run finds the most likely path to every node from start (Dijkstra on
-// -log likelihood), within depth and likelihood bounds, skipping edges that
-// a cut fix removes.
-func (g *Graph) run(start NodeID, o queryOptions, cut string) *search {
-	n := len(g.Nodes)
-	s := &search{prob: make([]float64, n), depth: make([]int32, n), via: make([]int32, n)}
-	for i := range s.via {
-		s.via[i] = -1
+func (s *search) prob(n NodeID) float64 {
+	if n < 0 || s.best[n] < 0 {
+		return 0
 	}
-	done := make([]bool, n)
-	s.prob[start] = 1
-	h := &pq{{start, 1}}
-	visits := 0
-	for h.Len() > 0 {
-		it := heap.Pop(h).(pqItem)
-		if done[it.n] || it.p < s.prob[it.n] {
-			continue
+	return s.labels[s.best[n]].p
+}
+
+func (s *search) depth(n NodeID) int32 { return s.labels[s.best[n]].depth }
+
+// chain returns the edge indices of the most likely path to n, from the
+// start.
+func (s *search) chain(n NodeID) []int32 {
+	var out []int32
+	for li := s.best[n]; li >= 0 && s.labels[li].edge >= 0; li = s.labels[li].parent {
+		out = append(out, s.labels[li].edge)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// labelQueue orders labels by likelihood, then by fewer steps.
+type labelQueue struct {
+	idx    []int32
+	labels *[]label
+}
+
+func (q labelQueue) Len() int { return len(q.idx) }
+func (q labelQueue) Less(i, j int) bool {
+	a, b := (*q.labels)[q.idx[i]], (*q.labels)[q.idx[j]]
+	if a.p != b.p {
+		return a.p > b.p
+	}
+	return a.depth < b.depth
+}
+func (q labelQueue) Swap(i, j int) { q.idx[i], q.idx[j] = q.idx[j], q.idx[i] }
+func (q *labelQueue) Push(x any)   { q.idx = append(q.idx, x.(int32)) }
+func (q *labelQueue) Pop() any     { o := q.idx; x := o[len(o)-1]; q.idx = o[:len(o)-1]; return x }
+
+// labelSearch finds, for every node, the most likely path from the seeds
+// within maxDepth steps and minLikelihood. It is label-setting on (node,
+// steps): a node keeps every label that no other label beats on both
+// likelihood and steps, so a shorter, less likely path that can still go
+// further is never dropped for a longer, more likely one that has run out
+// of steps. adj lists a node's edges; other gives the node at the far end.
+func (g *Graph) labelSearch(seeds []label, adj [][]int32, other func(*Edge) NodeID, o queryOptions) *search {
+	n := len(g.Nodes)
+	D := int32(o.maxDepth)
+	s := &search{best: make([]int32, n)}
+	for i := range s.best {
+		s.best[i] = -1
+	}
+	minDepth := make([]int32, n) // depth of the shallowest settled label
+	for i := range minDepth {
+		minDepth[i] = math.MaxInt32
+	}
+	bestAt := make([]float64, n*int(D+1)) // best tentative likelihood at (node, depth)
+	q := &labelQueue{labels: &s.labels}
+	push := func(l label) {
+		at := int(l.node)*int(D+1) + int(l.depth)
+		for d := int32(0); d <= l.depth; d++ {
+			if bestAt[int(l.node)*int(D+1)+int(d)] >= l.p {
+				return // a label as likely in as few steps exists
+			}
 		}
-		done[it.n] = true
-		s.order = append(s.order, it.n)
+		bestAt[at] = l.p
+		s.labels = append(s.labels, l)
+		heap.Push(q, int32(len(s.labels)-1))
+	}
+	for _, l := range seeds {
+		if l.depth <= D {
+			push(l)
+		}
+	}
+	visits := 0
+	for q.Len() > 0 {
+		li := heap.Pop(q).(int32)
+		l := s.labels[li]
+		if l.depth >= minDepth[l.node] || l.p < bestAt[int(l.node)*int(D+1)+int(l.depth)] {
+			continue // dominated by a settled label, or superseded
+		}
+		minDepth[l.node] = l.depth
+		if s.best[l.node] < 0 {
+			s.best[l.node] = li
+			s.order = append(s.order, l.node)
+		}
 		if visits++; visits > o.maxVisits {
 			s.capped = true
 			break
 		}
-		if int(s.depth[it.n]) >= o.maxDepth {
-			if len(g.out[it.n]) > 0 {
+		if l.depth >= D {
+			if len(adj[l.node]) > 0 {
 				s.capped = true
 			}
 			continue
 		}
-		for _, ei := range g.out[it.n] {
+		for _, ei := range adj[l.node] {
 			e := &g.Edges[ei]
-			if cut != "" && hasFix(e, cut) {
+			p := l.p * e.Likelihood
+			to := other(e)
+			if p < o.minLikelihood || l.depth+1 >= minDepth[to] {
 				continue
 			}
-			p := it.p * e.Likelihood
-			if p < o.minLikelihood || done[e.To] || p <= s.prob[e.To] {
-				continue
-			}
-			s.prob[e.To] = p
-			s.depth[e.To] = s.depth[it.n] + 1
-			s.via[e.To] = ei
-			heap.Push(h, pqItem{e.To, p})
+			push(label{node: to, p: p, depth: l.depth + 1, parent: li, edge: ei})
 		}
 	}
 	return s
 }
 
-func hasFix(e *Edge, id string) bool {
-	for _, f := range e.Fixes {
-		if f.ID == id {
-			return true
-		}
-	}
-	return false
+// run finds the most likely path to every node from start.
+func (g *Graph) run(start NodeID, o queryOptions) *search {
+	return g.labelSearch([]label{{node: start, p: 1, parent: -1, edge: -1}}, g.adjacency(), func(e *Edge) NodeID { return e.To }, o)
 }
 
 func (g *Graph) counts(reached []NodeID, start NodeID) Counts {
@@ -219,7 +300,7 @@ func (g *Graph) closure(start NodeID) []NodeID {
 	seen[start] = true
 	out := []NodeID{start}
 	for i := 0; i < len(out); i++ {
-		for _, ei := range g.out[out[i]] {
+		for _, ei := range g.adjacency()[out[i]] {
 			t := g.Edges[ei].To
 			if !seen[t] {
 				seen[t] = true
@@ -233,16 +314,12 @@ func (g *Graph) closure(start NodeID) []NodeID {
 func (g *Graph) path(s *search, to NodeID) Path {
 	var steps []Step
 	unknown := false
-	for n := to; s.via[n] >= 0; {
-		e := g.Edges[s.via[n]]
+	for _, ei := range s.chain(to) {
+		e := g.Edges[ei]
 		steps = append(steps, Step{From: g.Nodes[e.From].Name, To: g.Nodes[e.To].Name, Edge: e})
 		unknown = unknown || e.Unknown
-		n = e.From
 	}
-	for i, j := 0, len(steps)-1; i < j; i, j = i+1, j-1 {
-		steps[i], steps[j] = steps[j], steps[i]
-	}
-	return Path{To: g.Nodes[to].Name, Likelihood: round(s.prob[to]), Unknown: unknown, Steps: steps}
+	return Path{To: g.Nodes[to].Name, Likelihood: round(s.prob(to)), Unknown: unknown, Steps: steps}
 }
 
 func round(p float64) float64 { return math.Round(p*10000) / 10000 }
@@ -263,9 +340,9 @@ func (g *Graph) Query(from string, opts ...QueryOption) (*Result, error) {
 	if !ok || g.Nodes[start].Kind != KindContainer {
 		return nil, fmt.Errorf("query blast radius: %w: %s", ErrNoContainer, from)
 	}
-	s := g.run(start, o, o.without)
+	s := g.run(start, o)
 	res := &Result{From: g.Nodes[start].Name, Exposure: g.exposure[start], ExposureWhy: g.exposureWhy[start],
-		Unknowns: append([]string(nil), g.Unknowns...)}
+		Unknowns: append([]string(nil), g.Unknowns...), Assumptions: g.Assumptions}
 	res.Counts = g.counts(s.order, start)
 	res.Closure = g.counts(g.closure(start), start)
 	if s.capped {
@@ -276,6 +353,28 @@ func (g *Graph) Query(from string, opts ...QueryOption) (*Result, error) {
 			res.Blocked = append(res.Blocked, b)
 		}
 	}
+	crit := g.criticalReached(s, start)
+	for _, id := range crit {
+		n := g.Nodes[id]
+		unknown := false
+		for _, ei := range s.chain(id) {
+			unknown = unknown || g.Edges[ei].Unknown
+		}
+		res.Assets = append(res.Assets, Asset{Key: n.Key, Kind: n.Kind, Name: n.Name, Critical: n.Critical,
+			Likelihood: round(s.prob(id)), Steps: int(s.depth(id)), Unknown: unknown})
+		res.Risk += s.prob(id)
+		if len(res.Paths) < o.maxPaths {
+			res.Paths = append(res.Paths, g.path(s, id))
+		}
+	}
+	res.Risk = round(res.Risk)
+	res.Cuts, res.CutsNote = g.cuts(start, s, crit, o)
+	return res, nil
+}
+
+// criticalReached lists the critical nodes a search reached, most likely
+// first.
+func (g *Graph) criticalReached(s *search, start NodeID) []NodeID {
 	var crit []NodeID
 	for _, id := range s.order {
 		if id != start && g.Nodes[id].Critical != "" {
@@ -283,25 +382,12 @@ func (g *Graph) Query(from string, opts ...QueryOption) (*Result, error) {
 		}
 	}
 	sort.SliceStable(crit, func(i, j int) bool {
-		if s.prob[crit[i]] != s.prob[crit[j]] {
-			return s.prob[crit[i]] > s.prob[crit[j]]
+		if s.prob(crit[i]) != s.prob(crit[j]) {
+			return s.prob(crit[i]) > s.prob(crit[j])
 		}
 		return critRank(g.Nodes[crit[i]].Kind) < critRank(g.Nodes[crit[j]].Kind)
 	})
-	for _, id := range crit {
-		n := g.Nodes[id]
-		unknown := false
-		for m := id; s.via[m] >= 0; m = g.Edges[s.via[m]].From {
-			unknown = unknown || g.Edges[s.via[m]].Unknown
-		}
-		res.Assets = append(res.Assets, Asset{Key: n.Key, Kind: n.Kind, Name: n.Name, Critical: n.Critical,
-			Likelihood: round(s.prob[id]), Steps: int(s.depth[id]), Unknown: unknown})
-		if len(res.Paths) < o.maxPaths {
-			res.Paths = append(res.Paths, g.path(s, id))
-		}
-	}
-	res.Cuts = g.cuts(start, s, crit, o)
-	return res, nil
+	return crit
 }
 
 func critRank(k NodeKind) int {
@@ -318,25 +404,32 @@ func critRank(k NodeKind) int {
 	return 4
 }
 
-// cuts tries each change that appears on the explained paths and ranks them
-// by the risk they remove.
-func (g *Graph) cuts(start NodeID, s *search, crit []NodeID, o queryOptions) []Cut {
+// cuts scores the changes that appear on the explained paths by applying
+// each to the snapshot (Fix.Apply), rebuilding the graph (Counterfactual)
+// and searching again from the same container, and ranks them by the risk
+// they remove. It says why when none helps.
+func (g *Graph) cuts(start NodeID, s *search, crit []NodeID, o queryOptions) ([]Cut, string) {
 	if len(crit) == 0 || o.maxCuts <= 0 {
-		return nil
+		return nil, ""
 	}
 	freq := map[string]int{}
 	fixes := map[string]Fix{}
 	for _, id := range crit {
 		seen := map[string]bool{}
-		for n := id; s.via[n] >= 0; n = g.Edges[s.via[n]].From {
-			for _, f := range g.Edges[s.via[n]].Fixes {
-				if !seen[f.ID] {
-					seen[f.ID] = true
-					freq[f.ID]++
-					fixes[f.ID] = f
+		for _, ei := range s.chain(id) {
+			for _, f := range g.Edges[ei].Fixes {
+				if f.Apply == nil || seen[f.ID] {
+					continue
 				}
+				seen[f.ID] = true
+				freq[f.ID]++
+				fixes[f.ID] = f
 			}
 		}
+	}
+	if len(freq) == 0 {
+		return nil, "no step on the paths to the critical assets has a change credence can apply to the snapshot " +
+			"(they go through node placement, node credentials, unknown exploitability or unknown objects)"
 	}
 	cands := make([]string, 0, len(freq))
 	for id := range freq {
@@ -348,39 +441,110 @@ func (g *Graph) cuts(start NodeID, s *search, crit []NodeID, o queryOptions) []C
 		}
 		return cands[i] < cands[j]
 	})
-	if len(cands) > 12 {
-		cands = cands[:12]
+	skipped := 0
+	if len(cands) > o.maxCandidates {
+		skipped = len(cands) - max(o.maxCandidates, 0)
+		cands = cands[:max(o.maxCandidates, 0)]
 	}
-	var before float64
+	if len(cands) == 0 {
+		return nil, fmt.Sprintf("%d changes on the paths were not scored (--cut-candidates 0)", skipped)
+	}
+	before := 0.0
+	was := map[string]float64{}
 	for _, id := range crit {
-		before += s.prob[id]
+		before += s.prob(id)
+		was[g.Nodes[id].Key] = s.prob(id)
 	}
-	var out []Cut
-	for _, id := range cands {
-		after := g.run(start, o, id)
-		var risk float64
-		lost := 0
-		for _, c := range crit {
-			risk += after.prob[c]
-			if after.prob[c] == 0 {
-				lost++
+	startKey := g.Nodes[start].Key
+	// Each candidate is scored on a graph of its own: they run side by
+	// side, one per CPU.
+	type scored struct {
+		cut   *Cut
+		tried bool
+	}
+	results := make([]scored, len(cands))
+	score := func(i int) {
+		g2, patch, err := g.Counterfactual(fixes[cands[i]])
+		if err != nil || g2 == nil {
+			return // changes nothing: the object it names is not there
+		}
+		results[i].tried = true
+		start2, ok := g2.keys[startKey]
+		if !ok {
+			return
+		}
+		s2 := g2.run(start2, o)
+		after := 0.0
+		added := 0
+		for _, n := range g2.criticalReached(s2, start2) {
+			after += s2.prob(n)
+			if _, ok := was[g2.Nodes[n].Key]; !ok {
+				added++
 			}
 		}
-		if before-risk <= 1e-9 {
-			continue
+		lost, weaker := 0, 0
+		for key, p := range was {
+			p2 := 0.0
+			if n, ok := g2.keys[key]; ok {
+				p2 = s2.prob(n)
+			}
+			if p2 == 0 {
+				lost++
+			}
+			if p2 < p-1e-9 {
+				weaker++
+			}
 		}
-		out = append(out, Cut{Fix: fixes[id], AssetsCut: lost, PathsCut: freq[id], RiskCut: round(before - risk)})
+		if before-after <= 1e-9 {
+			return
+		}
+		results[i].cut = &Cut{Fix: fixes[cands[i]], Changes: patch.Changes, AssetsCut: lost, PathsCut: weaker, AssetsAdded: added,
+			RiskCut: round(before - after), RiskAfter: round(after)}
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(runtime.GOMAXPROCS(0), len(cands)) {
+		wg.Go(func() {
+			for i := range next {
+				score(i)
+			}
+		})
+	}
+	for i := range cands {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var out []Cut
+	tried := 0
+	for _, r := range results {
+		if r.tried {
+			tried++
+		}
+		if r.cut != nil {
+			out = append(out, *r.cut)
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].RiskCut != out[j].RiskCut {
 			return out[i].RiskCut > out[j].RiskCut
 		}
-		return out[i].AssetsCut > out[j].AssetsCut
+		if out[i].AssetsCut != out[j].AssetsCut {
+			return out[i].AssetsCut > out[j].AssetsCut
+		}
+		return out[i].Fix.ID < out[j].Fix.ID
 	})
 	if len(out) > o.maxCuts {
 		out = out[:o.maxCuts]
 	}
-	return out
+	note := ""
+	switch {
+	case len(out) == 0:
+		note = fmt.Sprintf("no single change helps: each of the %d changes tried, applied to the snapshot, leaves every critical asset reached as likely as before (other paths, or the same step through another object)", tried)
+	case skipped > 0:
+		note = fmt.Sprintf("%d less frequent changes on the paths were not scored (--cut-candidates)", skipped)
+	}
+	return out, note
 }
 
 // NearContainers lists container keys that resemble want, for errors.

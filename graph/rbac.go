@@ -61,6 +61,12 @@ type Grant struct {
 	Role    string `json:"role"`    // "Role ns/name" or "ClusterRole name"
 	Rule    int    `json:"rule"`
 	Scope   string `json:"scope,omitempty"`
+	// Proposed marks a binding that does not exist: one an attacker who
+	// may bind the role would create. Deleting it is never a fix.
+	Proposed bool `json:"proposed,omitempty"`
+	// Default names the Kubernetes release whose default RBAC the binding
+	// or role comes from, when the snapshot's source lacked it.
+	Default string `json:"default,omitempty"`
 }
 
 func (g Grant) String() string {
@@ -79,8 +85,26 @@ type RBAC struct {
 	// unknown names what the snapshot could not read (forbidden kinds):
 	// a request the known rules deny is then Unknown.
 	unknown []string
+	// live: the snapshot is a live cluster's, where a role a binding
+	// references but the snapshot lacks does not exist (it grants nothing);
+	// from manifests such a role is unknown.
+	live    bool
 	missing map[string]bool // roles referenced but absent
-	cache   map[string][]ScopedRule
+	cache   map[string]resolved
+	// defaults: bindings and roles from the default RBAC, by ref.
+	defaults map[string]string
+}
+
+type resolved struct {
+	rules   []ScopedRule
+	missing []MissingRole
+}
+
+// MissingRole is a binding whose role the snapshot lacks.
+type MissingRole struct {
+	Binding string `json:"binding"`
+	Role    string `json:"role"`
+	Scope   string `json:"scope,omitempty"`
 }
 
 type binding struct {
@@ -102,23 +126,39 @@ func NewRBAC(s *cluster.Snapshot) *RBAC {
 		clusterRoles: map[string]*rbacv1.ClusterRole{},
 		bySubject:    map[string][]binding{},
 		missing:      map[string]bool{},
-		cache:        map[string][]ScopedRule{},
+		cache:        map[string]resolved{},
+		defaults:     map[string]string{},
+		live:         s.Live,
 	}
 	for i := range s.Roles {
 		r := &s.Roles[i]
 		a.roles[r.Namespace+"/"+r.Name] = r
+		if d, ok := cluster.IsDefault(r.Annotations); ok {
+			a.defaults["Role "+r.Namespace+"/"+r.Name] = d
+		}
 	}
 	for i := range s.ClusterRoles {
 		r := &s.ClusterRoles[i]
 		a.clusterRoles[r.Name] = r
+		if d, ok := cluster.IsDefault(r.Annotations); ok {
+			a.defaults["ClusterRole "+r.Name] = d
+		}
 	}
 	for i := range s.ClusterRoleBindings {
 		b := &s.ClusterRoleBindings[i]
-		a.index(binding{"ClusterRoleBinding " + b.Name, "", b.RoleRef}, b.Subjects)
+		ref := "ClusterRoleBinding " + b.Name
+		if d, ok := cluster.IsDefault(b.Annotations); ok {
+			a.defaults[ref] = d
+		}
+		a.index(binding{ref, "", b.RoleRef}, b.Subjects)
 	}
 	for i := range s.RoleBindings {
 		b := &s.RoleBindings[i]
-		a.index(binding{"RoleBinding " + b.Namespace + "/" + b.Name, b.Namespace, b.RoleRef}, b.Subjects)
+		ref := "RoleBinding " + b.Namespace + "/" + b.Name
+		if d, ok := cluster.IsDefault(b.Annotations); ok {
+			a.defaults[ref] = d
+		}
+		a.index(binding{ref, b.Namespace, b.RoleRef}, b.Subjects)
 	}
 	for _, g := range s.Gaps {
 		switch g.Kind {
@@ -176,12 +216,20 @@ func subjectKeys(u User) []string {
 }
 
 // Rules returns every rule that applies to u, each with its grant.
-func (a *RBAC) Rules(u User) []ScopedRule {
+func (a *RBAC) Rules(u User) []ScopedRule { return a.resolve(u).rules }
+
+// Missing returns the bindings that apply to u whose role the snapshot
+// lacks. From manifests, what they grant is unknown; in a live snapshot
+// the role does not exist and they grant nothing (until someone creates
+// it).
+func (a *RBAC) Missing(u User) []MissingRole { return a.resolve(u).missing }
+
+func (a *RBAC) resolve(u User) resolved {
 	key := u.Name + "\x00" + strings.Join(u.Groups, "\x00")
 	if r, ok := a.cache[key]; ok {
 		return r
 	}
-	var out []ScopedRule
+	var out resolved
 	seen := map[string]bool{}
 	for _, k := range subjectKeys(u) {
 		for _, b := range a.bySubject[k] {
@@ -190,59 +238,89 @@ func (a *RBAC) Rules(u User) []ScopedRule {
 				continue
 			}
 			seen[id] = true
-			out = append(out, a.bindingRules(b)...)
+			rules, ok := a.bindingRules(b, false)
+			if !ok {
+				out.missing = append(out.missing, MissingRole{Binding: b.ref, Role: roleRefString(b), Scope: b.scope})
+			}
+			out.rules = append(out.rules, rules...)
 		}
 	}
 	a.cache[key] = out
 	return out
 }
 
-// RulesOfRole returns the rules of a role as if bound in scope (a namespace,
-// or "" for the cluster): what a binding to it would grant.
-func (a *RBAC) RulesOfRole(ref rbacv1.RoleRef, scope, via string) []ScopedRule {
-	return a.bindingRules(binding{ref: via, scope: scope, role: ref})
+func roleRefString(b binding) string {
+	if b.role.Kind == "Role" {
+		return "Role " + b.scope + "/" + b.role.Name
+	}
+	return b.role.Kind + " " + b.role.Name
 }
 
-func (a *RBAC) bindingRules(b binding) []ScopedRule {
+// RulesOfRole returns the rules of a role as if bound in scope (a namespace,
+// or "" for the cluster) by a binding that does not exist yet (via names
+// it): what a new binding to it would grant. ok is false when the snapshot
+// lacks the role.
+func (a *RBAC) RulesOfRole(ref rbacv1.RoleRef, scope, via string) (rules []ScopedRule, ok bool) {
+	return a.bindingRules(binding{ref: via, scope: scope, role: ref}, true)
+}
+
+// Live reports whether the snapshot was read from a live cluster.
+func (a *RBAC) Live() bool { return a.live }
+
+// Default returns the release whose default RBAC an object ("ClusterRole
+// view", "ClusterRoleBinding cluster-admin") was added from.
+func (a *RBAC) Default(ref string) string { return a.defaults[ref] }
+
+func (a *RBAC) bindingRules(b binding, proposed bool) ([]ScopedRule, bool) {
 	var rules []rbacv1.PolicyRule
-	var roleRef string
+	roleRef := roleRefString(b)
 	switch b.role.Kind {
 	case "Role":
 		r, ok := a.roles[b.scope+"/"+b.role.Name]
-		roleRef = "Role " + b.scope + "/" + b.role.Name
 		if !ok {
 			a.missing[roleRef] = true
-			return nil
+			return nil, false
 		}
 		rules = r.Rules
 	case "ClusterRole":
 		r, ok := a.clusterRoles[b.role.Name]
-		roleRef = "ClusterRole " + b.role.Name
 		if !ok {
 			a.missing[roleRef] = true
-			return nil
+			return nil, false
 		}
 		rules = r.Rules
 	default:
-		return nil
+		return nil, false
+	}
+	def := a.defaults[b.ref]
+	if def == "" {
+		def = a.defaults[roleRef]
 	}
 	out := make([]ScopedRule, 0, len(rules))
 	for i := range rules {
-		out = append(out, ScopedRule{&rules[i], Grant{Binding: b.ref, Role: roleRef, Rule: i, Scope: b.scope}})
+		out = append(out, ScopedRule{&rules[i], Grant{Binding: b.ref, Role: roleRef, Rule: i, Scope: b.scope, Proposed: proposed, Default: def}})
 	}
-	return out
+	return out, true
 }
 
 // Allows answers whether u may make request attr, with the grants that
 // allow it. A request the known rules deny is Unknown when the snapshot
 // could not read some RBAC objects.
 func (a *RBAC) Allows(u User, attr Attributes) (Verdict, []Grant) {
-	grants := AllowingGrants(a.Rules(u), attr)
+	r := a.resolve(u)
+	grants := AllowingGrants(r.rules, attr)
 	if len(grants) > 0 {
 		return Allowed, grants
 	}
 	if len(a.unknown) > 0 {
 		return Unknown, nil
+	}
+	if !a.live {
+		for _, m := range r.missing {
+			if m.Scope == "" || m.Scope == attr.Namespace {
+				return Unknown, nil
+			}
+		}
 	}
 	return Denied, nil
 }
@@ -308,8 +386,7 @@ func resourceNameMatches(r *rbacv1.PolicyRule, name string) bool {
 	return slices.Contains(r.ResourceNames, name)
 }
 
-// MissingRoles lists roles that bindings reference but the snapshot lacks
-// (the authorizer ignores them; so do we, and we say so).
+// MissingRoles lists roles that bindings reference but the snapshot lacks.
 func (a *RBAC) MissingRoles() []string {
 	out := make([]string, 0, len(a.missing))
 	for k := range a.missing {

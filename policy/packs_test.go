@@ -66,7 +66,7 @@ func TestBuiltinPacks(t *testing.T) {
 		{pack: "credence-no-new-critical-path@v1", wants: map[string]want{
 			"shop/web": {policy.Deny, policy.Fail, []string{"Secret payments/ledger-db at 1: shop/web/web → ServiceAccount shop/web (TOKEN_STEAL) → every secret in namespace payments (RBAC_SECRETS)",
 				"baseline: no path at all"}},
-			"shop/api":        {policy.Deny, policy.Fail, []string{"the node an unscheduled pod lands on"}},
+			"shop/api":        {policy.Deny, policy.Fail, []string{"a worker node"}},
 			"payments/ledger": {policy.Deny, policy.Fail, []string{"Secret payments/ledger-db"}},
 		}},
 		// Against the same cluster, nothing is new.

@@ -1,6 +1,7 @@
 package posture
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -26,26 +27,87 @@ var AllCapabilities = []string{
 	"SYS_TIME", "SYS_TTY_CONFIG", "WAKE_ALARM",
 }
 
-// normCap writes a capability as the runtime means it: upper case without
-// the CAP_ prefix (containerd prefixes CAP_ itself; a name already carrying
-// it is taken to mean that capability).
+// normCap writes a capability in the CRI's spelling: upper case, without
+// the CAP_ prefix.
 func normCap(c corev1.Capability) string {
-	return strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(string(c))), "CAP_")
+	return strings.TrimPrefix(upperCap(c), "CAP_")
 }
 
+func upperCap(c corev1.Capability) string { return strings.ToUpper(strings.TrimSpace(string(c))) }
+
+/*
+How runtimes read capabilities.add and capabilities.drop (the kubelet passes
+them to the CRI unchanged; the API server does not validate the names):
+
+  - containerd's CRI plugin (internal/cri/opts/spec_linux_opts.go,
+    WithCapabilities): "ALL" in add or drop is matched case-insensitively and
+    applied first (add ALL sets every capability, drop ALL clears them);
+    every other name is upper-cased and prefixed: "CAP_" + name. A name
+    written with the prefix becomes CAP_CAP_NET_RAW: dropping it removes
+    nothing, and adding it puts an unknown name in the OCI spec, which runc
+    ignores with a warning ("ignoring unknown or unavailable capabilities",
+    libcontainer/capabilities) and youki refuses. "CAP_ALL" is not "ALL".
+  - CRI-O (internal/factory/container, SpecSetupCapabilities) adds the prefix
+    only when it is missing, so CAP_NET_RAW works there; "CAP_ALL" is not
+    "ALL" either: adding it fails ("unknown capability"), dropping it fails
+    in runtime-tools' validation, and the container does not start.
+
+credence models containerd (the default of most distributions) and errs
+towards more capabilities where the runtimes differ: a prefixed drop
+removes nothing, a prefixed add is counted as added (CRI-O adds it), and
+each such spelling is reported as a misconfiguration.
+*/
+
 // effectiveCapabilities applies add and drop to the runtime default set as
-// containerd's CRI plugin does (WithCapabilities): add ALL sets every
-// capability, then drop ALL clears them, then each named add is added, then
-// each named drop removed (so a capability both added and dropped is
-// dropped).
-func effectiveCapabilities(sc *corev1.SecurityContext, privileged bool, defaults []string) Capabilities {
+// containerd's CRI plugin does: add ALL sets every capability, then drop ALL
+// clears them, then each named add is added, then each named drop removed
+// (so a capability both added and dropped is dropped). field is the
+// container's field path, for the misspellings it reports.
+func effectiveCapabilities(sc *corev1.SecurityContext, privileged bool, defaults []string, field string) Capabilities {
 	var c Capabilities
+	addAll, dropAll := false, false
+	var adds, drops []string
 	if sc != nil && sc.Capabilities != nil {
-		for _, a := range sc.Capabilities.Add {
-			c.Added = append(c.Added, normCap(a))
+		for i, a := range sc.Capabilities.Add {
+			w := upperCap(a)
+			c.Added = append(c.Added, w)
+			f := fmt.Sprintf("%s.securityContext.capabilities.add[%d]", field, i)
+			switch name, prefixed := strings.CutPrefix(w, "CAP_"); {
+			case w == "ALL":
+				addAll = true
+			case w == "CAP_ALL":
+				c.Misspelled = append(c.Misspelled, CapabilitySpelling{Field: f, Value: string(a), Means: "ALL",
+					Effect: "adds nothing under containerd (CAP_CAP_ALL is unknown to runc) and stops the container from starting under CRI-O: write ALL"})
+			case prefixed && slices.Contains(AllCapabilities, name):
+				adds = append(adds, name)
+				c.Misspelled = append(c.Misspelled, CapabilitySpelling{Field: f, Value: string(a), Means: name,
+					Effect: "containerd prefixes CAP_ itself and asks for CAP_CAP_" + name + ", which runc ignores; CRI-O adds " + name + ": counted as added; write " + name})
+			case slices.Contains(AllCapabilities, w):
+				adds = append(adds, w)
+			default:
+				c.Misspelled = append(c.Misspelled, CapabilitySpelling{Field: f, Value: string(a),
+					Effect: "not a Linux capability: runc ignores it, CRI-O refuses the container"})
+			}
 		}
-		for _, d := range sc.Capabilities.Drop {
-			c.Dropped = append(c.Dropped, normCap(d))
+		for i, d := range sc.Capabilities.Drop {
+			w := upperCap(d)
+			c.Dropped = append(c.Dropped, w)
+			f := fmt.Sprintf("%s.securityContext.capabilities.drop[%d]", field, i)
+			switch name, prefixed := strings.CutPrefix(w, "CAP_"); {
+			case w == "ALL":
+				dropAll = true
+			case w == "CAP_ALL":
+				c.Misspelled = append(c.Misspelled, CapabilitySpelling{Field: f, Value: string(d), Means: "ALL",
+					Effect: "drops nothing under containerd (it drops CAP_CAP_ALL) and stops the container from starting under CRI-O: write ALL"})
+			case prefixed && slices.Contains(AllCapabilities, name):
+				c.Misspelled = append(c.Misspelled, CapabilitySpelling{Field: f, Value: string(d), Means: name,
+					Effect: "drops nothing under containerd, which prefixes CAP_ itself and drops CAP_CAP_" + name + " (CRI-O drops " + name + "): not credited; write " + name})
+			case slices.Contains(AllCapabilities, w):
+				drops = append(drops, w)
+			default:
+				c.Misspelled = append(c.Misspelled, CapabilitySpelling{Field: f, Value: string(d),
+					Effect: "not a Linux capability: dropping it removes nothing"})
+			}
 		}
 	}
 	if privileged {
@@ -55,20 +117,18 @@ func effectiveCapabilities(sc *corev1.SecurityContext, privileged bool, defaults
 		for _, d := range defaults {
 			set[d] = true
 		}
-		if slices.Contains(c.Added, "ALL") {
+		if addAll {
 			for _, a := range AllCapabilities {
 				set[a] = true
 			}
 		}
-		if slices.Contains(c.Dropped, "ALL") {
+		if dropAll {
 			clear(set)
 		}
-		for _, a := range c.Added {
-			if a != "ALL" && a != "" {
-				set[a] = true
-			}
+		for _, a := range adds {
+			set[a] = true
 		}
-		for _, d := range c.Dropped {
+		for _, d := range drops {
 			delete(set, d)
 		}
 		c.Effective = make([]string, 0, len(set))
@@ -83,4 +143,17 @@ func effectiveCapabilities(sc *corev1.SecurityContext, privileged bool, defaults
 		}
 	}
 	return c
+}
+
+// misspelledDrops returns evidence for capability name (without CAP_) being
+// effective although the spec meant to drop it (or ALL) with a spelling the
+// runtime does not apply.
+func misspelledDrops(p *Profile, name string) []string {
+	var out []string
+	for _, m := range p.Capabilities.Misspelled {
+		if strings.Contains(m.Field, ".drop[") && (m.Means == name || m.Means == "ALL") && p.Capabilities.Has(name) {
+			out = append(out, m.Field+": "+m.Value+" "+m.Effect)
+		}
+	}
+	return out
 }

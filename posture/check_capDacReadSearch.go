@@ -20,7 +20,11 @@ func CheckCapDacReadSearch() Check {
 		ID:        "capDacReadSearch",
 		Title:     "CAP_DAC_READ_SEARCH (open_by_handle_at)",
 		Technique: "T1611",
-		Versions:  []VersionedCheck{{Version: 1, Eval: capDacReadSearch_v1}},
+		Versions: []VersionedCheck{
+			{Version: 1, Eval: capDacReadSearch_v1},
+			// v2: drop entries spelled so that containerd removes nothing are evidence.
+			{Version: 2, Eval: withMisspelledDrops(capDacReadSearch_v1, "DAC_READ_SEARCH")},
+		},
 	}
 }
 

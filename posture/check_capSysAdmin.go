@@ -22,7 +22,11 @@ func CheckCapSysAdmin() Check {
 		ID:        "capSysAdmin",
 		Title:     "CAP_SYS_ADMIN",
 		Technique: "T1611",
-		Versions:  []VersionedCheck{{Version: 1, Eval: capSysAdmin_v1}},
+		Versions: []VersionedCheck{
+			{Version: 1, Eval: capSysAdmin_v1},
+			// v2: drop entries spelled so that containerd removes nothing are evidence.
+			{Version: 2, Eval: withMisspelledDrops(capSysAdmin_v1, "SYS_ADMIN")},
+		},
 	}
 }
 

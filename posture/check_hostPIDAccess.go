@@ -19,7 +19,11 @@ func CheckHostPIDAccess() Check {
 		ID:        "hostPIDAccess",
 		Title:     "host PID namespace with ptrace power",
 		Technique: "T1611",
-		Versions:  []VersionedCheck{{Version: 1, Eval: hostPIDAccess_v1}},
+		Versions: []VersionedCheck{
+			{Version: 1, Eval: hostPIDAccess_v1},
+			// v2: drop entries spelled so that containerd removes nothing are evidence.
+			{Version: 2, Eval: withMisspelledDrops(hostPIDAccess_v1, "SYS_PTRACE", "SYS_ADMIN")},
+		},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Check is one escape technique: a value with an ID and versioned
@@ -156,12 +157,34 @@ func nonNilEffects(s []MitigationEffect) []MitigationEffect {
 // add, or stop adding ALL.
 func capFix(p *Profile, c string) string {
 	for _, a := range p.Capabilities.Added {
-		if a == c {
-			return "remove " + c + " from " + p.Path + ".securityContext.capabilities.add"
+		if strings.TrimPrefix(a, "CAP_") == c {
+			return "remove " + a + " from " + p.Path + ".securityContext.capabilities.add"
 		}
 	}
 	if slices.Contains(p.Capabilities.Added, "ALL") {
 		return "replace ALL in " + p.Path + ".securityContext.capabilities.add with the capabilities the container needs (ALL brings " + c + ")"
 	}
 	return "drop " + c + " in " + p.Path + ".securityContext.capabilities.drop"
+}
+
+// withMisspelledDrops is version 2 of a capability check: version 1, with
+// the drop entries that meant to remove one of caps (or ALL) but are
+// spelled so that containerd removes nothing, as evidence.
+func withMisspelledDrops(v1 EvalFn, caps ...string) EvalFn {
+	return func(p *Profile) Result {
+		r := v1(p)
+		if !r.Applies {
+			return r
+		}
+		seen := map[string]bool{}
+		for _, c := range caps {
+			for _, ev := range misspelledDrops(p, c) {
+				if !seen[ev] {
+					seen[ev] = true
+					r.Evidence = append(r.Evidence, ev)
+				}
+			}
+		}
+		return r
+	}
 }

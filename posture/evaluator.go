@@ -185,7 +185,7 @@ func (e *Evaluator) profile(s *cluster.Snapshot, pod *cluster.Pod, c *corev1.Con
 			pr.HostPorts = append(pr.HostPorts, port.HostPort)
 		}
 	}
-	pr.Capabilities = effectiveCapabilities(sc, pr.Privileged, e.defaultCaps)
+	pr.Capabilities = effectiveCapabilities(sc, pr.Privileged, e.defaultCaps, fieldPath)
 
 	// allowPrivilegeEscalation: "AllowPrivilegeEscalation is true always
 	// when the container is: 1) run as Privileged 2) has CAP_SYS_ADMIN".

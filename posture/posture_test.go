@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,7 +76,8 @@ func TestFacts(t *testing.T) {
 		"restricted": "restricted", "defaults": "baseline", "privileged": "privileged", "caps": "privileged",
 		"hostpaths": "privileged", "claims": "baseline", "gvisor": "privileged", "kata": "baseline", "runc": "baseline",
 		"exotic": "baseline", "missing-class": "baseline", "userns": "privileged", "lsm": "privileged", "kinds": "privileged",
-		"web": "baseline",
+		"spelling": "privileged",
+		"web":      "baseline",
 	}
 	if d := cmp.Diff(wantLevels, levels); d != "" {
 		t.Errorf("levels (-want +got):\n%s", d)
@@ -314,5 +316,62 @@ func TestTriJSON(t *testing.T) {
 	}
 	if fmt.Sprint(posture.Tri(0)) != "unknown" {
 		t.Error("zero value is not unknown")
+	}
+}
+
+// TestCapabilitySpelling: capabilities as containerd's CRI applies them
+// (internal/cri/opts/spec_linux_opts.go prefixes CAP_ to every name but
+// ALL): a prefixed drop removes nothing and is reported, CAP_ALL is not
+// ALL, a prefixed add counts as added (CRI-O adds it), lower case works.
+func TestCapabilitySpelling(t *testing.T) {
+	_, rep := load(t, "testdata/manifests/isolation.yaml")
+	tests := []struct {
+		container      string
+		has, hasNot    []string
+		effective      int // -1: do not check
+		misspelled     []string
+		evidenceInKern string
+	}{
+		{"drop-prefixed", []string{"NET_RAW"}, []string{"CHOWN"}, 13, []string{"spec.containers[0].securityContext.capabilities.drop[0]=CAP_NET_RAW"},
+			"spec.containers[0].securityContext.capabilities.drop[0]: CAP_NET_RAW drops nothing under containerd"},
+		{"drop-cap-all", []string{"NET_RAW", "CHOWN"}, nil, 14, []string{"spec.containers[1].securityContext.capabilities.drop[0]=CAP_ALL"},
+			"spec.containers[1].securityContext.capabilities.drop[0]: CAP_ALL drops nothing under containerd"},
+		{"add-prefixed", []string{"SYS_ADMIN"}, nil, 15, []string{"spec.containers[2].securityContext.capabilities.add[0]=CAP_SYS_ADMIN", "spec.containers[2].securityContext.capabilities.add[1]=NET_RAWW"}, ""},
+		{"lower-case", []string{"NET_ADMIN"}, []string{"NET_RAW"}, 1, nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.container, func(t *testing.T) {
+			p := find(t, rep, "spelling", tc.container)
+			for _, c := range tc.has {
+				if !p.Capabilities.Has(c) {
+					t.Errorf("%s not effective: %v", c, p.Capabilities.Effective)
+				}
+			}
+			for _, c := range tc.hasNot {
+				if p.Capabilities.Has(c) {
+					t.Errorf("%s effective: %v", c, p.Capabilities.Effective)
+				}
+			}
+			if len(p.Capabilities.Effective) != tc.effective {
+				t.Errorf("%d effective capabilities, want %d: %v", len(p.Capabilities.Effective), tc.effective, p.Capabilities.Effective)
+			}
+			var got []string
+			for _, m := range p.Capabilities.Misspelled {
+				got = append(got, m.Field+"="+m.Value)
+			}
+			if d := cmp.Diff(tc.misspelled, got); d != "" {
+				t.Errorf("misspelled (-want +got):\n%s", d)
+			}
+			if tc.evidenceInKern == "" {
+				return
+			}
+			e, ok := p.Escape("kernelExploit")
+			if !ok || !slices.ContainsFunc(e.Evidence, func(s string) bool { return strings.HasPrefix(s, tc.evidenceInKern) }) {
+				t.Errorf("kernelExploit evidence %q lacks %q", e.Evidence, tc.evidenceInKern)
+			}
+		})
+	}
+	if sa := find(t, rep, "spelling", "add-prefixed"); verdicts(sa)["capSysAdmin"] != posture.Open {
+		t.Errorf("add CAP_SYS_ADMIN: escapes %v (CRI-O adds it: it must count)", verdicts(sa))
 	}
 }

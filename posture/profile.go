@@ -144,8 +144,8 @@ type Profile struct {
 // Capabilities are a container's Linux capabilities. Names are written
 // without the CAP_ prefix, upper case.
 type Capabilities struct {
-	Added   []string `json:"added,omitempty"`   // securityContext.capabilities.add as written
-	Dropped []string `json:"dropped,omitempty"` // securityContext.capabilities.drop as written
+	Added   []string `json:"added,omitempty"`   // securityContext.capabilities.add as written, upper case
+	Dropped []string `json:"dropped,omitempty"` // securityContext.capabilities.drop as written, upper case
 	// Effective is the container's capability set: the runtime's default
 	// set after drop and add as containerd applies them (add ALL, drop ALL,
 	// then each add, then each drop), or every capability when privileged.
@@ -158,6 +158,23 @@ type Capabilities struct {
 	// (a setuid-root or file-capability binary in the image regains them).
 	Usable       Tri    `json:"usable"`
 	UsableReason string `json:"usableReason"`
+	// Misspelled lists add and drop entries the runtime does not apply as
+	// written (CAP_NET_RAW, CAP_ALL, names that are not capabilities): a
+	// misconfiguration, never credited as protection.
+	Misspelled []CapabilitySpelling `json:"misspelled,omitempty"`
+}
+
+// CapabilitySpelling is one capabilities.add or .drop entry that the
+// container runtime does not apply as written.
+type CapabilitySpelling struct {
+	Field string `json:"field"` // "spec.containers[0].securityContext.capabilities.drop[0]"
+	Value string `json:"value"` // as written: "CAP_NET_RAW"
+	// Means is the capability (or ALL) the entry was meant to name; empty
+	// when it names none.
+	Means string `json:"means,omitempty"`
+	// Effect says what containerd and CRI-O do with it, and what credence
+	// counts.
+	Effect string `json:"effect"`
 }
 
 // Has reports whether capability c (without CAP_) is effective.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -12,13 +14,18 @@ import (
 	"github.com/credence-dev/credence/graph"
 )
 
+// defaultMemoryLimit is the soft memory limit of blast-radius (GOMEMLIMIT
+// overrides it): at the issue-5 size the live heap is about 0.35 GiB while
+// cuts are scored; without a limit the peak doubles.
+const defaultMemoryLimit = 640 << 20
+
 func newBlastRadiusCmd() *cobra.Command {
 	var (
 		from, criticalSel string
 		criticalNS        []string
 		all               bool
 		maxDepth, paths   int
-		top, cuts         int
+		top, cuts, cands  int
 		minLikelihood     float64
 		wsGet             bool
 	)
@@ -29,9 +36,15 @@ func newBlastRadiusCmd() *cobra.Command {
 and its escalation primitives, escapes to the node weighed by isolation,
 service account tokens, shared volumes and process namespaces, node
 co-location) and queries it from one container: the critical assets it
-reaches (cluster-admin equivalents, nodes, secrets, anything in critical
-namespaces), the most likely explained path to each, how much it reaches,
-and the single changes that cut the most.
+reaches (cluster-admin equivalents, nodes, secrets, cloud credentials,
+anything in critical namespaces), the most likely explained path to each,
+how much it reaches, and the single changes that cut the most.
+
+Risk is the sum, over the critical assets reached, of the likelihood of
+the most likely path to each. A change is scored by applying it to the
+snapshot (the changed pod spec, its recomputed posture, every edge that
+depended on it), rebuilding the graph and searching again: its risk cut is
+the drop in that sum. When no single change lowers it, the output says so.
 
 --all ranks every container by what it exposes.
 
@@ -51,6 +64,7 @@ with a lower likelihood and marked unknown.`,
 	fl.Float64Var(&minLikelihood, "min-likelihood", 0.01, "drop paths less likely than this")
 	fl.IntVar(&paths, "paths", 10, "explained paths to print")
 	fl.IntVar(&cuts, "cuts", 5, "changes to suggest")
+	fl.IntVar(&cands, "cut-candidates", 8, "changes to score by applying each to the snapshot and rebuilding the graph (the most frequent on the paths)")
 	fl.IntVar(&top, "top", 50, "with --all: containers to print (0: all)")
 	fl.StringVar(&criticalSel, "critical-namespace-selector", graph.DefaultCriticalNamespaceSelector, "label selector of critical namespaces")
 	fl.StringSliceVar(&criticalNS, "critical-namespaces", []string{"kube-system"}, "critical namespaces by name")
@@ -65,8 +79,17 @@ with a lower likelihood and marked unknown.`,
 		if minLikelihood < 0 || minLikelihood > 1 || maxDepth < 1 {
 			return usagef("--min-likelihood must be in [0, 1] and --max-depth at least 1")
 		}
+		if cuts < 0 || cands < 0 {
+			return usagef("--cuts and --cut-candidates must not be negative")
+		}
 		if err := cf.validate(); err != nil {
 			return err
+		}
+		// Scoring cuts rebuilds the graph once per change, two at a time:
+		// a soft memory limit makes the collector keep the peak near the
+		// live heap (GOMEMLIMIT overrides it).
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(defaultMemoryLimit)
 		}
 		snap, err := cf.load(cmd.Context(), cmd)
 		if err != nil {
@@ -80,12 +103,13 @@ with a lower likelihood and marked unknown.`,
 		if err != nil {
 			return err
 		}
-		qopts := []graph.QueryOption{graph.WithMaxDepth(maxDepth), graph.WithMinLikelihood(minLikelihood), graph.WithMaxPaths(paths), graph.WithMaxCuts(cuts)}
+		qopts := []graph.QueryOption{graph.WithMaxDepth(maxDepth), graph.WithMinLikelihood(minLikelihood), graph.WithMaxPaths(paths),
+			graph.WithMaxCuts(cuts), graph.WithMaxCutCandidates(cands)}
 		w := cmd.OutOrStdout()
 		if all {
 			ranked := g.RankAll(qopts...)
 			if out.format == "json" {
-				return writeJSON(w, map[string]any{"source": snap.Source, "unknowns": g.Unknowns, "containers": ranked})
+				return writeJSON(w, map[string]any{"source": snap.Source, "unknowns": g.Unknowns, "assumptions": g.Assumptions, "containers": ranked})
 			}
 			return renderRanked(w, snap, g, ranked, top)
 		}
@@ -100,9 +124,10 @@ with a lower likelihood and marked unknown.`,
 		switch out.format {
 		case "json":
 			return writeJSON(w, struct {
-				Source string `json:"source"`
+				Source        string `json:"source"`
+				RiskExplained string `json:"riskExplained"`
 				*graph.Result
-			}{snap.Source, res})
+			}{snap.Source, graph.RiskExplained, res})
 		case "dot":
 			return graph.WriteDOT(w, res)
 		}
@@ -207,15 +232,28 @@ func renderBlast(w io.Writer, snap *cluster.Snapshot, r *graph.Result) error {
 			}
 		}
 	}
+	if len(r.Assets) > 0 {
+		fmt.Fprintf(w, "\nRisk %s: the sum over the %s of the likelihood of the most likely path to each.\n", pct(r.Risk), count(len(r.Assets), "critical asset", "critical assets"))
+	}
 	if len(r.Cuts) > 0 {
-		fmt.Fprintln(w, "\nChanges that cut the most (each on its own):")
-		t := newTable(w, "RANK", "CHANGE", "ASSETS CUT", "RISK CUT", "PATHS")
+		fmt.Fprintln(w, "\nChanges that cut the most (each applied on its own to the snapshot, the graph rebuilt and searched again):")
+		t := newTable(w, "RANK", "CHANGE", "RISK CUT", "RISK AFTER", "ASSETS CUT", "PATHS WEAKENED")
 		for i, c := range r.Cuts {
-			t.row(fmt.Sprint(i+1), c.Fix.Summary, fmt.Sprint(c.AssetsCut), pct(c.RiskCut), fmt.Sprint(c.PathsCut))
+			t.row(fmt.Sprint(i+1), c.Fix.Summary, pct(c.RiskCut), pct(c.RiskAfter), fmt.Sprint(c.AssetsCut), fmt.Sprint(c.PathsCut))
 		}
 		if err := t.flush(); err != nil {
 			return err
 		}
+		for i, c := range r.Cuts {
+			line := fmt.Sprintf("  %d. applied: %s", i+1, strings.Join(c.Changes, "; "))
+			if c.AssetsAdded > 0 {
+				line += fmt.Sprintf(" (makes %s reachable)", count(c.AssetsAdded, "other critical asset", "other critical assets"))
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+	if r.CutsNote != "" {
+		fmt.Fprintf(w, "\nCuts: %s.\n", r.CutsNote)
 	}
 	if len(r.Blocked) > 0 {
 		fmt.Fprintln(w, "\nEscapes removed by mitigations:")
@@ -226,6 +264,12 @@ func renderBlast(w io.Writer, snap *cluster.Snapshot, r *graph.Result) error {
 	if len(r.Unknowns) > 0 {
 		fmt.Fprintln(w, "\nUnknown (not counted above, and not safe):")
 		for _, u := range r.Unknowns {
+			fmt.Fprintf(w, "  - %s\n", u)
+		}
+	}
+	if len(r.Assumptions) > 0 {
+		fmt.Fprintln(w, "\nAssumed (not in the input):")
+		for _, u := range r.Assumptions {
 			fmt.Fprintf(w, "  - %s\n", u)
 		}
 	}
@@ -252,6 +296,12 @@ func renderRanked(w io.Writer, snap *cluster.Snapshot, g *graph.Graph, ranked []
 	if len(g.Unknowns) > 0 {
 		fmt.Fprintln(w, "\nUnknown (not counted above, and not safe):")
 		for _, u := range g.Unknowns {
+			fmt.Fprintf(w, "  - %s\n", u)
+		}
+	}
+	if len(g.Assumptions) > 0 {
+		fmt.Fprintln(w, "\nAssumed (not in the input):")
+		for _, u := range g.Assumptions {
 			fmt.Fprintf(w, "  - %s\n", u)
 		}
 	}

@@ -89,7 +89,7 @@ spec:
 		t.Errorf("posture: exit %d %s\n%s", code, errOut, out)
 	}
 	out, _, _ = run(t, "blast-radius", "--manifests", dir, "--from", "shop/web")
-	if !strings.Contains(out, "Reaches 0 containers, 1 identity, 0 secrets, 1 node;") {
+	if !strings.Contains(out, "Reaches 0 containers, 2 identities, 0 secrets, 1 node;") {
 		t.Errorf("blast-radius:\n%s", out)
 	}
 	ev, ak, _ := recordedEvidence(t)

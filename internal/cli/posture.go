@@ -151,6 +151,20 @@ func renderPosture(w io.Writer, rep *posture.Report) error {
 		share := map[bool]string{true: "shares", false: "share"}[kernelOpen == 1]
 		fmt.Fprintf(w, "\n%s %s the node's kernel with nothing weakening a kernel exploit (no sandbox, seccomp, LSM, no_new_privs or user namespace in effect): kernelExploit:open above.\n", count(kernelOpen, "container", "containers"), share)
 	}
+	var spelling []string
+	for _, p := range rep.Pods {
+		for _, c := range p.Containers {
+			for _, m := range c.Capabilities.Misspelled {
+				spelling = append(spelling, fmt.Sprintf("  %s/%s %s: %q %s", p.Key(), c.Container, m.Field, m.Value, m.Effect))
+			}
+		}
+	}
+	if len(spelling) > 0 {
+		fmt.Fprintln(w, "\nMisconfigured capabilities (the runtime does not apply them as written):")
+		for _, s := range spelling {
+			fmt.Fprintln(w, s)
+		}
+	}
 	var unknowns []string
 	for _, p := range rep.Pods {
 		for _, c := range p.Containers {
