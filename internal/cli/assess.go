@@ -90,7 +90,7 @@ no network at view time: open it in any browser, e.g. -o html > report.html).`,
 	fl.StringVar(&ignoreFile, "ignore", "", "file of accepted risks (YAML or JSON; see 'credence scan --help')")
 	fl.StringVar(&alerts, "alert", "", "runtime alerts in Falco's JSON output format, one per line (FILE or - for stdin)")
 	fl.IntVar(&jobs, "jobs", 2, "images read at once")
-	fl.StringVar(&cachePath, "cache", "", "inventory cache file (default $"+invcache.EnvPath+" or ~/.cache/credence/inventory.db)")
+	fl.StringVar(&cachePath, "cache", "", "inventory cache: a file, or a store DSN (sqlite:///PATH, postgres://…) to share the server's (default $"+invcache.EnvPath+" or ~/.cache/credence/inventory.db)")
 	fl.BoolVar(&noCache, "no-cache", false, "read every image even if its inventory is cached, and cache nothing")
 	fl.StringVar(&maxSize, "max-image-size", "10GiB", "do not read images whose layers add up to more than this (stored size); they are unknown")
 	fl.DurationVar(&imageTimeout, "image-timeout", 5*time.Minute, "give up on one image (resolve and read) after this long; it is unknown")
@@ -199,7 +199,7 @@ no network at view time: open it in any browser, e.g. -o html > report.html).`,
 					return err
 				}
 			}
-			c, err := invcache.Open(p)
+			c, err := invcache.Open(cmd.Context(), p)
 			if err != nil {
 				return err
 			}
