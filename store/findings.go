@@ -29,8 +29,13 @@ type ImageMatch struct {
 	Unchecked []string `json:"unchecked,omitempty"`
 }
 
-// MatchOf is the ImageMatch of an assessed image.
+// MatchOf is the ImageMatch of an assessed image, or nil when the image
+// was not scanned (or has no digest): its findings are unknown, and
+// recording none would read as clean.
 func MatchOf(img *assess.Image, dbVersion int64) *ImageMatch {
+	if img == nil || img.Status != assess.Scanned || img.Digest == "" {
+		return nil
+	}
 	return &ImageMatch{Digest: img.Digest, DBVersion: dbVersion, Findings: img.Findings, Undecided: img.Undecided, Unchecked: img.Unchecked}
 }
 
