@@ -41,8 +41,9 @@ func MatchOf(img *assess.Image, dbVersion int64) *ImageMatch {
 
 // MatchChange says what RecordMatch changed.
 type MatchChange struct {
-	// Changed is true when the image's findings differ from what was visible
-	// before (a first match included).
+	// Changed is true when the call changed what the store holds for the
+	// image: a finding added, removed or updated, or its first match. (Which
+	// images changed between two versions is ChangedDigests.)
 	Changed bool `json:"changed"`
 	// Added, Removed and Updated are finding keys (FindingKey).
 	Added   []string `json:"added,omitempty"`
@@ -257,18 +258,22 @@ func (t *Tx) RecordMatch(ctx context.Context, m *ImageMatch) (MatchChange, error
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return c, classify(err)
 	}
-	c.Changed = !prevHash.Valid || prevHash.String != newHash
+	versionChanged := !prevHash.Valid || prevHash.String != newHash
 	var oldHash, oldDetail string
 	err = t.row(ctx, `SELECT hash, detail FROM image_matches WHERE digest = ? AND db_seq = ?`, m.Digest, m.DBVersion).Scan(&oldHash, &oldDetail)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
+		// A first match of the version; of the image too when there is no
+		// previous one (unknown became known: a change, even with nothing found).
+		c.Changed = len(c.Added)+len(c.Removed)+len(c.Updated) > 0 || !prevHash.Valid
 		_, err = t.exec(ctx, `INSERT INTO image_matches (digest, db_seq, matched_at, hash, findings, changed, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			m.Digest, m.DBVersion, now, newHash, len(want), b2i(c.Changed), string(detail))
+			m.Digest, m.DBVersion, now, newHash, len(want), b2i(versionChanged), string(detail))
 	case err != nil:
 		return c, classify(err)
 	case oldHash != newHash || oldDetail != string(detail):
+		c.Changed = true
 		_, err = t.exec(ctx, `UPDATE image_matches SET matched_at = ?, hash = ?, findings = ?, changed = ?, detail = ? WHERE digest = ? AND db_seq = ?`,
-			now, newHash, len(want), b2i(c.Changed), string(detail), m.Digest, m.DBVersion)
+			now, newHash, len(want), b2i(versionChanged), string(detail), m.Digest, m.DBVersion)
 	}
 	if err != nil {
 		return c, err

@@ -113,7 +113,7 @@ func (t *Tx) Enqueue(ctx context.Context, j NewJob) (Enqueued, error) {
 	}
 	switch state {
 	case JobQueued:
-		_, err = t.exec(ctx, `UPDATE jobs SET kind = ?, payload = ?, max_attempts = ?, run_after = CASE WHEN run_after < ? THEN run_after ELSE ? END, updated_at = ? WHERE jkey = ?`,
+		_, err = t.exec(ctx, `UPDATE jobs SET kind = ?, payload = ?, max_attempts = ?, run_after = CASE WHEN run_after < CAST(? AS BIGINT) THEN run_after ELSE CAST(? AS BIGINT) END, updated_at = ? WHERE jkey = ?`,
 			j.Kind, j.Payload, j.MaxAttempts, us(run), us(run), now, j.Key)
 		return Merged, err
 	case JobRunning:
@@ -243,7 +243,8 @@ func (s *Store) Complete(ctx context.Context, j *Job, results func(*Tx) error) e
 
 // Fail records a failed attempt: the job is queued again after a back-off
 // (exponential from 1 s, at most 10 min, with jitter), or dead after
-// MaxAttempts. ErrLeaseLost if the lease passed on.
+// MaxAttempts; a job enqueued again while it ran is queued at once with its
+// new payload and fresh attempts. ErrLeaseLost if the lease passed on.
 func (s *Store) Fail(ctx context.Context, j *Job, cause error) error {
 	msg := "failed"
 	if cause != nil {
@@ -261,8 +262,9 @@ func (s *Store) Fail(ctx context.Context, j *Job, cause error) error {
 			state = CASE WHEN rerun = 1 OR attempts < max_attempts THEN 'queued' ELSE 'dead' END,
 			payload = CASE WHEN rerun = 1 THEN rerun_payload ELSE payload END,
 			attempts = CASE WHEN rerun = 1 THEN 0 ELSE attempts END,
-			run_after = ?, rerun = 0, rerun_payload = NULL, lease_owner = NULL, lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?`,
-			us(next), msg, us(t.now), j.ID)
+			run_after = CASE WHEN rerun = 1 THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END,
+			rerun = 0, rerun_payload = NULL, lease_owner = NULL, lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?`,
+			us(t.now), us(next), msg, us(t.now), j.ID)
 		return err
 	})
 }

@@ -26,6 +26,18 @@ type backend struct {
 	dsn  func(t testing.TB) string // a new, empty store
 }
 
+// dsns remembers the DSN each test store was opened with.
+var dsns sync.Map
+
+// dsnOf is the DSN s was opened with (by open).
+func dsnOf(s *store.Store, _ backend, t testing.TB) string {
+	v, ok := dsns.Load(s)
+	if !ok {
+		t.Fatal("store not opened by open()")
+	}
+	return v.(string)
+}
+
 var backends = []backend{
 	{"sqlite", func(t testing.TB) string { return "sqlite://" + filepath.Join(t.TempDir(), "credence.db") }},
 	{"postgres", postgrestest.DSN},
@@ -66,6 +78,7 @@ func open(t testing.TB, dsn string, opts ...store.Option) *store.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dsns.Store(s, dsn)
 	t.Cleanup(func() { s.Close() })
 	return s
 }
