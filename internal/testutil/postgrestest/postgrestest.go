@@ -153,14 +153,27 @@ func DSN(t testing.TB) string {
 	return s.URL(name)
 }
 
-// URL is the postgres:// URL of database db on the server (TCP, loopback).
-func (s *Server) URL(db string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port, db)
+// StartPrivate starts a PostgreSQL of the test's own (a second process, for
+// tests that stop and restart it), stopped and removed when the test ends.
+func StartPrivate(t testing.TB) *Server {
+	t.Helper()
+	shared := Start(t) // fails or skips as Start does when PostgreSQL is missing
+	s, err := start(shared.Bin)
+	if err != nil {
+		t.Fatalf("postgresql: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
 }
 
-// Stop stops the server by its PID (fast shutdown, then kill) and removes
-// its directory.
-func (s *Server) Stop() {
+// Halt stops the server by its PID (fast shutdown) and keeps its data: the
+// store is down until Resume.
+func (s *Server) Halt(t testing.TB) {
+	t.Helper()
+	s.halt()
+}
+
+func (s *Server) halt() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
@@ -172,6 +185,29 @@ func (s *Server) Stop() {
 		<-s.done
 	}
 	s.cmd = nil
+}
+
+// Resume starts a halted server again on the same data and port.
+func (s *Server) Resume(t testing.TB) {
+	t.Helper()
+	cred, err := credential(s.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.run(filepath.Join(s.Dir, "data"), filepath.Join(s.Dir, "sock"), cred); err != nil {
+		t.Fatalf("postgresql: restart: %v", err)
+	}
+}
+
+// URL is the postgres:// URL of database db on the server (TCP, loopback).
+func (s *Server) URL(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port, db)
+}
+
+// Stop stops the server by its PID (fast shutdown, then kill) and removes
+// its directory.
+func (s *Server) Stop() {
+	s.halt()
 	os.RemoveAll(s.Dir)
 }
 
