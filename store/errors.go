@@ -91,7 +91,9 @@ func sentinelOf(err error) error {
 		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "53"), strings.HasPrefix(pe.Code, "57P"):
 			// connection exception, insufficient resources, operator intervention
 			return ErrUnavailable
-		case pe.Code == "40001", pe.Code == "40P01", pe.Code == "55P03": // serialization, deadlock, lock not available
+		case pe.Code == "40001", pe.Code == "40P01", pe.Code == "55P03", pe.Code == "23505":
+			// serialization, deadlock, lock not available; a unique violation
+			// (only a race between writers can cause one here)
 			return ErrConflict
 		}
 		return nil
