@@ -57,10 +57,14 @@ var (
 )
 
 // FindBin returns the directory of the newest installed PostgreSQL's
-// initdb, pg_ctl and postgres (/usr/lib/postgresql/N/bin), or "" when none.
+// initdb, pg_ctl and postgres (/usr/lib/postgresql/N/bin, or
+// $CREDENCE_POSTGRES_BIN), or "" when none.
 func FindBin() string {
 	if d := os.Getenv("CREDENCE_POSTGRES_BIN"); d != "" {
-		return d
+		if isExec(filepath.Join(d, "initdb")) && isExec(filepath.Join(d, "postgres")) {
+			return d
+		}
+		return ""
 	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Slice(dirs, func(i, j int) bool { return majorOf(dirs[i]) > majorOf(dirs[j]) })
