@@ -261,7 +261,7 @@ func TestKEVOpensPath(t *testing.T) {
 // are re-matched without reading a layer, and the new advisory shows.
 func TestCacheRematch(t *testing.T) {
 	ctx := context.Background()
-	cache, err := invcache.Open(filepath.Join(t.TempDir(), "inv.db"))
+	cache, err := invcache.Open(ctx, filepath.Join(t.TempDir(), "inv.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

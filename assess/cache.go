@@ -25,8 +25,8 @@ type CachedInventory struct {
 }
 
 // InventoryCache keeps inventories by image digest. Get returns nil, nil on
-// a miss. Implementations must be safe for concurrent use. The embedded one
-// is package invcache (SQLite); the server's store implements it too.
+// a miss. Implementations must be safe for concurrent use. Package store
+// implements it (SQLite or PostgreSQL); invcache opens it for credence assess.
 type InventoryCache interface {
 	Get(ctx context.Context, k CacheKey) (*CachedInventory, error)
 	Put(ctx context.Context, k CacheKey, c *CachedInventory) error

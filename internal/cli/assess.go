@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/credence-dev/credence/graph"
 	"github.com/credence-dev/credence/match"
 	"github.com/credence-dev/credence/report"
+	"github.com/credence-dev/credence/store"
 	sampledb "github.com/credence-dev/credence/vulndb/sample"
 )
 
@@ -90,7 +92,7 @@ no network at view time: open it in any browser, e.g. -o html > report.html).`,
 	fl.StringVar(&ignoreFile, "ignore", "", "file of accepted risks (YAML or JSON; see 'credence scan --help')")
 	fl.StringVar(&alerts, "alert", "", "runtime alerts in Falco's JSON output format, one per line (FILE or - for stdin)")
 	fl.IntVar(&jobs, "jobs", 2, "images read at once")
-	fl.StringVar(&cachePath, "cache", "", "inventory cache file (default $"+invcache.EnvPath+" or ~/.cache/credence/inventory.db)")
+	fl.StringVar(&cachePath, "cache", "", "inventory cache: a file, or a store DSN (sqlite:///PATH, postgres://…) to share the server's (default $"+invcache.EnvPath+" or ~/.cache/credence/inventory.db)")
 	fl.BoolVar(&noCache, "no-cache", false, "read every image even if its inventory is cached, and cache nothing")
 	fl.StringVar(&maxSize, "max-image-size", "10GiB", "do not read images whose layers add up to more than this (stored size); they are unknown")
 	fl.DurationVar(&imageTimeout, "image-timeout", 5*time.Minute, "give up on one image (resolve and read) after this long; it is unknown")
@@ -193,13 +195,7 @@ no network at view time: open it in any browser, e.g. -o html > report.html).`,
 			}
 		}
 		if !noCache {
-			p := cachePath
-			if p == "" {
-				if p, err = invcache.DefaultPath(); err != nil {
-					return err
-				}
-			}
-			c, err := invcache.Open(p)
+			c, err := openInventoryCache(cmd.Context(), cachePath)
 			if err != nil {
 				return err
 			}
@@ -376,4 +372,17 @@ func phaseProgress(w io.Writer) assess.Progress {
 		what := map[string]string{"resolve": "resolving images of pods", "scan": "reading images", "match": "matching", "verify": "verifying provenance"}[phase]
 		fmt.Fprintf(w, "\r\033[K%s: %d/%d", what, done, total)
 	}
+}
+
+// openInventoryCache opens the --cache file or store DSN, or the default
+// cache file.
+func openInventoryCache(ctx context.Context, path string) (*store.Store, error) {
+	if path == "" {
+		p, err := invcache.DefaultPath()
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	return invcache.Open(ctx, path)
 }

@@ -207,13 +207,7 @@ or, without it, with no path at all.`,
 		warnings = append(warnings, dirWarnings...)
 		opts = append(opts, assess.WithImageDirs(dirs))
 		if !noCache {
-			p := cachePath
-			if p == "" {
-				if p, err = invcache.DefaultPath(); err != nil {
-					return err
-				}
-			}
-			c, err := invcache.Open(p)
+			c, err := openInventoryCache(cmd.Context(), cachePath)
 			if err != nil {
 				return err
 			}
