@@ -319,7 +319,18 @@ func (m exploitMap) Exploitability(c graph.ContainerRef) graph.Exploit {
 	if !ok || !x.Known {
 		return graph.Exploit{}
 	}
-	return graph.Exploit{Known: true, Likelihood: x.Likelihood, Reason: x.Reason}
+	return graph.Exploit{Known: true, Likelihood: x.Likelihood, Reason: x.Reason, Evidence: x.Evidence}
+}
+
+// kernelMap answers the graph's shared-kernel escapes from the nodes' kernels.
+type kernelMap map[string]Exploit
+
+func (m kernelMap) KernelExploitability(node string) graph.Exploit {
+	x, ok := m[node]
+	if !ok || !x.Known {
+		return graph.Exploit{}
+	}
+	return graph.Exploit{Known: true, Likelihood: x.Likelihood, Reason: x.Reason, Evidence: x.Evidence}
 }
 
 // join builds the graph with the exploitability of every container, then
@@ -338,7 +349,11 @@ func (a *run) join() error {
 			})
 		}
 	}
-	g, err := graph.Build(a.snap, append(append([]graph.Option{}, a.o.graphOpts...), graph.WithExploitability(xm))...)
+	km := kernelMap{}
+	for _, k := range a.out.Kernels {
+		km[k.Node] = k.Escape
+	}
+	g, err := graph.Build(a.snap, append(append([]graph.Option{}, a.o.graphOpts...), graph.WithExploitability(xm), graph.WithKernelExploitability(km))...)
 	if err != nil {
 		return fmt.Errorf("build graph: %w", err)
 	}

@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/credence-dev/credence/assess"
+	"github.com/credence-dev/credence/cluster"
+	"github.com/credence-dev/credence/graph"
 	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/vulndb"
 )
@@ -140,5 +142,60 @@ func TestKernels(t *testing.T) {
 	}
 	if k := by["aws"]; k.Package != "linux-aws" || !k.Known {
 		t.Errorf("aws: %+v", k)
+	}
+}
+
+// The node's kernel sets the likelihood of the shared-kernel escape of the
+// containers on it, with the advisory ids as evidence; a node whose kernel
+// cannot be matched keeps the low, unknown default.
+func TestKernelEscapeInGraph(t *testing.T) {
+	data := filepath.Join(testutil.Shared(t), "data")
+	var ins []vulndb.Input
+	for _, p := range []string{filepath.Join(data, "osv", "Ubuntu", "all.zip"), filepath.Join(data, "kev", "known_exploited_vulnerabilities.json")} {
+		in, err := vulndb.Inputs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins = append(ins, in...)
+	}
+	db, _, err := vulndb.LoadMemory(context.Background(), "ubuntu", ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := &cluster.Snapshot{Source: "test", Live: true, Nodes: []corev1.Node{
+		node("ubuntu", "Ubuntu 22.04.3 LTS", "5.15.0-91-generic"),
+		node("debian", "Debian GNU/Linux 12 (bookworm)", "6.1.0-18-amd64"),
+	}}
+	for _, n := range []string{"ubuntu", "debian"} {
+		snap.Pods = append(snap.Pods, cluster.Pod{Pod: corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app-" + n, Namespace: "shop"},
+			Spec:   corev1.PodSpec{NodeName: n, AutomountServiceAccountToken: new(bool), Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning}}})
+	}
+	a := run(t, snap, db)
+	escape := func(pod string) *graph.Step {
+		s := subject(t, a, "shop/"+pod)
+		for _, p := range s.Containers[0].BlastRadius.Paths {
+			for i := range p.Steps {
+				if p.Steps[i].Kind == graph.EdgeEscape && p.Steps[i].From == "shop/"+pod+"/app" {
+					return &p.Steps[i]
+				}
+			}
+		}
+		return nil
+	}
+	u := escape("app-ubuntu")
+	if u == nil || u.Unknown || !strings.Contains(u.Reason, "CVE-2024-1086") {
+		t.Fatalf("Ubuntu node escape: %+v", u)
+	}
+	var ids []string
+	for _, e := range u.Evidence {
+		ids = append(ids, e.Field)
+	}
+	if !slices.ContainsFunc(ids, func(s string) bool { return strings.Contains(s, "CVE-2024-1086") }) {
+		t.Errorf("evidence %v lacks CVE-2024-1086", ids)
+	}
+	d := escape("app-debian")
+	if d == nil || !d.Unknown || d.Likelihood >= u.Likelihood {
+		t.Errorf("Debian node escape must stay unknown and less likely: %+v (Ubuntu %v)", d, u.Likelihood)
 	}
 }

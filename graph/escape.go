@@ -45,6 +45,18 @@ func (b *builder) escapeEdges(c NodeID, pl placed, podRef, wl, container string,
 		if !ok {
 			base = 0.5
 		}
+		reason, unknown := e.Reason, escapeUnknown[e.ID]
+		var kernelEvidence []Evidence
+		if e.ID == "kernelExploit" {
+			if x := b.kernelExploit(node); x.Known {
+				// The node's kernel advisories replace the unknown default.
+				base, unknown = x.Likelihood, false
+				reason = "shares the node's kernel: " + x.Reason
+				for _, id := range x.Evidence {
+					kernelEvidence = append(kernelEvidence, Evidence{Object: b.g.Nodes[node].Name + " kernel", Field: id})
+				}
+			}
+		}
 		var weakened, blocked []string
 		l := base
 		for _, m := range e.Mitigations {
@@ -64,26 +76,26 @@ func (b *builder) escapeEdges(c NodeID, pl placed, podRef, wl, container string,
 				weakened = append(weakened, why)
 			}
 		}
-		if len(blocked) == 0 && escapeUnknown[e.ID] && l < minLikelihood {
+		if len(blocked) == 0 && unknown && l < minLikelihood {
 			l = minLikelihood // weakened, but an unknown is never dropped
 		}
 		if len(blocked) > 0 || l < minLikelihood {
 			b.g.Blocked = append(b.g.Blocked, Blocked{From: b.g.Nodes[c].Key, To: b.g.Nodes[node].Key, Kind: EdgeEscape,
-				Reason: e.Reason, Weakened: append(blocked, weakened...)})
+				Reason: reason, Weakened: append(blocked, weakened...)})
 			continue
 		}
 		var ev []Evidence
 		for _, x := range e.Evidence {
 			ev = append(ev, Evidence{Object: podRef, Field: x})
 		}
-		unknown := escapeUnknown[e.ID]
+		ev = append(ev, kernelEvidence...)
 		if pl.factor < 1 {
 			l *= pl.factor
 			unknown = true
 			weakened = append(weakened, "placement: "+pl.why)
 		}
 		b.g.addEdge(Edge{From: c, To: node, Kind: EdgeEscape, Technique: e.Technique, Likelihood: l, Unknown: unknown,
-			Reason: e.Reason, Evidence: ev, Weakened: weakened, Fixes: escapeFixes(e, prof, wl, container)})
+			Reason: reason, Evidence: ev, Weakened: weakened, Fixes: escapeFixes(e, prof, wl, container)})
 	}
 }
 
@@ -129,4 +141,17 @@ func escapeFixes(e posture.Escape, prof *posture.Profile, wl, container string) 
 		return []Fix{sandboxFix(wl, container, summary)}
 	}
 	return []Fix{{ID: "posture:" + wl + "/" + container + ":" + e.ID, Summary: summary}}
+}
+
+// kernelExploit asks the kernel source about a real node (stand-ins for
+// unnamed nodes have no kernel to look at: unknown).
+func (b *builder) kernelExploit(node NodeID) Exploit {
+	if b.o.kernel == nil {
+		return Exploit{}
+	}
+	name, ok := strings.CutPrefix(b.g.Nodes[node].Key, "node:")
+	if !ok {
+		return Exploit{}
+	}
+	return b.o.kernel.KernelExploitability(name)
 }

@@ -12,6 +12,7 @@ type Option func(*options) error
 
 type options struct {
 	exploit      Exploitability
+	kernel       KernelExploitability
 	criticalNS   map[string]bool
 	criticalSel  labels.Selector
 	websocketGet bool
@@ -27,6 +28,20 @@ func defaultOptions() options {
 		exploit:     UnknownExploitability{},
 		criticalNS:  map[string]bool{"kube-system": true},
 		criticalSel: sel,
+	}
+}
+
+// WithKernelExploitability joins the nodes' kernel advisories: how likely a
+// process in a container exploits the kernel of the node it runs on (the
+// shared-kernel escape). Without it, or where it answers unknown, that
+// escape keeps a low, unknown likelihood.
+func WithKernelExploitability(k KernelExploitability) Option {
+	return func(o *options) error {
+		if k == nil {
+			return errors.New("kernel exploitability source is nil")
+		}
+		o.kernel = k
+		return nil
 	}
 }
 
