@@ -103,6 +103,24 @@ func printAssess(w io.Writer, res *assess.Assessment, db string, top int) error 
 			return err
 		}
 	}
+	if len(res.Kernels) > 0 {
+		fmt.Fprintf(w, "\nNode kernels (the shared-kernel escape of every container on the node):\n")
+		t := newTable(w, "  NODE", "KERNEL", "MATCHED AS", "ESCAPE", "WHY")
+		for _, k := range res.Kernels {
+			esc := "unknown"
+			if k.Escape.Known {
+				esc = fmt.Sprintf("%.2f", k.Escape.Likelihood)
+			}
+			as := "-"
+			if k.Package != "" {
+				as = k.Ecosystem + " " + k.Package + " " + k.Version
+			}
+			t.row("  "+k.Node, k.KernelVersion, as, esc, k.Escape.Reason)
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
 	if len(res.Cuts) > 0 {
 		fmt.Fprintf(w, "\nChanges that cut the most risk (drop in the sum of workload risk scores, re-measured):\n")
 		for i, c := range res.Cuts {
