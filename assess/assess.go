@@ -109,20 +109,7 @@ func (a *run) assess(ctx context.Context) (*Assessment, error) {
 	return a.out, nil
 }
 
-func gapString(g cluster.Gap) string {
-	what := g.Kind
-	if g.Namespace != "" {
-		what += " in " + g.Namespace
-	}
-	if g.Name != "" {
-		what += " " + g.Name
-	}
-	s := "could not read " + what + ": " + g.Reason
-	if g.Source != "" {
-		s += " (" + g.Source + ")"
-	}
-	return s
-}
+func gapString(g cluster.Gap) string { return "could not read " + g.String() }
 
 // resolve groups pods into workloads and resolves every container's image.
 func (a *run) resolve(ctx context.Context) error {

@@ -270,11 +270,7 @@ func (b *builder) gaps() {
 		case admissionKinds[gp.Kind] || strings.Contains(gp.Reason, "may be admitted"):
 			b.admissionHooks = appendUnique(b.admissionHooks, gp.Kind+" (not read)")
 		}
-		where := ""
-		if gp.Namespace != "" {
-			where = " in namespace " + gp.Namespace
-		}
-		b.g.Unknowns = append(b.g.Unknowns, fmt.Sprintf("%s%s could not be read (%s): what it hides is unknown, not absent", gp.Kind, where, gp.Reason))
+		b.g.Unknowns = append(b.g.Unknowns, fmt.Sprintf("%s could not be read (%s): what it hides is unknown, not absent", gp.Object(), gp.Reason))
 	}
 	b.g.Assumptions = append(b.g.Assumptions, b.s.Defaults...)
 }
