@@ -2,6 +2,7 @@ package inventory_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -44,4 +45,26 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkImage scans the image named by $CREDENCE_BENCH_IMAGE (any
+// reference credence takes), for profiling a given image:
+//
+//	CREDENCE_BENCH_IMAGE=oci:/tmp/big go test -run '^$' -bench Image -cpuprofile cpu.out ./inventory/
+func BenchmarkImage(b *testing.B) {
+	ref := os.Getenv("CREDENCE_BENCH_IMAGE")
+	if ref == "" {
+		b.Skip("set CREDENCE_BENCH_IMAGE to an image reference")
+	}
+	cpu := cpuTime()
+	for b.Loop() {
+		img, err := image.Open(context.Background(), ref)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := inventory.Run(context.Background(), img, all.Extractors()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-cpu).Milliseconds())/float64(b.N), "cpu-ms/op")
 }

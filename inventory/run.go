@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/credence-dev/credence/image"
 )
@@ -280,7 +281,24 @@ func maxSize(e Extractor) int64 {
 func (c *collector) fail(e *image.Entry, ex Extractor, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.fileErrors = append(c.fileErrors, FileError{Path: e.Path, Layer: e.Layer, Extractor: ID(ex), Error: err.Error()})
+	c.fileErrors = append(c.fileErrors, FileError{Path: e.Path, Layer: e.Layer, Extractor: ID(ex), Error: oneLine(err.Error(), maxErrorLen)})
+}
+
+// maxErrorLen bounds the message of one file error: a parser that lists
+// every bad line of a hostile file must not fill the report.
+const maxErrorLen = 1000
+
+// oneLine joins the lines of s and cuts it to at most max bytes.
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = fmt.Sprintf("%s... (%d more bytes)", s[:cut], len(s)-cut)
+	}
+	return s
 }
 
 func (c *collector) warnf(format string, args ...any) {

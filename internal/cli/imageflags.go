@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/credence-dev/credence/image"
 	"github.com/credence-dev/credence/inventory"
@@ -71,13 +72,11 @@ func (f *imageFlags) inventory(ctx context.Context, ref string, stderr io.Writer
 	return img, inv, nil
 }
 
+// isTerminal reports whether w is a terminal (not merely a character
+// device: /dev/null is one too).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // progress prints "reading layers: 12.0/77.0 MiB" on a terminal, at most ten times a second.

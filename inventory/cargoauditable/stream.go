@@ -20,10 +20,12 @@ import (
 //   - the section header table itself (the ELF header says where it is);
 //   - the file offsets of every ".dep-v0\0" string (a section name);
 //   - the bytes after each place that starts a zlib stream which inflates
-//     to JSON ("{..."): what cargo auditable writes. Only the part of the
-//     file no loadable segment covers is searched: cargo auditable's
-//     section is not loaded (its flags are 0), and linkers put such
-//     sections after the loaded ones.
+//     to JSON ("{..."): what cargo auditable writes.
+//
+// Only the part of the file after the loadable segments is searched: the
+// section names are never loaded, nor is cargo auditable's section (its
+// flags are 0), and linkers put sections that are not loaded after the
+// loaded ones.
 //
 // A section named .dep-v0 whose bytes were not kept this way is an error,
 // never "no crates": unknown is not safe.
@@ -55,6 +57,7 @@ type capture struct {
 	off       uint64
 	buf       []byte
 	validated bool
+	rejected  bool
 }
 
 type elfStream struct {
@@ -131,14 +134,17 @@ func (s *elfStream) see(data []byte, dataBase uint64, old int) {
 	}
 	// Captures in progress take the fresh bytes.
 	for _, c := range s.captures {
-		next := c.off + uint64(len(c.buf))
-		if next >= freshBase && next < freshBase+uint64(len(fresh)) && len(c.buf) <= streamCapture {
-			k := min(uint64(len(fresh))-(next-freshBase), uint64(streamCapture+1-len(c.buf)))
-			c.buf = append(c.buf, fresh[next-freshBase:next-freshBase+k]...)
-		}
+		s.feed(c, data, dataBase)
+	}
+	// Only the part of the file no segment loads is searched: the bytes
+	// of sections that are not loaded, such as the section names and
+	// cargo auditable's data.
+	from := 0
+	if s.loadEnd > dataBase {
+		from = int(min(s.loadEnd-dataBase, uint64(len(data))))
 	}
 	// New section name strings.
-	for i := 0; ; {
+	for i := from; ; {
 		j := bytes.Index(data[i:], []byte(namePattern))
 		if j < 0 {
 			break
@@ -155,8 +161,8 @@ func (s *elfStream) see(data []byte, dataBase uint64, old int) {
 		s.names[off] = true
 	}
 	s.nextName = dataBase + uint64(max(0, len(data)-len(namePattern)+1))
-	// New zlib candidates, in the part of the file no segment loads.
-	for i := 0; i+1 < len(data); {
+	// New zlib candidates.
+	for i := from; i+1 < len(data); {
 		j := bytes.IndexByte(data[i:len(data)-1], 0x78)
 		if j < 0 {
 			break
@@ -164,18 +170,48 @@ func (s *elfStream) see(data []byte, dataBase uint64, old int) {
 		p := i + j
 		i = p + 1
 		off := dataBase + uint64(p)
-		if off < s.nextZlib || off < s.loadEnd || !zlibHeader(data[p+1]) {
+		if off < s.nextZlib || !zlibHeader(data[p+1]) {
 			continue
 		}
 		if s.pending() >= maxPending || len(s.captures) >= maxPending+maxCaptures {
 			s.dropped = true
 			continue
 		}
-		c := &capture{off: off, buf: append([]byte(nil), data[p:min(len(data), p+streamCapture+1)]...)}
+		c := &capture{off: off}
 		s.captures = append(s.captures, c)
+		s.feed(c, data, dataBase)
 	}
 	s.nextZlib = dataBase + uint64(max(0, len(data)-1))
 	s.validate(false)
+}
+
+// feed appends to c the bytes of data (at file offset dataBase) that follow
+// what c holds: up to validateLen until c is found to be JSON, then up to
+// streamCapture+1 (one more than is kept, to tell a longer section). A
+// capture validated here takes the rest of data at once.
+func (s *elfStream) feed(c *capture, data []byte, dataBase uint64) {
+	for {
+		limit := validateLen
+		if c.validated {
+			limit = streamCapture + 1
+		}
+		next := c.off + uint64(len(c.buf))
+		if next < dataBase || next >= dataBase+uint64(len(data)) || len(c.buf) >= limit {
+			return
+		}
+		from := next - dataBase
+		k := min(uint64(len(data))-from, uint64(limit-len(c.buf)))
+		c.buf = append(c.buf, data[from:from+k]...)
+		if c.validated || len(c.buf) < validateLen {
+			return
+		}
+		if !s.inflatesToJSON(c.buf) {
+			c.buf = nil
+			c.rejected = true
+			return
+		}
+		c.validated = true
+	}
 }
 
 // zlibHeader reports whether 0x78 followed by flg starts a zlib stream
@@ -194,24 +230,25 @@ func (s *elfStream) pending() int {
 	return n
 }
 
-// validate inflates the start of every pending capture that has enough
-// bytes (or all of them, at the end): those that give JSON are kept, the
-// others dropped.
+// validate drops the captures found not to be JSON, and at the end decides
+// on those shorter than validateLen (the file ended first). At most
+// maxCaptures validated captures are kept.
 func (s *elfStream) validate(atEnd bool) {
 	kept := s.captures[:0]
 	validated := 0
 	for _, c := range s.captures {
-		if !c.validated && (len(c.buf) >= validateLen || atEnd) {
-			if !s.inflatesToJSON(c.buf[:min(len(c.buf), validateLen)]) {
-				continue
-			}
+		if atEnd && !c.validated && !c.rejected {
+			c.validated = s.inflatesToJSON(c.buf)
+			c.rejected = !c.validated
+		}
+		if c.rejected {
+			continue
+		}
+		if c.validated {
 			if validated >= maxCaptures {
 				s.dropped = true
 				continue
 			}
-			c.validated = true
-		}
-		if c.validated {
 			validated++
 		}
 		kept = append(kept, c)
@@ -247,6 +284,11 @@ func (s *elfStream) section() ([]byte, error) {
 		return nil, nil // a truncated or odd file: not this extractor's business
 	}
 	names := secs[s.f.ShStrNdx]
+	if names.Off < s.loadEnd && len(secs) > 1 {
+		// Linkers never load the section names; the stream did not
+		// look for them there.
+		return nil, fmt.Errorf("%w: the section names lie inside a loaded segment", ErrNotCaptured)
+	}
 	for _, sec := range secs {
 		if uint64(sec.Name)+uint64(len(namePattern)) > names.Size {
 			continue
