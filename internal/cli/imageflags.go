@@ -29,6 +29,7 @@ const imageRefHelp = `IMAGE is one of:
 type imageFlags struct {
 	platform     string
 	maxExpansion int64
+	maxIndexMiB  int64
 	noProgress   bool
 }
 
@@ -36,6 +37,7 @@ func addImageFlags(cmd *cobra.Command) *imageFlags {
 	f := &imageFlags{}
 	cmd.Flags().StringVar(&f.platform, "platform", image.DefaultPlatform, "platform to pick from a multi-platform image (os/arch[/variant])")
 	cmd.Flags().Int64Var(&f.maxExpansion, "max-expansion", image.DefaultMaxExpansion, "stop reading a layer that expands to more than this many times its stored size (decompression bombs)")
+	cmd.Flags().Int64Var(&f.maxIndexMiB, "max-file-index", image.DefaultMaxIndex>>20, "MiB of memory the index of the image's files (every path of every layer) may take")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "do not show reading progress on a terminal")
 	return f
 }
@@ -43,7 +45,7 @@ func addImageFlags(cmd *cobra.Command) *imageFlags {
 // inventory opens ref and runs every extractor over it.
 func (f *imageFlags) inventory(ctx context.Context, ref string, stderr io.Writer) (*image.Image, *inventory.Inventory, error) {
 	var prog *progress
-	opts := []image.Option{image.WithPlatform(f.platform), image.WithMaxExpansion(f.maxExpansion)}
+	opts := []image.Option{image.WithPlatform(f.platform), image.WithMaxExpansion(f.maxExpansion), image.WithMaxIndex(f.maxIndexMiB << 20)}
 	if !f.noProgress && isTerminal(stderr) {
 		prog = &progress{w: stderr}
 		opts = append(opts, image.WithProgress(prog))
