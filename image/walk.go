@@ -581,21 +581,34 @@ func walkDir(ctx context.Context, root string, o options, visit VisitFunc) (*Tre
 	return tree, nil
 }
 
-// lazyFile opens its file on the first Read, so files nobody wants are never opened.
+// lazyFile opens its file on the first Read or ReadAt, so files nobody
+// wants are never opened; ReadAt gives extractors random access without a
+// copy.
 type lazyFile struct {
 	path string
 	f    *os.File
 	err  error
 }
 
-func (l *lazyFile) Read(p []byte) (int, error) {
+func (l *lazyFile) open() error {
 	if l.f == nil && l.err == nil {
 		l.f, l.err = os.Open(l.path)
 	}
-	if l.err != nil {
-		return 0, l.err
+	return l.err
+}
+
+func (l *lazyFile) Read(p []byte) (int, error) {
+	if err := l.open(); err != nil {
+		return 0, err
 	}
 	return l.f.Read(p)
+}
+
+func (l *lazyFile) ReadAt(p []byte, off int64) (int, error) {
+	if err := l.open(); err != nil {
+		return 0, err
+	}
+	return l.f.ReadAt(p, off)
 }
 
 func (l *lazyFile) close() {
