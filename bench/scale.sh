@@ -85,8 +85,8 @@ python3 - "$work" "${names[@]}" <<'PY'
 import json, statistics as st, sys, os
 work, names = sys.argv[1], sys.argv[2:]
 def rows(n): return [tuple(map(float, l.split())) for l in open(os.path.join(work, n))]
-print(f"{'image':11s} {'layers':>6s} {'stored':>9s} {'layer bytes':>11s} {'entries':>8s} {'packages':>8s} | "
-      f"{'limit cpu':>9s} {'credence wall':>13s} {'cpu':>7s} {'cpu/limit':>9s} {'peak RSS':>9s} {'tmp files':>9s}")
+print(f"{'image':11s} {'layers':>6s} {'stored':>9s} {'layer bytes':>11s} {'files':>7s} {'packages':>8s} | "
+      f"{'limit wall':>10s} {'cpu':>6s} | {'credence wall':>13s} {'cpu':>6s} {'wall/limit':>10s} {'cpu/limit':>9s} {'peak RSS':>9s} {'tmp files':>9s}")
 per = {}
 for n in names:
     lim, cr = rows(n + ".limit"), rows(n + ".credence")
@@ -94,12 +94,13 @@ for n in names:
     ub = int(open(os.path.join(work, n + ".bytes")).read().split()[0])
     inv = json.load(open(os.path.join(work, n + ".json")))
     files = n.startswith("files-") and int(n[6:-1]) * 1000 or 0
-    wall, cpu, lcpu = st.median(r[0] for r in cr), st.median(r[1] for r in cr), st.median(r[1] for r in lim)
+    wall, cpu = st.median(r[0] for r in cr), st.median(r[1] for r in cr)
+    lwall, lcpu = st.median(r[0] for r in lim), st.median(r[1] for r in lim)
     rss = max(r[2] for r in cr) / 1024
     tmpf = open(os.path.join(work, n + ".tmpfiles")).read().strip() or "0"
     per[n] = (ub, files, cpu, rss)
-    print(f"{n:11s} {layers:6d} {stored/2**20:7.0f} Mi {ub/2**20:9.0f} Mi {files or '-':>8} {len(inv['packages']):8d} | "
-          f"{lcpu:8.2f}s {wall:12.2f}s {cpu:6.2f}s {cpu/lcpu:8.2f}x {rss:6.0f} MiB {tmpf:>9s}")
+    print(f"{n:11s} {layers:6d} {stored/2**20:7.0f} Mi {ub/2**20:9.0f} Mi {files or '-':>7} {len(inv['packages']):8d} | "
+          f"{lwall:9.2f}s {lcpu:5.2f}s | {wall:12.2f}s {cpu:5.2f}s {wall/lwall:9.2f}x {cpu/lcpu:8.2f}x {rss:6.0f} MiB {tmpf:>9s}")
 print("linearity (CPU per unit should stay flat; RSS should not grow with size):")
 for series, unit, key in (("bytes-", "GiB of layers", 0), ("files-", "100,000 files", 1)):
     for n in [x for x in names if x.startswith(series)]:
