@@ -1,62 +1,98 @@
 #!/usr/bin/env bash
-# Benchmarks `credence inventory` on the real fixture-app image (OCI layout
-# and docker-archive) and prints wall time and peak RSS as ratios against the
-# limit (reading and decompressing every layer, layers in parallel, nothing
-# else: bench/decompress-limit) and against osv-scanner, trivy and syft when
-# they are on PATH. Best of RUNS runs (default 7): other load only slows runs.
-#   bench/inventory.sh [RUNS]
-# Needs the fixture images (scripts/setup as root) and GNU time (/usr/bin/time).
+# Benchmarks `credence sbom` on the real fixture-app image against the floor
+# of reading it, and against peer tools found on PATH (trivy, syft,
+# osv-scanner; osv-scanner also in $CREDENCE_CACHE/osv-scanner-*/):
+#
+#   OCI layout (gzip layers)  vs  bench/decompress-limit: every layer read and
+#                                 decompressed, layers in parallel, nothing else
+#   docker-archive            vs  `cat` of the archive, and bench/decompress-limit
+#                                 on it: every layer read and sha256-hashed, in parallel
+#
+# Runs are paired (limit, credence, peers, one after the other, RUNS times)
+# and reported as medians of wall time, CPU time (user+sys) and peak RSS,
+# with the median of the per-run ratios. On a shared machine wall times
+# measure the neighbours too: CPU time and RSS are the steadier figures, and
+# the load average is printed before and after. Targets (issue 13): OCI
+# <= 1.1x the limit's wall time, <= 0.5x trivy, <= 60 MiB; docker-archive
+# <= 1.5x (cat + layer hashes).
+#   bench/inventory.sh [RUNS]      (default 9)
+# Needs the fixture images (scripts/setup.d/10-fixture-images.sh), GNU time
+# (/usr/bin/time) and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
 CACHE=${CREDENCE_CACHE:-$HOME/.cache/credence}
 FX=$CACHE/fixtures/debian-bookworm-v1
-RUNS=${1:-7}
-[[ -f $FX/.done ]] || { echo "fixture images missing in $FX: run scripts/setup as root" >&2; exit 1; }
+RUNS=${1:-9}
+[[ -f $FX/.done ]] || { echo "fixture images missing in $FX: run scripts/setup.d/10-fixture-images.sh" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "needs GNU time: apt-get install time" >&2; exit 1; }
-bin=$(mktemp -d); trap 'rm -rf "$bin"' EXIT
-go build -o "$bin/credence" ./cmd/credence
-go build -o "$bin/limit" ./bench/decompress-limit
-
-# best "wall_seconds peak_kb" of RUNS runs of a command
-measure() {
-  local best="" rss=0 line wall kb
-  for _ in $(seq "$RUNS"); do
-    /usr/bin/time -o "$bin/time" -f "%e %M" "$@" >/dev/null 2>&1 || true  # peers exit 1 on findings
-    line=$(tail -1 "$bin/time")
-    wall=${line% *}; kb=${line#* }
-    if [[ -z $best ]] || awk -v a="$wall" -v b="$best" 'BEGIN{exit !(a<b)}'; then best=$wall; fi
-    (( kb > rss )) && rss=$kb
-  done
-  echo "$best $rss"
-}
-
-row() { # name wall kb limit_wall limit_kb
-  awk -v n="$1" -v w="$2" -v k="$3" -v lw="$4" -v lk="$5" 'BEGIN{
-    printf "  %-26s %6.2f s %6.0f MB   %5.2fx limit time  %5.2fx limit RSS\n", n, w, k/1024, w/lw, k/lk }'
-}
-
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+mkdir "$work/osvdb"
+go build -o "$work/credence" ./cmd/credence
+go build -o "$work/limit" ./bench/decompress-limit
 oci=$FX/oci/fixture-app
 tarf=$FX/fixture-app.docker.tar
-gz=$(du -b "$oci"/blobs/sha256/* | sort -n | awk '{s+=$1} END {printf "%.1f", s/1e6}')
-echo "fixture-app: 4 layers, ${gz} MB stored in the OCI layout; best of $RUNS runs; $(nproc) CPUs"
-read -r lw lk < <(measure "$bin/limit" "$oci")
-printf "  %-26s %6.2f s %6.0f MB   (read + decompress every layer, in parallel)\n" "decompression limit" "$lw" "$(awk -v k="$lk" 'BEGIN{print k/1024}')"
-read -r w k < <(measure "$bin/credence" inventory "oci:$oci")
-row "credence inventory (OCI)" "$w" "$k" "$lw" "$lk"
-read -r w k < <(measure "$bin/credence" inventory "docker-archive:$tarf")
-row "credence (docker-archive)" "$w" "$k" "$lw" "$lk"
-echo "  (docker-archive layers are stored uncompressed, so it can beat the OCI limit)"
 
-peer() { # name command...
+# run NAME CMD...: one timed run, appended to $work/NAME as "wall cpu kb"
+run() {
   local name=$1; shift
-  if ! command -v "$1" >/dev/null; then printf "  %-26s not on PATH\n" "$name"; return; fi
-  read -r w k < <(measure "$@")
-  row "$name" "$w" "$k" "$lw" "$lk"
+  /usr/bin/time -o "$work/t" -f "%e %U %S %M" "$@" >/dev/null 2>"$work/err" || true # peers exit 1 on findings
+  awk '{printf "%s %.3f %s\n", $1, $2+$3, $4}' "$work/t" | tail -1 >>"$work/r-$name"
 }
-peer "syft" syft -q "oci-dir:$oci" -o json
-peer "trivy (packages only)" trivy -q image --input "$tarf" --scanners license --list-all-pkgs --format json --offline-scan --skip-db-update
-# osv-scanner has no inventory-only mode: offline and without a local database it
-# reads the image, lists its packages and then fails at matching, which is the
-# part compared here (bench/vuln.sh compares full scans).
-peer "osv-scanner (image read)" env OSV_SCANNER_LOCAL_DB_CACHE_DIRECTORY="$bin" osv-scanner scan image --archive "$tarf" --offline --format json
+
+peers=()
+have() { command -v "$1" >/dev/null 2>&1; }
+osvs=$(command -v osv-scanner || ls -d "$CACHE"/osv-scanner-*/osv-scanner 2>/dev/null | tail -1 || true)
+have trivy && peers+=(trivy)
+have syft && peers+=(syft)
+[[ -n $osvs ]] && peers+=(osv-scanner)
+
+echo "fixture-app: $(du -sb "$oci/blobs" | cut -f1) bytes stored in the OCI layout, $(stat -c %s "$tarf") in the docker-archive"
+echo "machine: $(nproc) CPUs, load average before: $(cut -d' ' -f1-3 /proc/loadavg); $RUNS paired runs"
+for _ in $(seq "$RUNS"); do
+  run limit-oci "$work/limit" "$oci"
+  run credence-oci "$work/credence" sbom -o cyclonedx-json --no-progress "oci:$oci"
+  run cat-archive cat "$tarf"
+  run limit-archive "$work/limit" "$tarf"
+  run credence-archive "$work/credence" sbom -o cyclonedx-json --no-progress "docker-archive:$tarf"
+  for p in "${peers[@]}"; do
+    case $p in
+    trivy) run trivy trivy -q image --input "$tarf" --format cyclonedx --offline-scan --skip-db-update --scanners license ;;
+    syft) run syft syft -q "oci-dir:$oci" -o cyclonedx-json ;;
+    # No inventory-only mode: offline without a database it reads the image,
+    # lists its packages and fails at matching, the part compared here.
+    osv-scanner) OSV_SCANNER_LOCAL_DB_CACHE_DIRECTORY=$work/osvdb run osv-scanner "$osvs" scan image --archive "$tarf" --offline --format json ;;
+    esac
+  done
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+python3 - "$work" "${peers[@]}" <<'PY'
+import statistics as st, sys, os
+work, peers = sys.argv[1], sys.argv[2:]
+def load(n):
+    rows = [tuple(map(float, l.split())) for l in open(os.path.join(work, "r-" + n))]
+    return rows
+def med(rows, i): return st.median(r[i] for r in rows)
+def ratio(a, b, i): return st.median(x[i] / y[i] for x, y in zip(a, b) if y[i] > 0)
+def show(name, rows):
+    print(f"  {name:30s} wall {med(rows,0):6.3f} s   cpu {med(rows,1):6.3f} s   peak RSS {max(r[2] for r in rows)/1024:6.1f} MiB")
+lo, co = load("limit-oci"), load("credence-oci")
+ca, la, cr = load("cat-archive"), load("limit-archive"), load("credence-archive")
+print("OCI layout (gzip):")
+show("decompression limit", lo); show("credence sbom", co)
+print(f"  credence / limit: wall {ratio(co, lo, 0):.2f}x (target <= 1.1x), cpu {ratio(co, lo, 1):.2f}x;"
+      f" peak RSS {max(r[2] for r in co)/1024:.1f} MiB (target <= 60 MiB)")
+print("docker-archive (uncompressed layers):")
+show("cat of the archive", ca); show("read + sha256 of the layers", la); show("credence sbom", cr)
+catsum = [(c[0] + l[0], c[1] + l[1], 0) for c, l in zip(ca, la)]
+print(f"  credence / (cat + layer hashes): wall {ratio(cr, catsum, 0):.2f}x (target <= 1.5x), cpu {ratio(cr, catsum, 1):.2f}x")
+print(f"  credence / layer hashes alone:   wall {ratio(cr, la, 0):.2f}x, cpu {ratio(cr, la, 1):.2f}x")
+if not peers:
+    print("peers: none on PATH (trivy, syft, osv-scanner)")
+for p in peers:
+    pr = load(p)
+    show(p, pr)
+    base = cr if p in ("trivy", "osv-scanner") else co  # same input: the archive, or the OCI layout
+    print(f"  credence / {p}: wall {ratio(base, pr, 0):.2f}x, cpu {ratio(base, pr, 1):.2f}x" + (" (target <= 0.5x)" if p == "trivy" else ""))
+PY

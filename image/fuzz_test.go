@@ -39,7 +39,7 @@ func FuzzReadTar(f *testing.F) {
 	f.Add(buf.Bytes())
 	f.Add([]byte("not a tar"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tree := newTree(1)
+		tree := newTree(1, DefaultMaxIndex)
 		err := readTar(context.Background(), tar.NewReader(bytes.NewReader(b)), 0, tree, func(e *Entry, r io.Reader) error {
 			if r != nil {
 				_, err := io.Copy(io.Discard, io.LimitReader(r, 1<<20))

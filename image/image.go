@@ -93,15 +93,17 @@ type options struct {
 	keychain     authn.Keychain
 	jobs         int
 	maxExpansion int64
+	maxIndex     int64
 	progress     Progress
 }
 
 // DefaultPlatform is chosen from multi-platform images unless WithPlatform says otherwise.
 const DefaultPlatform = "linux/amd64"
 
-// DefaultMaxExpansion is how many times its stored size a layer may expand
-// when decompressed (beyond a floor of 512 MiB) before Walk stops, taking it
-// for a decompression bomb. Real layers expand 2-10×.
+// DefaultMaxExpansion is how many times the bytes read from its blob a layer
+// may expand when decompressed (beyond a floor of 512 MiB) before Walk stops,
+// taking it for a decompression bomb. Real layers expand 2-10×. The count is
+// of bytes actually read, never the size a manifest declares.
 const DefaultMaxExpansion = 100
 
 // expansionFloor is the uncompressed size every layer may reach whatever its ratio.
@@ -147,6 +149,19 @@ func WithMaxExpansion(ratio int64) Option {
 	}
 }
 
+// WithMaxIndex bounds, in bytes, the memory of the file index Walk keeps
+// of every entry of every layer; see DefaultMaxIndex. Walk fails with
+// ErrIndexTooLarge when an image needs more.
+func WithMaxIndex(bytes int64) Option {
+	return func(o *options) error {
+		if bytes < 1<<20 {
+			return fmt.Errorf("max file index must be at least 1 MiB, got %d bytes", bytes)
+		}
+		o.maxIndex = bytes
+		return nil
+	}
+}
+
 // Progress hears how far Walk has read.
 type Progress interface {
 	// Read reports n more stored (compressed) bytes read from layer index.
@@ -164,6 +179,7 @@ func newOptions(opts []Option) (options, error) {
 		keychain:     authn.DefaultKeychain,
 		jobs:         runtime.GOMAXPROCS(0),
 		maxExpansion: DefaultMaxExpansion,
+		maxIndex:     DefaultMaxIndex,
 	}
 	var errs []error
 	for _, opt := range opts {

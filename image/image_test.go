@@ -406,7 +406,7 @@ func TestSparseFileAndDecompressionBomb(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the decompression bomb expands 600 MiB")
 	}
-	bomb := zeroLayer(t, 600<<20) // ~600 KiB of gzip
+	bomb := zeroLayer(t, 600<<20) // a few MiB of gzip
 	img, _ = mutate.AppendLayers(empty.Image, bomb)
 	_, err = open(t, "oci:"+imagetest.Layout(t, img, "")).Walk(context.Background(), func(e *image.Entry, r io.Reader) error { return nil })
 	if !errors.Is(err, image.ErrDecompressionBomb) {
@@ -427,34 +427,46 @@ func gzipBytes(t testing.TB, b []byte) []byte {
 	return buf.Bytes()
 }
 
-// zeroLayer is a gzip layer holding one file of n zero bytes.
+// zeroLayer is a gzip layer holding one file of n zero bytes; the bytes of
+// each size are made once per test binary.
 func zeroLayer(t testing.TB, n int64) v1.Layer {
 	t.Helper()
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	tw := tar.NewWriter(zw)
-	if err := tw.WriteHeader(&tar.Header{Name: "zeros", Typeflag: tar.TypeReg, Mode: 0o644, Size: n}); err != nil {
-		t.Fatal(err)
-	}
-	zeros := make([]byte, 1<<20)
-	for left := n; left > 0; left -= int64(len(zeros)) {
-		if _, err := tw.Write(zeros[:min(left, int64(len(zeros)))]); err != nil {
+	zeroLayersMu.Lock()
+	b, ok := zeroLayers[n]
+	if !ok {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		tw := tar.NewWriter(zw)
+		if err := tw.WriteHeader(&tar.Header{Name: "zeros", Typeflag: tar.TypeReg, Mode: 0o644, Size: n}); err != nil {
 			t.Fatal(err)
 		}
+		zeros := make([]byte, 1<<20)
+		for left := n; left > 0; left -= int64(len(zeros)) {
+			if _, err := tw.Write(zeros[:min(left, int64(len(zeros)))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		b = buf.Bytes()
+		zeroLayers[n] = b
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b := buf.Bytes()
+	zeroLayersMu.Unlock()
 	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	return l
 }
+
+var (
+	zeroLayersMu sync.Mutex
+	zeroLayers   = map[int64][]byte{}
+)
 
 // Registry credentials come from the Docker config keychain ($DOCKER_CONFIG).
 func TestRegistryCredentialsFromDockerConfig(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 
 // readahead decompresses in its own goroutine while the caller parses the
 // tar, so one layer keeps two cores busy. It holds at most
-// readaheadBuffers × readaheadSize bytes.
+// readaheadBuffers × readaheadSize bytes, from a pool shared by all layers.
 type readahead struct {
 	full chan []byte
 	free chan []byte
@@ -24,6 +24,8 @@ const (
 	readaheadSize    = 512 << 10
 )
 
+var readaheadPool = sync.Pool{New: func() any { b := make([]byte, readaheadSize); return &b }}
+
 func newReadahead(src io.Reader) *readahead {
 	r := &readahead{
 		full: make(chan []byte, readaheadBuffers),
@@ -31,7 +33,7 @@ func newReadahead(src io.Reader) *readahead {
 		stop: make(chan struct{}),
 	}
 	for range readaheadBuffers {
-		r.free <- make([]byte, readaheadSize)
+		r.free <- *readaheadPool.Get().(*[]byte)
 	}
 	go r.fill(src)
 	return r
@@ -51,8 +53,11 @@ func (r *readahead) fill(src io.Reader) {
 			select {
 			case r.full <- buf[:n]:
 			case <-r.stop:
+				r.free <- buf
 				return
 			}
+		} else {
+			r.free <- buf
 		}
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -64,7 +69,8 @@ func (r *readahead) fill(src io.Reader) {
 	}
 }
 
-func (r *readahead) Read(p []byte) (int, error) {
+// next makes cur hold unread bytes; false at the end (r.err says why).
+func (r *readahead) next() bool {
 	for r.off == len(r.cur) {
 		if r.cur != nil {
 			r.free <- r.cur[:cap(r.cur)]
@@ -72,18 +78,50 @@ func (r *readahead) Read(p []byte) (int, error) {
 		}
 		buf, ok := <-r.full
 		if !ok {
-			return 0, r.err
+			return false
 		}
 		r.cur, r.off = buf, 0
+	}
+	return true
+}
+
+func (r *readahead) Read(p []byte) (int, error) {
+	if !r.next() {
+		return 0, r.err
 	}
 	n := copy(p, r.cur[r.off:])
 	r.off += n
 	return n, nil
 }
 
-// Close stops the goroutine; call it when done reading, even early.
+// skip passes over up to n bytes without copying them. It returns how many
+// it passed and, when the stream ended first, the reason (io.EOF at a clean end).
+func (r *readahead) skip(n int64) (int64, error) {
+	var done int64
+	for done < n {
+		if !r.next() {
+			return done, r.err
+		}
+		k := min(int64(len(r.cur)-r.off), n-done)
+		r.off += int(k)
+		done += k
+	}
+	return done, nil
+}
+
+// Close stops the goroutine and returns the buffers to the pool; call it
+// when done reading, even early.
 func (r *readahead) Close() {
 	r.once.Do(func() { close(r.stop) })
-	for range r.full { // let fill return
+	for buf := range r.full { // let fill return
+		r.free <- buf[:cap(buf)]
+	}
+	if r.cur != nil {
+		r.free <- r.cur[:cap(r.cur)]
+		r.cur = nil
+	}
+	close(r.free)
+	for buf := range r.free {
+		readaheadPool.Put(&buf)
 	}
 }

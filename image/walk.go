@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -18,6 +19,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -26,17 +29,29 @@ import (
 
 // VisitFunc is called for every entry of every layer except whiteout
 // markers. r streams a regular file's content and is nil for other entries;
-// the visitor need not read it. Walk calls visit concurrently for different
-// layers, and in archive order within a layer.
+// the visitor need not read it. e and r are valid only during the call (copy
+// e to keep it). Walk calls visit concurrently for different layers, and in
+// archive order within a layer.
 type VisitFunc func(e *Entry, r io.Reader) error
 
 // ErrDigestMismatch is returned when a layer's content does not match the
-// digest the manifest or config gives for it.
+// digest the manifest or config gives for it, or is longer than the size
+// the manifest gives.
 var ErrDigestMismatch = errors.New("digest mismatch")
 
 // ErrDecompressionBomb is returned when a layer expands beyond the limit set
 // by WithMaxExpansion.
 var ErrDecompressionBomb = errors.New("layer expands too much (decompression bomb?)")
+
+// ErrZstdWindow is returned for a zstd layer whose frames need a bigger
+// window (history buffer) than MaxZstdWindow.
+var ErrZstdWindow = errors.New("zstd window too large")
+
+// MaxZstdWindow is the largest window a zstd frame may ask for: each layer
+// being decompressed holds one window in memory. It is the default limit of
+// the reference zstd tool (window log 27), which refuses bigger windows
+// unless told --long or --memory; image tools write 8 MiB windows.
+const MaxZstdWindow = 128 << 20
 
 // Walk reads every layer exactly once, decompressing several layers at once,
 // verifies each layer's digest, calls visit for each entry and returns the
@@ -45,15 +60,15 @@ var ErrDecompressionBomb = errors.New("layer expands too much (decompression bom
 // makes the whole view untrustworthy.
 func (img *Image) Walk(ctx context.Context, visit VisitFunc) (*Tree, error) {
 	if img.Transport == Directory {
-		return walkDir(ctx, img.dir, visit)
+		return walkDir(ctx, img.dir, img.opts, visit)
 	}
-	tree := newTree(len(img.Layers))
+	tree := newTree(len(img.Layers), img.opts.maxIndex)
 	// Start big layers first so the slowest ones do not start last.
 	order := make([]int, len(img.Layers))
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return int(img.Layers[b].Size - img.Layers[a].Size) })
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(img.Layers[b].Size, img.Layers[a].Size) })
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(1, img.opts.jobs))
 	for _, i := range order {
@@ -83,24 +98,33 @@ func shortDigest(l Layer) string {
 	return d
 }
 
+// walkLayer reads one layer: the stored blob is counted (against the size
+// the manifest declares) and hashed on the way in, decompressed by the
+// readahead goroutine while this one parses the tar, and bounded in how far
+// it may expand relative to the bytes actually read. Hashing runs in its own
+// goroutine, off the decompressor's path.
 func walkLayer(ctx context.Context, l Layer, tree *Tree, o options, visit VisitFunc) error {
 	raw, err := l.open()
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
 	defer raw.Close()
-	var stored io.Reader = raw
+	stored := &storedReader{r: raw, declared: l.Size}
+	var src io.Reader = stored
 	if o.progress != nil {
-		stored = &progressReader{r: raw, index: l.Index, p: o.progress}
+		src = &progressReader{r: src, index: l.Index, p: o.progress}
 	}
 	blobCheck, err := newDigestCheck(l.Digest)
 	if err != nil {
 		return err
 	}
 	if blobCheck != nil {
-		stored = io.TeeReader(stored, blobCheck)
+		defer blobCheck.stop()
+		src = blobCheck.reader(src)
 	}
-	br := bufio.NewReaderSize(stored, 256<<10)
+	br := bufioPool.Get().(*bufio.Reader)
+	br.Reset(src)
+	defer func() { br.Reset(nil); bufioPool.Put(br) }()
 	content, closeDecompressor, err := decompress(br)
 	if err != nil {
 		return err
@@ -112,18 +136,18 @@ func walkLayer(ctx context.Context, l Layer, tree *Tree, o options, visit VisitF
 			return err
 		}
 		if diffCheck != nil {
-			content = io.TeeReader(content, diffCheck)
+			defer diffCheck.stop()
+			content = diffCheck.reader(content)
 		}
 	}
 	ra := newReadahead(content)
 	defer ra.Close()
-	limit := max(int64(expansionFloor), o.maxExpansion*l.Size)
-	bounded := &boundedReader{r: ra, left: limit, ratio: o.maxExpansion}
+	bounded := &boundedReader{r: ra, stored: &stored.n, ratio: o.maxExpansion}
 	if err := readTar(ctx, tar.NewReader(bounded), l.Index, tree, visit); err != nil {
 		return err
 	}
 	// Read to the end so every byte is covered by the digest.
-	if _, err := io.Copy(io.Discard, bounded); err != nil {
+	if err := bounded.skipToEnd(); err != nil {
 		return fmt.Errorf("read past the end of the tar: %w", err)
 	}
 	if _, err := io.Copy(io.Discard, br); err != nil {
@@ -142,9 +166,13 @@ func walkLayer(ctx context.Context, l Layer, tree *Tree, o options, visit VisitF
 	return nil
 }
 
+var bufioPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 256<<10) }}
+
 func readTar(ctx context.Context, tr *tar.Reader, layer int, tree *Tree, visit VisitFunc) error {
 	idx := tree.layers[layer]
+	defer idx.finish()
 	absWarned := false
+	var e Entry // handed to visit, reused
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -174,17 +202,21 @@ func readTar(ctx context.Context, tr *tar.Reader, layer int, tree *Tree, visit V
 		base := path.Base(p)
 		if strings.HasPrefix(base, ".wh.") {
 			dir := parent(p)
+			var cost int64
 			switch {
 			case base == ".wh..wh..opq":
-				idx.opaque[dir] = true
+				cost = idx.addWhiteout(idx.opaque, dir)
 			case strings.HasPrefix(base, ".wh..wh."):
 				// AUFS bookkeeping (.wh..wh.plnk, .wh..wh.aufs), not part of the view.
 			default:
-				idx.whiteouts[path.Join(dir, base[len(".wh."):])] = true
+				cost = idx.addWhiteout(idx.whiteouts, path.Join(dir, base[len(".wh."):]))
+			}
+			if err := tree.charge(cost); err != nil {
+				return err
 			}
 			continue
 		}
-		e := &Entry{Layer: layer, Path: p, Mode: h.FileInfo().Mode(), Size: h.Size}
+		e = Entry{Layer: layer, Path: p, Mode: h.FileInfo().Mode(), Size: h.Size}
 		switch h.Typeflag {
 		case tar.TypeReg, '\x00', tar.TypeGNUSparse, tar.TypeCont:
 			e.Type = Regular
@@ -204,32 +236,16 @@ func readTar(ctx context.Context, tr *tar.Reader, layer int, tree *Tree, visit V
 		default:
 			e.Type = Other
 		}
-		idx.entries[p] = e
+		tree.entries.Add(1)
+		if err := tree.charge(idx.add(&e)); err != nil {
+			return err
+		}
 		var r io.Reader
 		if e.Type == Regular {
 			r = tr
 		}
-		if err := visit(e, r); err != nil {
+		if err := visit(&e, r); err != nil {
 			return err
-		}
-	}
-}
-
-// checkHardlinks warns about hardlinks whose target is in neither their own
-// layer nor a layer below.
-func (t *Tree) checkHardlinks() {
-	for i, l := range t.layers {
-		for _, e := range l.entries {
-			if e.Type != Hardlink {
-				continue
-			}
-			found := false
-			for j := i; j >= 0 && !found; j-- {
-				_, found = t.layers[j].entries[e.Linkname]
-			}
-			if !found {
-				t.warnf("layer %d: hardlink %s points to %s, which no layer holds", i, e.Path, e.Linkname)
-			}
 		}
 	}
 }
@@ -246,20 +262,64 @@ func decompress(br *bufio.Reader) (io.Reader, func(), error) {
 		}
 		return zr, func() { zr.Close() }, nil
 	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(256<<20))
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.WithDecoderMaxMemory(MaxZstdWindow))
 		if err != nil {
 			return nil, nil, fmt.Errorf("zstd: %w", err)
 		}
-		return zr, zr.Close, nil
+		return zstdErrors{zr}, zr.Close, nil
 	}
 	return br, func() {}, nil
 }
 
-// digestCheck hashes what passes through it and compares with a digest.
-type digestCheck struct {
-	hash.Hash
-	want string
+// zstdErrors explains the decoder's refusal of a big window.
+type zstdErrors struct{ *zstd.Decoder }
+
+func (z zstdErrors) Read(p []byte) (int, error) {
+	n, err := z.Decoder.Read(p)
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		err = fmt.Errorf("%w: a frame needs a window over %d MiB, the most credence (like the zstd tool by default) allocates per layer", ErrZstdWindow, MaxZstdWindow>>20)
+	}
+	return n, err
 }
+
+// storedReader counts the bytes read from a stored blob and refuses to read
+// past the size its descriptor declares (a blob that keeps coming cannot
+// match its digest).
+type storedReader struct {
+	r        io.Reader
+	declared int64 // 0: unknown
+	n        atomic.Int64
+}
+
+func (s *storedReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	total := s.n.Add(int64(n))
+	if s.declared > 0 && total > s.declared {
+		return n, fmt.Errorf("%w: the blob is longer than the %d bytes its descriptor declares", ErrDigestMismatch, s.declared)
+	}
+	return n, err
+}
+
+// digestCheck hashes what passes through it and compares with a digest.
+// The hashing runs in its own goroutine, on copies of the bytes.
+type digestCheck struct {
+	h    hash.Hash
+	want string
+
+	cur     []byte
+	full    chan []byte
+	free    chan []byte
+	done    chan struct{}
+	stopped bool
+}
+
+const (
+	hashChunk  = 256 << 10
+	hashChunks = 4
+)
+
+var hashChunkPool = sync.Pool{New: func() any { b := make([]byte, 0, hashChunk); return &b }}
 
 func newDigestCheck(digest string) (*digestCheck, error) {
 	if digest == "" {
@@ -269,41 +329,162 @@ func newDigestCheck(digest string) (*digestCheck, error) {
 	if !ok {
 		return nil, fmt.Errorf("malformed digest %q", digest)
 	}
+	var h hash.Hash
 	switch alg {
 	case "sha256":
-		return &digestCheck{Hash: sha256.New(), want: hexDigest}, nil
+		h = sha256.New()
 	case "sha512":
-		return &digestCheck{Hash: sha512.New(), want: hexDigest}, nil
+		h = sha512.New()
+	default:
+		return nil, fmt.Errorf("unsupported digest algorithm in %q", digest)
 	}
-	return nil, fmt.Errorf("unsupported digest algorithm in %q", digest)
+	d := &digestCheck{h: h, want: hexDigest, full: make(chan []byte, hashChunks), free: make(chan []byte, hashChunks), done: make(chan struct{})}
+	for range hashChunks {
+		d.free <- (*hashChunkPool.Get().(*[]byte))[:0]
+	}
+	go d.run()
+	return d, nil
+}
+
+func (d *digestCheck) run() {
+	defer close(d.done)
+	for c := range d.full {
+		d.h.Write(c)
+		d.free <- c[:0]
+	}
+}
+
+// write hands a copy of p to the hashing goroutine.
+func (d *digestCheck) write(p []byte) {
+	for len(p) > 0 {
+		if d.cur == nil {
+			d.cur = <-d.free
+		}
+		n := copy(d.cur[len(d.cur):cap(d.cur)], p)
+		d.cur = d.cur[:len(d.cur)+n]
+		p = p[n:]
+		if len(d.cur) == cap(d.cur) {
+			d.full <- d.cur
+			d.cur = nil
+		}
+	}
+}
+
+// reader returns r, with every byte read through it hashed.
+func (d *digestCheck) reader(r io.Reader) io.Reader { return &hashingReader{r: r, d: d} }
+
+type hashingReader struct {
+	r io.Reader
+	d *digestCheck
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.d.write(p[:n])
+	return n, err
+}
+
+// stop ends the hashing goroutine and returns the chunks to the pool; it
+// must be called after the last write.
+func (d *digestCheck) stop() {
+	if d.stopped {
+		return
+	}
+	d.stopped = true
+	if d.cur != nil && len(d.cur) > 0 {
+		d.full <- d.cur
+	}
+	d.cur = nil
+	close(d.full)
+	<-d.done
+	close(d.free)
+	for c := range d.free {
+		hashChunkPool.Put(&c)
+	}
 }
 
 func (d *digestCheck) verify(what string) error {
-	got := hex.EncodeToString(d.Sum(nil))
+	d.stop()
+	got := hex.EncodeToString(d.h.Sum(nil))
 	if got != d.want {
 		return fmt.Errorf("%w: %s hashes to %s, expected %s", ErrDigestMismatch, what, got, d.want)
 	}
 	return nil
 }
 
-// boundedReader stops a decompression bomb.
+// boundedReader stops a decompression bomb: the uncompressed bytes may not
+// exceed DefaultMaxExpansion (or WithMaxExpansion) times the stored bytes
+// actually read so far, beyond a floor of 512 MiB. The stored count comes
+// from the blob itself, never from what a manifest declares.
 type boundedReader struct {
-	r     io.Reader
-	left  int64
-	ratio int64
+	r      *readahead
+	stored *atomic.Int64
+	ratio  int64
+	read   int64 // uncompressed bytes passed (read or skipped)
+}
+
+func (b *boundedReader) left() (int64, error) {
+	left := max(int64(expansionFloor), b.ratio*b.stored.Load()) - b.read
+	if left <= 0 {
+		return 0, fmt.Errorf("%w: over %d× the %d bytes read from the blob and over %d MiB; raise --max-expansion if it is genuine",
+			ErrDecompressionBomb, b.ratio, b.stored.Load(), expansionFloor>>20)
+	}
+	return left, nil
 }
 
 func (b *boundedReader) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		return 0, fmt.Errorf("%w: over %d× its stored size and over %d MiB; raise --max-expansion if it is genuine",
-			ErrDecompressionBomb, b.ratio, expansionFloor>>20)
+	left, err := b.left()
+	if err != nil {
+		return 0, err
 	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
+	if int64(len(p)) > left {
+		p = p[:left]
 	}
 	n, err := b.r.Read(p)
-	b.left -= int64(n)
+	b.read += int64(n)
 	return n, err
+}
+
+// Seek skips forward without copying: archive/tar seeks over the content of
+// files nobody reads. Only SeekCurrent with offset >= 0 is supported.
+func (b *boundedReader) Seek(offset int64, whence int) (int64, error) {
+	if whence != io.SeekCurrent || offset < 0 {
+		return b.read, errors.New("a layer stream only skips forward")
+	}
+	for offset > 0 {
+		left, err := b.left()
+		if err != nil {
+			return b.read, err
+		}
+		n, err := b.r.skip(min(offset, left))
+		b.read += n
+		offset -= n
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break // the caller reads on and sees the end
+			}
+			return b.read, err
+		}
+	}
+	return b.read, nil
+}
+
+// skipToEnd passes over the rest of the stream.
+func (b *boundedReader) skipToEnd() error {
+	for {
+		left, err := b.left()
+		if err != nil {
+			return err
+		}
+		n, err := b.r.skip(left)
+		b.read += n
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 type progressReader struct {
@@ -344,9 +525,10 @@ var virtualRootDirs = map[string]bool{"proc": true, "sys": true, "dev": true}
 
 // walkDir offers the files of a directory as a single layer. Symlinks are
 // recorded, never followed, so nothing outside the directory is read.
-func walkDir(ctx context.Context, root string, visit VisitFunc) (*Tree, error) {
-	tree := newTree(1)
+func walkDir(ctx context.Context, root string, o options, visit VisitFunc) (*Tree, error) {
+	tree := newTree(1, o.maxIndex)
 	idx := tree.layers[0]
+	defer idx.finish()
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
@@ -387,7 +569,10 @@ func walkDir(ctx context.Context, root string, visit VisitFunc) (*Tree, error) {
 		default:
 			e.Type = Other
 		}
-		idx.entries[rel] = e
+		tree.entries.Add(1)
+		if err := tree.charge(idx.add(e)); err != nil {
+			return err
+		}
 		return visit(e, r)
 	})
 	if err != nil {
@@ -396,21 +581,34 @@ func walkDir(ctx context.Context, root string, visit VisitFunc) (*Tree, error) {
 	return tree, nil
 }
 
-// lazyFile opens its file on the first Read, so files nobody wants are never opened.
+// lazyFile opens its file on the first Read or ReadAt, so files nobody
+// wants are never opened; ReadAt gives extractors random access without a
+// copy.
 type lazyFile struct {
 	path string
 	f    *os.File
 	err  error
 }
 
-func (l *lazyFile) Read(p []byte) (int, error) {
+func (l *lazyFile) open() error {
 	if l.f == nil && l.err == nil {
 		l.f, l.err = os.Open(l.path)
 	}
-	if l.err != nil {
-		return 0, l.err
+	return l.err
+}
+
+func (l *lazyFile) Read(p []byte) (int, error) {
+	if err := l.open(); err != nil {
+		return 0, err
 	}
 	return l.f.Read(p)
+}
+
+func (l *lazyFile) ReadAt(p []byte, off int64) (int, error) {
+	if err := l.open(); err != nil {
+		return 0, err
+	}
+	return l.f.ReadAt(p, off)
 }
 
 func (l *lazyFile) close() {

@@ -130,12 +130,16 @@ func (in *Input) ReadAll(max int64) ([]byte, error) {
 	return b, nil
 }
 
-// ReaderAt gives random access to the file (zip archives, ELF binaries).
-// Files up to 8 MiB are held in memory; larger ones are spooled to a
-// temporary file that Close removes.
+// ReaderAt gives random access to the file (zip archives, ELF binaries):
+// the reader's own when it has one (a file of a directory scan), else files
+// up to 8 MiB are held in memory and larger ones are spooled to a temporary
+// file that Close removes.
 func (in *Input) ReaderAt() (io.ReaderAt, error) {
 	if in.spooled != nil {
 		return bytes.NewReader(in.spooled), nil
+	}
+	if ra, ok := in.Reader.(io.ReaderAt); ok {
+		return ra, nil
 	}
 	if in.Size <= memorySpoolLimit {
 		b, err := in.ReadAll(memorySpoolLimit)

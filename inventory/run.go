@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/credence-dev/credence/image"
 )
@@ -117,7 +120,7 @@ func (c *collector) visit(ctx context.Context, e *image.Entry, r io.Reader) erro
 	info := FileInfo{Path: e.Path, Mode: e.Mode, Size: e.Size}
 	var wanted []int
 	for i, ex := range c.extractors {
-		if ex.FileRequired(info) {
+		if c.required(ex, e, info) {
 			wanted = append(wanted, i)
 		}
 	}
@@ -125,8 +128,9 @@ func (c *collector) visit(ctx context.Context, e *image.Entry, r io.Reader) erro
 		return nil
 	}
 	if e.Type == image.Hardlink {
+		cp := *e // e is only valid during the visit
 		c.mu.Lock()
-		c.hardlinks = append(c.hardlinks, hardlink{entry: e, wanted: wanted})
+		c.hardlinks = append(c.hardlinks, hardlink{entry: &cp, wanted: wanted})
 		c.mu.Unlock()
 		return nil
 	}
@@ -150,11 +154,61 @@ func (c *collector) visit(ctx context.Context, e *image.Entry, r io.Reader) erro
 	return ctx.Err()
 }
 
-// extract runs extractor i on one file and records the outcome.
+// required asks ex whether it wants a file; a panic is the extractor's
+// failure on that file, not the scan's.
+func (c *collector) required(ex Extractor, e *image.Entry, info FileInfo) (want bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.fail(e, ex, panicError("FileRequired", v))
+			want = false
+		}
+	}()
+	return ex.FileRequired(info)
+}
+
+// ErrExtractorPanic marks the file error of an extractor that panicked on
+// a file: a bug in credence brought out by that file, which is reported
+// like any file it could not read (the scan is partial), never a crash.
+var ErrExtractorPanic = errors.New("extractor panicked")
+
+// panicError describes a recovered panic with the function and line that
+// raised it. Call it from the deferred function that recovered.
+func panicError(where string, v any) error {
+	return fmt.Errorf("%w in %s: %v (at %s)", ErrExtractorPanic, where, v, panicSite())
+}
+
+// panicSite is the first frame below the runtime's panic machinery.
+func panicSite() string {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	panicking := false
+	for {
+		f, more := frames.Next()
+		switch {
+		case f.Function == "runtime.gopanic":
+			panicking = true
+		case panicking && !strings.HasPrefix(f.Function, "runtime."):
+			return fmt.Sprintf("%s, %s:%d", f.Function, path.Base(f.File), f.Line)
+		}
+		if !more {
+			return "unknown"
+		}
+	}
+}
+
+// extract runs extractor i on one file and records the outcome. A panic in
+// the extractor becomes a file error; the scan goes on.
 func (c *collector) extract(ctx context.Context, i int, e *image.Entry, info FileInfo, r io.Reader) {
 	ex := c.extractors[i]
 	in := NewInput(info, r, c.tmpDir)
-	res, err := ex.Extract(ctx, in)
+	res, err := func() (res Result, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = panicError("Extract", v)
+			}
+		}()
+		return ex.Extract(ctx, in)
+	}()
 	in.Close()
 	if err != nil {
 		if ctx.Err() == nil {
@@ -227,7 +281,24 @@ func maxSize(e Extractor) int64 {
 func (c *collector) fail(e *image.Entry, ex Extractor, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.fileErrors = append(c.fileErrors, FileError{Path: e.Path, Layer: e.Layer, Extractor: ID(ex), Error: err.Error()})
+	c.fileErrors = append(c.fileErrors, FileError{Path: e.Path, Layer: e.Layer, Extractor: ID(ex), Error: oneLine(err.Error(), maxErrorLen)})
+}
+
+// maxErrorLen bounds the message of one file error: a parser that lists
+// every bad line of a hostile file must not fill the report.
+const maxErrorLen = 1000
+
+// oneLine joins the lines of s and cuts it to at most max bytes.
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = fmt.Sprintf("%s... (%d more bytes)", s[:cut], len(s)-cut)
+	}
+	return s
 }
 
 func (c *collector) warnf(format string, args ...any) {

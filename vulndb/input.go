@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	kflate "github.com/klauspost/compress/flate"
+
 	"github.com/credence-dev/credence/versions"
 	"github.com/credence-dev/credence/vulndb/epss"
 	"github.com/credence-dev/credence/vulndb/kev"
@@ -381,13 +383,41 @@ func openZip(in Input) (*zip.Reader, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("open zip (truncated or not a zip?): %w", err)
 		}
+		zr.RegisterDecompressor(zip.Deflate, inflater)
 		return zr, func() {}, nil
 	}
 	zr, err := zip.OpenReader(in.Path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open zip (truncated or not a zip?): %w", err)
 	}
+	zr.RegisterDecompressor(zip.Deflate, inflater)
 	return &zr.Reader, func() { zr.Close() }, nil
+}
+
+// inflater decompresses a zip entry with klauspost/compress's flate, about
+// twice as fast as the standard library's, from a pool: an archive holds
+// tens of thousands of small entries.
+func inflater(r io.Reader) io.ReadCloser {
+	if fr, ok := inflaters.Get().(io.ReadCloser); ok {
+		if err := fr.(kflate.Resetter).Reset(r, nil); err == nil {
+			return &pooledInflater{fr}
+		}
+	}
+	return &pooledInflater{kflate.NewReader(r)}
+}
+
+var inflaters sync.Pool
+
+type pooledInflater struct{ io.ReadCloser }
+
+func (p *pooledInflater) Close() error {
+	if p.ReadCloser == nil {
+		return nil
+	}
+	err := p.ReadCloser.Close()
+	inflaters.Put(p.ReadCloser)
+	p.ReadCloser = nil
+	return err
 }
 
 // prepare parses and checks one record and computes its index keys. A

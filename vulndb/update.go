@@ -32,10 +32,13 @@ type UpdateConfig struct {
 	KEVURL     string   // "" for DefaultKEVURL, "-" for none
 	EPSSURL    string   // "" for none
 	Client     *http.Client
-	// Progress, when set, is called as bytes arrive (total -1 if unknown).
+	// Progress, when set, is called as bytes arrive (total -1 if unknown),
+	// from the goroutines of concurrent downloads.
 	Progress func(name string, done, total int64)
 	// MaxBytes bounds one download (default 2 GiB).
 	MaxBytes int64
+	// Parallel is how many downloads run at once (default DefaultParallel).
+	Parallel int
 }
 
 // UpdateReport says what an update fetched.
@@ -73,9 +76,10 @@ func (cfg UpdateConfig) URLs() []string {
 }
 
 // Update downloads the configured sources with conditional requests
-// (If-None-Match / If-Modified-Since against what the database recorded)
-// and imports those that changed, atomically. A failed download changes
-// nothing.
+// (If-None-Match / If-Modified-Since against what the database recorded),
+// several at once, and imports those that changed, atomically: each is
+// parsed while the ones after it still download. A failed download
+// changes nothing.
 func Update(ctx context.Context, path string, cfg UpdateConfig) (*UpdateReport, error) {
 	client := cfg.Client
 	if client == nil {
@@ -108,30 +112,89 @@ func Update(ctx context.Context, path string, cfg UpdateConfig) (*UpdateReport, 
 	}
 	defer os.RemoveAll(dir)
 
+	// Downloads run Parallel at a time; each archive is imported as soon
+	// as it and those before it are in (the order decides which source
+	// keeps a record two of them hold), while the next ones download.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	urls := cfg.URLs()
+	downloads := make([]*download, len(urls))
+	sem := make(chan struct{}, max(1, cfg.Parallel))
+	if cfg.Parallel == 0 {
+		sem = make(chan struct{}, DefaultParallel)
+	}
+	for i, u := range urls {
+		d := &download{url: u, done: make(chan struct{})}
+		downloads[i] = d
+		go func() {
+			defer close(d.done)
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				d.err = ctx.Err()
+				return
+			}
+			prev, had := known[u]
+			d.in, d.changed, d.err = fetch(ctx, client, cfg, u, filepath.Join(dir, fmt.Sprintf("%d-%s", i, urlFileName(u))), prev, had)
+		}()
+	}
 	rep := &UpdateReport{Fetched: []string{}, Unchanged: []string{}}
-	var inputs []Input
-	for i, u := range cfg.URLs() {
-		prev, had := known[u]
-		in, changed, err := fetch(ctx, client, cfg, u, filepath.Join(dir, fmt.Sprintf("%d-%s", i, urlFileName(u))), prev, had)
-		if err != nil {
-			return nil, err
+	next := 0
+	// wait returns the next download that changed, in order.
+	wait := func() (*download, error) {
+		for ; next < len(downloads); next++ {
+			d := downloads[next]
+			<-d.done
+			if d.err != nil {
+				return nil, d.err
+			}
+			if !d.changed {
+				rep.Unchanged = append(rep.Unchanged, d.url)
+				continue
+			}
+			rep.Fetched = append(rep.Fetched, d.url)
+			next++
+			return d, nil
 		}
-		if !changed {
-			rep.Unchanged = append(rep.Unchanged, u)
-			continue
+		return nil, nil
+	}
+	first, err := wait()
+	if err != nil {
+		return nil, err
+	}
+	if first == nil {
+		return rep, nil // nothing changed: the database is not touched
+	}
+	imp, err := importSeq(ctx, path, func(yield func(Input, error) bool) {
+		for d := first; d != nil; {
+			if !yield(d.in, nil) {
+				return
+			}
+			var err error
+			if d, err = wait(); err != nil {
+				yield(Input{}, err)
+				return
+			}
 		}
-		rep.Fetched = append(rep.Fetched, u)
-		inputs = append(inputs, in)
-	}
-	if len(inputs) == 0 {
-		return rep, nil
-	}
-	imp, err := Import(ctx, path, inputs, importOpts...)
+	}, importOpts...)
 	if err != nil {
 		return nil, err
 	}
 	rep.Import = imp
 	return rep, nil
+}
+
+// DefaultParallel is how many downloads Update runs at once.
+const DefaultParallel = 4
+
+// download is one source Update fetches.
+type download struct {
+	url     string
+	in      Input
+	changed bool
+	err     error
+	done    chan struct{} // closed when in, changed and err are set
 }
 
 func urlFileName(u string) string {

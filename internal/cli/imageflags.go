@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/credence-dev/credence/image"
 	"github.com/credence-dev/credence/inventory"
@@ -28,6 +29,7 @@ const imageRefHelp = `IMAGE is one of:
 type imageFlags struct {
 	platform     string
 	maxExpansion int64
+	maxIndexMiB  int64
 	noProgress   bool
 }
 
@@ -35,6 +37,7 @@ func addImageFlags(cmd *cobra.Command) *imageFlags {
 	f := &imageFlags{}
 	cmd.Flags().StringVar(&f.platform, "platform", image.DefaultPlatform, "platform to pick from a multi-platform image (os/arch[/variant])")
 	cmd.Flags().Int64Var(&f.maxExpansion, "max-expansion", image.DefaultMaxExpansion, "stop reading a layer that expands to more than this many times its stored size (decompression bombs)")
+	cmd.Flags().Int64Var(&f.maxIndexMiB, "max-file-index", image.DefaultMaxIndex>>20, "MiB of memory the index of the image's files (every path of every layer) may take")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "do not show reading progress on a terminal")
 	return f
 }
@@ -42,7 +45,7 @@ func addImageFlags(cmd *cobra.Command) *imageFlags {
 // inventory opens ref and runs every extractor over it.
 func (f *imageFlags) inventory(ctx context.Context, ref string, stderr io.Writer) (*image.Image, *inventory.Inventory, error) {
 	var prog *progress
-	opts := []image.Option{image.WithPlatform(f.platform), image.WithMaxExpansion(f.maxExpansion)}
+	opts := []image.Option{image.WithPlatform(f.platform), image.WithMaxExpansion(f.maxExpansion), image.WithMaxIndex(f.maxIndexMiB << 20)}
 	if !f.noProgress && isTerminal(stderr) {
 		prog = &progress{w: stderr}
 		opts = append(opts, image.WithProgress(prog))
@@ -71,13 +74,11 @@ func (f *imageFlags) inventory(ctx context.Context, ref string, stderr io.Writer
 	return img, inv, nil
 }
 
+// isTerminal reports whether w is a terminal (not merely a character
+// device: /dev/null is one too).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // progress prints "reading layers: 12.0/77.0 MiB" on a terminal, at most ten times a second.

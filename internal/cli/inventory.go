@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -35,7 +38,7 @@ Files deleted by a later layer (whiteouts) are not reported.
 			return err
 		}
 		if out.format == "json" {
-			return writeJSON(cmd.OutOrStdout(), inventoryReport{Image: img, Inventory: inv})
+			return inventoryReport{Image: img, Inventory: inv}.writeJSON(cmd.OutOrStdout())
 		}
 		printWarnings(cmd.ErrOrStderr(), inv)
 		return printInventory(cmd.OutOrStdout(), img, inv)
@@ -47,6 +50,48 @@ Files deleted by a later layer (whiteouts) are not reported.
 type inventoryReport struct {
 	Image *image.Image `json:"image"`
 	*inventory.Inventory
+}
+
+// writeJSON writes r exactly as writeJSON(w, r) would, but one package at a
+// time: an image with tens of thousands of packages is not also held in
+// memory as one document (twice: compact, then indented).
+func (r inventoryReport) writeJSON(w io.Writer) error {
+	if r.Inventory == nil || len(r.Packages) == 0 {
+		return writeJSON(w, r)
+	}
+	shell := *r.Inventory
+	shell.Packages = []*inventory.Package{}
+	var head bytes.Buffer
+	if err := writeJSON(&head, inventoryReport{Image: r.Image, Inventory: &shell}); err != nil {
+		return err
+	}
+	// Newlines inside JSON strings are escaped: this is the top-level field.
+	const marker = "\n  \"packages\": [],\n"
+	before, after, ok := bytes.Cut(head.Bytes(), []byte(marker))
+	if !ok {
+		return writeJSON(w, r)
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(before)
+	bw.WriteString("\n  \"packages\": [")
+	var one bytes.Buffer
+	enc := json.NewEncoder(&one)
+	enc.SetIndent("    ", "  ")
+	enc.SetEscapeHTML(false)
+	for i, p := range r.Packages {
+		one.Reset()
+		if err := enc.Encode(p); err != nil {
+			return err
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(bytes.TrimSuffix(one.Bytes(), []byte("\n")))
+	}
+	bw.WriteString("\n  ],\n")
+	bw.Write(after)
+	return bw.Flush()
 }
 
 func printInventory(w io.Writer, img *image.Image, inv *inventory.Inventory) error {

@@ -39,7 +39,7 @@ licences, the paths it was found at and the layer that added it.
 			printWarnings(cmd.ErrOrStderr(), inv)
 			return sbom.WriteSPDX(w, sbom.SPDX(img, inv))
 		case "json":
-			return writeJSON(w, inventoryReport{Image: img, Inventory: inv})
+			return inventoryReport{Image: img, Inventory: inv}.writeJSON(w)
 		}
 		printWarnings(cmd.ErrOrStderr(), inv)
 		return printInventory(w, img, inv)

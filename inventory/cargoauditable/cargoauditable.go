@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/internal/elfhead"
 )
 
 // Name of the extractor.
@@ -35,7 +36,7 @@ func New() Extractor { return Extractor{} }
 func (Extractor) Name() string { return Name }
 
 // Version implements inventory.Extractor.
-func (Extractor) Version() int { return 1 }
+func (Extractor) Version() int { return 2 }
 
 const (
 	maxBinarySize = 512 << 20
@@ -81,16 +82,18 @@ type versionInfo struct {
 }
 
 // Extract implements inventory.Extractor. Files that do not start like an
-// ELF, PE or Mach-O file are left after their first bytes. Others need
-// random access (the section table of an ELF file is at its end): the
-// input's own when it has one, else a spooled copy. A file without a
-// .dep-v0 section gives nothing; one whose section is broken is an error.
+// ELF, PE or Mach-O file are left after their first bytes. A streamed ELF
+// file is read once, keeping only what may be the section (stream.go); with
+// random access the section table is read where it is. A streamed PE or
+// Mach-O file (rare in Linux images) is spooled for random access. A file
+// without a .dep-v0 section gives nothing; one whose section is broken, or
+// could not be read from the stream, is an error.
 //
 // Only crates.io crates are reported (type cargo, ecosystem crates.io);
 // local crates (the binary's own workspace) are not, and crates from git
 // or other registries are named in a warning.
 func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Result, error) {
-	head := make([]byte, min(in.Size, 64))
+	head := make([]byte, min(in.Size, headSize))
 	n, err := io.ReadFull(in.Reader, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return inventory.Result{}, fmt.Errorf("read %s: %w", in.Path, err)
@@ -101,6 +104,17 @@ func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Re
 		return inventory.Result{}, nil
 	}
 	ra, ok := in.Reader.(io.ReaderAt)
+	if !ok && kind == "elf" {
+		f, err := elfhead.Parse(head)
+		if err != nil {
+			return inventory.Result{}, nil
+		}
+		data, err := streamELF(ctx, f, io.MultiReader(bytes.NewReader(head), in.Reader), in.Size)
+		if err != nil {
+			return inventory.Result{}, fmt.Errorf("%s: %w", in.Path, err)
+		}
+		return parseSection(in.Path, data)
+	}
 	if !ok {
 		in.Reader = io.MultiReader(bytes.NewReader(head), in.Reader)
 		if ra, err = in.ReaderAt(); err != nil {
@@ -118,9 +132,20 @@ func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Re
 	if len(data) > maxCompressed {
 		return inventory.Result{}, fmt.Errorf("%s section of %s is over %d bytes", sectionName, in.Path, maxCompressed)
 	}
+	return parseSection(in.Path, data)
+}
+
+// headSize is how much is read first: the ELF header and program headers.
+const headSize = 4 << 10
+
+// parseSection parses the content of a .dep-v0 section (none: no crates).
+func parseSection(path string, data []byte) (inventory.Result, error) {
+	if data == nil {
+		return inventory.Result{}, nil
+	}
 	res, err := parse(data)
 	if err != nil {
-		return inventory.Result{}, fmt.Errorf("%s section of %s: %w", sectionName, in.Path, err)
+		return inventory.Result{}, fmt.Errorf("%s section of %s: %w", sectionName, path, err)
 	}
 	return res, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"encoding/binary"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -300,5 +301,51 @@ func BenchmarkExtract(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// loadedELF is an elfFile with one PT_LOAD program header covering the
+// whole file, so .dep-v0 lies inside a loaded segment: not where linkers
+// put a section without flags.
+func loadedELF(payload []byte) []byte {
+	b := elfFile(payload)
+	phoff := len(b)
+	p := make([]byte, 56)
+	le.PutUint32(p, 1)                   // PT_LOAD
+	le.PutUint32(p[4:], 4)               // R
+	le.PutUint64(p[32:], uint64(len(b))) // p_filesz: everything before the program header
+	le.PutUint64(p[40:], uint64(len(b))) // p_memsz
+	b = append(b, p...)
+	le.PutUint64(b[32:], uint64(phoff)) // e_phoff
+	le.PutUint16(b[56:], 1)             // e_phnum
+	return b
+}
+
+// Streamed, an ELF file is read once without keeping it: the section table
+// at its end decides which of the bytes kept on the way were .dep-v0. A
+// section the stream did not keep is an error, never "no crates"; with
+// random access the same file reads fine.
+func TestExtractStreamedELF(t *testing.T) {
+	data := loadedELF(deflate(t, []byte(auditJSON)))
+	if res, err := extract(t, data, true); err != nil || len(res.Packages) != len(wantPackages()) {
+		t.Fatalf("random access: %v, %v", res.Packages, err)
+	}
+	_, err := extract(t, data, false)
+	if !errors.Is(err, cargoauditable.ErrNotCaptured) {
+		t.Errorf("streamed, section inside a loaded segment: error %v, want ErrNotCaptured", err)
+	}
+
+	// Many decoys: zlib headers and section names that lead nowhere.
+	decoys := bytes.Repeat([]byte("\x78\x9c not zlib .dep-v0\x00"), 40)
+	payload := deflate(t, []byte(auditJSON))
+	withDecoys := elfFile(append(append([]byte(nil), payload...), decoys...))
+	// The section keeps its size: the decoys sit after it, inside no section.
+	le.PutUint64(withDecoys[len(withDecoys)-2*64+32:], uint64(len(payload)))
+	res, err := extract(t, withDecoys, false)
+	if err != nil {
+		t.Fatalf("decoys: %v", err)
+	}
+	if diff := cmp.Diff(wantPackages(), res.Packages); diff != "" {
+		t.Errorf("decoys: (-want +got):\n%s", diff)
 	}
 }

@@ -4,6 +4,7 @@ package gobinary
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"debug/buildinfo"
 	"encoding/binary"
@@ -11,9 +12,11 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/credence-dev/credence/inventory"
+	"github.com/credence-dev/credence/inventory/internal/elfhead"
 )
 
 // Name of the extractor.
@@ -31,7 +34,7 @@ func New() Extractor { return Extractor{} }
 func (Extractor) Name() string { return Name }
 
 // Version implements inventory.Extractor.
-func (Extractor) Version() int { return 1 }
+func (Extractor) Version() int { return 2 }
 
 // maxBinarySize bounds the executables read; the largest Go binaries in
 // the wild (kubelet, terraform providers) are a few hundred MB.
@@ -69,15 +72,20 @@ type Metadata struct {
 var ErrOldFormat = errors.New("build info of a Go binary built before go1.18 needs random access")
 
 // Extract implements inventory.Extractor. It reads the first bytes and
-// stops there unless they are an ELF, PE or Mach-O header; it then streams
-// the file looking for the build info blob that Go 1.18+ linkers write
-// ("\xff Go buildinf:" followed by the version and module strings inline),
-// keeping only a small window in memory. Older binaries (addresses instead
-// of strings) are read with debug/buildinfo when the input offers random
-// access; streamed, ELF ones are read through oldCapture (old.go), others
-// fail with ErrOldFormat.
+// stops there unless they are an ELF, PE or Mach-O header. For an ELF file
+// whose program headers are in those bytes it then looks for the build
+// info blob only where the Go linker puts it, in the writable loadable
+// segments (as debug/buildinfo does), at 16-byte aligned offsets: bytes
+// before them are skipped, reading stops after them. Go 1.18+ linkers write
+// the Go version and the module strings inline ("\xff Go buildinf:", flag 2).
+// Older binaries (addresses instead of strings) are read with
+// debug/buildinfo when the input offers random access; streamed, ELF ones
+// are read through oldCapture (old.go), which must see every byte; others
+// fail with ErrOldFormat. Other formats are searched from end to end.
 func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Result, error) {
-	head := make([]byte, min(in.Size, headSize))
+	headBuf := getBuffer(headSize)
+	defer putBuffer(headBuf)
+	head := headBuf[:min(in.Size, headSize)]
 	n, err := io.ReadFull(in.Reader, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return inventory.Result{}, fmt.Errorf("read %s: %w", in.Path, err)
@@ -86,30 +94,74 @@ func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Re
 	if !executable(head) {
 		return inventory.Result{}, nil
 	}
-	ra, random := in.Reader.(io.ReaderAt)
-	src := io.MultiReader(bytes.NewReader(head), in.Reader)
-	var segs []segment
-	if random {
-		src = io.NewSectionReader(ra, 0, in.Size)
-	} else if goNote(head) {
-		segs = elfSegments(head)
+	var ranges []elfhead.Range // nil: the whole file
+	isGo := false
+	if f, err := elfhead.Parse(head); err == nil && len(f.Progs) > 0 {
+		isGo = f.HasNote(head, "Go", noteGoBuildID) || (!hasNoteSegment(f) && goNote(head))
+		ranges = clip(f.Ranges(elfhead.PFW|elfhead.PFX, elfhead.PFW), in.Size)
+		if len(ranges) == 0 { // no writable segment: not a Go executable
+			return noBuildInfo(isGo), nil
+		}
+	} else {
+		isGo = goNote(head)
 	}
-	bi, err := scan(ctx, src, in.Size, segs)
-	if errors.Is(err, ErrOldFormat) && random {
-		bi, err = buildinfo.Read(ra)
+	var bi *debug.BuildInfo
+	if ra, ok := in.Reader.(io.ReaderAt); ok {
+		// Random access: read the ranges only.
+		start := int64(0)
+		if ranges != nil {
+			start = int64(ranges[0].Off)
+		}
+		bi, err = scan(ctx, io.NewSectionReader(ra, start, in.Size-start), start, in.Size, ranges, nil)
+		if errors.Is(err, ErrOldFormat) {
+			bi, err = buildinfo.Read(ra)
+		}
+	} else {
+		var segs []segment
+		if isGo {
+			segs = elfSegments(head) // a pre-1.18 build info may point back into them
+		}
+		bi, err = scan(ctx, io.MultiReader(bytes.NewReader(head), in.Reader), 0, in.Size, ranges, segs)
 	}
 	if err != nil {
 		return inventory.Result{}, fmt.Errorf("read Go build info of %s: %w", in.Path, err)
 	}
 	if bi == nil {
-		if goNote(head) {
-			// A Go linker wrote this file, but no build info: built
-			// before go1.13, or stripped of it. Unknown is not safe.
-			return inventory.Result{Warnings: []string{"a Go executable without build info (built before go1.13?): its modules and Go version are unknown"}}, nil
-		}
-		return inventory.Result{}, nil
+		return noBuildInfo(isGo), nil
 	}
 	return packages(bi), nil
+}
+
+// hasNoteSegment reports whether f has a PT_NOTE program header: real
+// executables do (the Go build ID, the GNU build ID); only without one are
+// the first bytes searched for the Go note.
+func hasNoteSegment(f *elfhead.File) bool {
+	return slices.ContainsFunc(f.Progs, func(p elfhead.Prog) bool { return p.Type == elfhead.PTNote })
+}
+
+// noteGoBuildID is the type of the ELF note ("Go") holding the Go build ID.
+const noteGoBuildID = 4
+
+// noBuildInfo is the result for an executable without build info: nothing,
+// or, for a file a Go linker wrote (built before go1.13, or stripped of
+// it), a warning. Unknown is not safe.
+func noBuildInfo(isGo bool) inventory.Result {
+	if !isGo {
+		return inventory.Result{}
+	}
+	return inventory.Result{Warnings: []string{"a Go executable without build info (built before go1.13?): its modules and Go version are unknown"}}
+}
+
+// clip sorts ranges and drops what lies past the end of the file.
+func clip(ranges []elfhead.Range, size int64) []elfhead.Range {
+	var out []elfhead.Range
+	for _, r := range ranges {
+		if r.Off < uint64(size) {
+			out = append(out, elfhead.Range{Off: r.Off, End: min(r.End, uint64(size))})
+		}
+	}
+	slices.SortFunc(out, func(a, b elfhead.Range) int { return cmp.Compare(a.Off, b.Off) })
+	return out
 }
 
 // headSize is how much of a file is read before deciding anything: enough
@@ -118,8 +170,8 @@ func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Re
 const headSize = 64 << 10
 
 // goNote reports whether head holds the ELF note the Go linker writes
-// (name "Go", type 4, NT_GOBUILDID, in either byte order): only such files
-// pay for remembering strings a pre-1.18 build info may point back to.
+// (name "Go", type 4, NT_GOBUILDID, in either byte order), for a file whose
+// program headers could not be read.
 func goNote(head []byte) bool {
 	return bytes.Contains(head, []byte("\x04\x00\x00\x00Go\x00\x00")) || bytes.Contains(head, []byte("\x00\x00\x00\x04Go\x00\x00"))
 }

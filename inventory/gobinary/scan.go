@@ -1,7 +1,6 @@
 package gobinary
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,6 +8,9 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+	"sync"
+
+	"github.com/credence-dev/credence/inventory/internal/elfhead"
 )
 
 // The build info blob, as the Go linker writes it (cmd/link, and read by
@@ -80,13 +82,20 @@ func (w *window) discard(n int) {
 	w.off += int64(n)
 }
 
-// scan streams r (of size bytes) looking for the build info. It returns
-// nil, nil when there is none, and ErrOldFormat when the only build info
-// found stores addresses that could not be followed. With segs (the ELF
-// segments of the file) it follows them through an oldCapture.
-func scan(ctx context.Context, r io.Reader, size int64, segs []segment) (*debug.BuildInfo, error) {
+// magic8 is the first 8 bytes of magic, as a little-endian word.
+var magic8 = binary.LittleEndian.Uint64(magic)
+
+// scan reads r, whose first byte is at file offset start, looking for the
+// build info at 16-byte aligned offsets inside ranges (all of the file when
+// ranges is nil). It returns nil, nil when there is none, and ErrOldFormat
+// when the only build info found stores addresses that could not be
+// followed. With segs (the ELF segments of the file) every byte is seen by
+// an oldCapture, which follows such addresses; without it, bytes before a
+// range are skipped and reading stops after the last range.
+func scan(ctx context.Context, r io.Reader, start, size int64, ranges []elfhead.Range, segs []segment) (*debug.BuildInfo, error) {
 	chunk := int(min(max(size, 4096), chunkSize))
-	w := &window{r: r, buf: make([]byte, 0, 2*chunk), chunk: chunk}
+	w := &window{r: r, buf: getBuffer(2 * chunk), chunk: chunk, off: start}
+	defer putBuffer(w.buf)
 	var capture *oldCapture
 	if segs != nil {
 		capture = newOldCapture(segs)
@@ -97,16 +106,21 @@ func scan(ctx context.Context, r io.Reader, size int64, segs []segment) (*debug.
 		if chunks%64 == 63 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if capture == nil && ranges != nil {
+			next, ok := nextRange(ranges, w.off)
+			if !ok {
+				break // past the last range: nothing more to find
+			}
+			if err := w.skipTo(int64(next)); err != nil {
+				return nil, err
+			}
+		}
 		for {
-			i := bytes.Index(w.buf, magic)
+			i := findMagic(w.buf, w.off, ranges)
 			if i < 0 {
 				break
 			}
 			w.discard(i)
-			if w.off%16 != 0 { // not where a linker puts it: a string constant
-				w.discard(1)
-				continue
-			}
 			bi, isOld, err := parse(w)
 			if err != nil {
 				return nil, err
@@ -137,6 +151,92 @@ func scan(ctx context.Context, r io.Reader, size int64, segs []segment) (*debug.
 		return nil, ErrOldFormat
 	}
 	return nil, nil
+}
+
+// findMagic returns the index in buf (whose first byte is at file offset
+// base) of the first magic at a 16-byte aligned offset inside ranges, or -1.
+// A magic cut by the end of buf counts when its first 8 bytes are there;
+// parse reads on.
+func findMagic(buf []byte, base int64, ranges []elfhead.Range) int {
+	for p := int((16 - base%16) % 16); p+8 <= len(buf); p += 16 {
+		if binary.LittleEndian.Uint64(buf[p:]) != magic8 {
+			continue
+		}
+		if n := min(len(buf)-p, len(magic)); string(buf[p:p+n]) != string(magic[:n]) {
+			continue
+		}
+		if ranges != nil && !inRanges(ranges, uint64(base)+uint64(p)) {
+			continue
+		}
+		return p
+	}
+	return -1
+}
+
+func inRanges(ranges []elfhead.Range, off uint64) bool {
+	for _, r := range ranges {
+		if off >= r.Off && off < r.End {
+			return true
+		}
+	}
+	return false
+}
+
+// nextRange returns where the first range that ends after off starts (off
+// itself when off is inside it).
+func nextRange(ranges []elfhead.Range, off int64) (uint64, bool) {
+	best, ok := uint64(0), false
+	for _, r := range ranges {
+		if r.End > uint64(off) {
+			s := max(r.Off, uint64(off))
+			if !ok || s < best {
+				best, ok = s, true
+			}
+		}
+	}
+	return best, ok
+}
+
+// skipTo drops everything before file offset off, reading past it without
+// keeping it (no hook may be set).
+func (w *window) skipTo(off int64) error {
+	end := w.off + int64(len(w.buf))
+	if off <= end {
+		if off > w.off {
+			w.discard(int(off - w.off))
+		}
+		return nil
+	}
+	gap := off - end
+	w.buf, w.off = w.buf[:0], end
+	scratch := w.buf[:cap(w.buf)]
+	for gap > 0 && !w.eof {
+		n, err := w.r.Read(scratch[:min(int64(len(scratch)), gap)])
+		w.off += int64(n)
+		gap -= int64(n)
+		if errors.Is(err, io.EOF) {
+			w.eof = true
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Window buffers are pooled: one Extract per executable file.
+var bufferPool sync.Pool
+
+func getBuffer(n int) []byte {
+	if b, ok := bufferPool.Get().(*[]byte); ok && cap(*b) >= n {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func putBuffer(b []byte) {
+	if cap(b) <= 2*chunkSize {
+		bufferPool.Put(&b)
+	}
 }
 
 // parse reads the build info at the start of w.buf. It returns nil when

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -399,4 +400,20 @@ func FuzzExtract(f *testing.F) {
 	extractortest.Fuzz(f, e, "app.jar", func(p *inventory.Package) bool {
 		return extractortest.HasNameAndVersion(p) && len(p.Locations) == 1 && strings.HasPrefix(p.Locations[0], "app.jar")
 	})
+}
+
+// The coordinate and version checks accept exactly what Maven's characters
+// and the length bounds allow (the former regular expressions).
+func TestCoordinateCharset(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,200}$`)
+	vre := regexp.MustCompile(`^[A-Za-z0-9_.\-+]{1,128}$`)
+	for _, s := range []string{"", "a", "org.apache.logging.log4j", "log4j-core", "2.14.1", "1.0+build", "a b", "é", "x/y", "a:b",
+		strings.Repeat("a", 128), strings.Repeat("a", 129), strings.Repeat("a", 200), strings.Repeat("a", 201)} {
+		if got, want := java.MatchCoordinate(s), re.MatchString(s); got != want {
+			t.Errorf("coordinate %.20q: %v, want %v", s, got, want)
+		}
+		if got, want := java.MatchVersion(s), vre.MatchString(s); got != want {
+			t.Errorf("version %.20q: %v, want %v", s, got, want)
+		}
+	}
 }
