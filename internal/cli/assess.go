@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -9,33 +8,24 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 
 	"github.com/credence-dev/credence/assess"
-	"github.com/credence-dev/credence/assess/invcache"
-	"github.com/credence-dev/credence/cluster"
 	"github.com/credence-dev/credence/graph"
 	"github.com/credence-dev/credence/match"
 	"github.com/credence-dev/credence/report"
-	"github.com/credence-dev/credence/store"
-	sampledb "github.com/credence-dev/credence/vulndb/sample"
 )
 
 func newAssessCmd() *cobra.Command {
 	var (
-		images, imagePairs    []string
-		from, failOn, alerts  string
-		cachePath, ignoreFile string
-		maxSize               string
-		noCache, offline      bool
-		allowUnknown          bool
-		jobs, top             int
-		imageTimeout          time.Duration
-		maxDepth              int
-		minLikelihood         float64
-		criticalSel           string
-		criticalNS            []string
+		from, failOn, alerts string
+		ignoreFile           string
+		allowUnknown         bool
+		top                  int
+		maxDepth             int
+		minLikelihood        float64
+		criticalSel          string
+		criticalNS           []string
 	)
 	cmd := &cobra.Command{
 		Use:   "assess (--manifests DIR|FILE|- | --kubeconfig FILE [--context NAME])",
@@ -80,22 +70,13 @@ no network at view time: open it in any browser, e.g. -o html > report.html).`,
 	}
 	cf := addClusterFlags(cmd)
 	out := addOutputFlag(cmd, "table", "table", "json", "sarif", "html")
-	imgFlags := addImageFlags(cmd)
-	db := addDBFlag(cmd)
+	sf := addSubjectFlags(cmd, "never contact a registry: what --images does not hold is unknown")
 	fl := cmd.Flags()
-	fl.StringSliceVar(&images, "images", nil, "directories of OCI layouts and docker-archives (or one of them) that references resolve to, offline; repeatable")
-	fl.StringArrayVar(&imagePairs, "image", nil, "map one reference to an image: REF=IMAGE (e.g. shop/web:1.0=oci:./web); repeatable")
-	fl.BoolVar(&offline, "offline", false, "never contact a registry: what --images does not hold is unknown")
 	fl.StringVar(&from, "from", "", "only this workload: NS/NAME (a workload or pod name)")
 	fl.StringVar(&failOn, "fail-on", "", "exit 1 when a finding in an assessed image is at or above this severity (critical, high, medium, low) or in KEV (kev); a workload that could not be fully assessed fails too unless --allow-unknown")
 	fl.BoolVar(&allowUnknown, "allow-unknown", false, "with --fail-on: let workloads whose images could not be scanned or fully checked pass")
 	fl.StringVar(&ignoreFile, "ignore", "", "file of accepted risks (YAML or JSON; see 'credence scan --help')")
 	fl.StringVar(&alerts, "alert", "", "runtime alerts in Falco's JSON output format, one per line (FILE or - for stdin)")
-	fl.IntVar(&jobs, "jobs", 2, "images read at once")
-	fl.StringVar(&cachePath, "cache", "", "inventory cache: a file, or a store DSN (sqlite:///PATH, postgres://…) to share the server's (default $"+invcache.EnvPath+" or ~/.cache/credence/inventory.db)")
-	fl.BoolVar(&noCache, "no-cache", false, "read every image even if its inventory is cached, and cache nothing")
-	fl.StringVar(&maxSize, "max-image-size", "10GiB", "do not read images whose layers add up to more than this (stored size); they are unknown")
-	fl.DurationVar(&imageTimeout, "image-timeout", 5*time.Minute, "give up on one image (resolve and read) after this long; it is unknown")
 	fl.IntVar(&top, "top", 20, "workloads to print in the table (0: all)")
 	fl.IntVar(&maxDepth, "max-depth", 10, "longest attack path, in steps")
 	fl.Float64Var(&minLikelihood, "min-likelihood", 0.01, "drop attack paths less likely than this")
@@ -119,12 +100,8 @@ no network at view time: open it in any browser, e.g. -o html > report.html).`,
 			}
 			threshold = l
 		}
-		size, err := parseSize(maxSize)
-		if err != nil {
-			return usagef("--max-image-size %q: %v", maxSize, err)
-		}
-		if minLikelihood < 0 || minLikelihood > 1 || maxDepth < 1 || jobs < 1 {
-			return usagef("--min-likelihood must be in [0, 1], --max-depth and --jobs at least 1")
+		if minLikelihood < 0 || minLikelihood > 1 || maxDepth < 1 {
+			return usagef("--min-likelihood must be in [0, 1] and --max-depth at least 1")
 		}
 		if alerts == "-" && cf.manifests == "-" {
 			return usagef("--alert - and --manifests - cannot both read standard input")
@@ -154,6 +131,7 @@ no network at view time: open it in any browser, e.g. -o html > report.html).`,
 				r, name = f, alerts
 			}
 			var problems []string
+			var err error
 			als, problems, err = assess.ReadAlerts(r, name)
 			if err != nil {
 				return err
@@ -161,56 +139,22 @@ no network at view time: open it in any browser, e.g. -o html > report.html).`,
 			warnings = append(warnings, problems...)
 		}
 
-		src, st, closeDB, err := db.open(cmd.Context())
-		if err != nil {
-			return err
-		}
-		defer closeDB()
-		if db.resolve() == sampledb.Name {
-			warnings = append(warnings, "using the embedded sample database: a few dozen advisories for the demo images, not a real vulnerability database")
-		}
 		snap, err := cf.load(cmd.Context(), cmd)
 		if err != nil {
 			return err
 		}
-		dirs, dirWarnings, err := assess.NewImageDirs(cmd.Context(), images, imagePairs)
-		if err != nil {
-			return usageErr(err)
-		}
-		warnings = append(warnings, dirWarnings...)
-
-		opts := []assess.Option{
-			assess.WithImageDirs(dirs), assess.WithJobs(jobs), assess.WithPlatform(imgFlags.platform),
-			assess.WithImageTimeout(imageTimeout), assess.WithMaxImageSize(size), assess.WithMaxExpansion(imgFlags.maxExpansion),
-			assess.WithIgnores(rules), assess.WithAlerts(als),
-			assess.WithGraphOptions(graph.WithCriticalNamespaceSelector(criticalSel), graph.WithCriticalNamespaces(criticalNS...)),
-			assess.WithQueryOptions(graph.WithMaxDepth(maxDepth), graph.WithMinLikelihood(minLikelihood)),
-		}
-		if !offline {
-			opts = append(opts, assess.WithRegistry(authn.DefaultKeychain))
-			if cf.manifests == "" {
-				if read, err := cluster.PullSecretReader(cf.kubeconfig, cf.context); err == nil {
-					opts = append(opts, assess.WithPullSecrets(read))
-				}
-			}
-		}
-		if !noCache {
-			c, err := openInventoryCache(cmd.Context(), cachePath)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			opts = append(opts, assess.WithCache(c))
-		}
-		if !imgFlags.noProgress && isTerminal(stderr) {
-			opts = append(opts, assess.WithProgress(phaseProgress(stderr)))
-		}
-		res, err := assess.Assess(cmd.Context(), snap, src, opts...)
+		run, err := sf.open(cmd.Context(), stderr, cf)
 		if err != nil {
 			return err
 		}
-		if !imgFlags.noProgress && isTerminal(stderr) {
-			fmt.Fprint(stderr, "\r\033[K")
+		defer run.Close()
+		warnings = append(warnings, run.warnings...)
+		res, err := run.assess(cmd.Context(), stderr, snap,
+			assess.WithIgnores(rules), assess.WithAlerts(als),
+			assess.WithGraphOptions(graph.WithCriticalNamespaceSelector(criticalSel), graph.WithCriticalNamespaces(criticalNS...)),
+			assess.WithQueryOptions(graph.WithMaxDepth(maxDepth), graph.WithMinLikelihood(minLikelihood)))
+		if err != nil {
+			return err
 		}
 		if from != "" {
 			if err := narrow(res, from); err != nil {
@@ -224,9 +168,9 @@ no network at view time: open it in any browser, e.g. -o html > report.html).`,
 		case "sarif":
 			err = report.WriteAssessSARIF(w, res)
 		case "html":
-			err = report.WriteHTML(w, res, report.WithDatabase(dbLabel(db.resolve(), st.Advisories)))
+			err = report.WriteHTML(w, res, report.WithDatabase(dbLabel(sf.db.resolve(), run.status.Advisories)))
 		default:
-			err = printAssess(w, res, dbLabel(db.resolve(), st.Advisories), top)
+			err = printAssess(w, res, dbLabel(sf.db.resolve(), run.status.Advisories), top)
 		}
 		if err != nil {
 			return err
@@ -372,17 +316,4 @@ func phaseProgress(w io.Writer) assess.Progress {
 		what := map[string]string{"resolve": "resolving images of pods", "scan": "reading images", "match": "matching", "verify": "verifying provenance"}[phase]
 		fmt.Fprintf(w, "\r\033[K%s: %d/%d", what, done, total)
 	}
-}
-
-// openInventoryCache opens the --cache file or store DSN, or the default
-// cache file.
-func openInventoryCache(ctx context.Context, path string) (*store.Store, error) {
-	if path == "" {
-		p, err := invcache.DefaultPath()
-		if err != nil {
-			return nil, err
-		}
-		path = p
-	}
-	return invcache.Open(ctx, path)
 }

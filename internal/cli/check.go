@@ -14,12 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/credence-dev/credence/assess"
-	"github.com/credence-dev/credence/assess/invcache"
 	"github.com/credence-dev/credence/cluster"
 	"github.com/credence-dev/credence/internal/version"
 	"github.com/credence-dev/credence/policy"
 	"github.com/credence-dev/credence/provenance"
-	sampledb "github.com/credence-dev/credence/vulndb/sample"
 )
 
 // CheckVersion is the version of check's JSON output.
@@ -27,14 +25,12 @@ const CheckVersion = "credence.dev/check/v1"
 
 func newCheckCmd() *cobra.Command {
 	var (
-		manifests, baseline      string
-		images, imagePairs       []string
-		policies, registries     []string
-		offline, noCache, list   bool
-		cachePath, show          string
-		jobs                     int
-		imageTimeout, verifyTime time.Duration
-		f                        trustFlags
+		manifests, baseline  string
+		policies, registries []string
+		list                 bool
+		show                 string
+		verifyTime           time.Duration
+		f                    trustFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "check -f MANIFESTS [--policy FILE]... [--images DIR]... [--key FILE | --certificate-identity ...]",
@@ -122,13 +118,7 @@ or, without it, with no path at all.`,
 	fl.StringVarP(&manifests, "manifests", "f", "", "the manifests to check: a directory, a file, or - for standard input")
 	fl.StringArrayVar(&policies, "policy", nil, "policy file (YAML); repeatable; default: credence-pss-baseline@v1 and credence-no-kev@v1 enforced")
 	fl.StringVar(&baseline, "baseline", "", "previous assessment (credence assess -o json) the new paths to critical assets are compared with (default: no path at all)")
-	fl.StringSliceVar(&images, "images", nil, "directories of OCI layouts and docker-archives that references resolve to; repeatable")
-	fl.StringArrayVar(&imagePairs, "image", nil, "map one reference to an image: REF=IMAGE; repeatable")
-	fl.BoolVar(&offline, "offline", false, "never contact a registry: images not in --images are unknown, and provenance cannot be verified")
-	fl.IntVar(&jobs, "jobs", 2, "images read (and verified) at once")
-	fl.StringVar(&cachePath, "cache", "", "inventory cache file (default $"+invcache.EnvPath+" or ~/.cache/credence/inventory.db)")
-	fl.BoolVar(&noCache, "no-cache", false, "read every image even if its inventory is cached, and cache nothing")
-	fl.DurationVar(&imageTimeout, "image-timeout", 5*time.Minute, "give up on one image (resolve and read) after this long; it is unknown")
+	sf := addSubjectFlags(cmd, "never contact a registry: images not in --images are unknown, and provenance cannot be verified")
 	fl.DurationVar(&verifyTime, "verify-timeout", assess.DefaultVerifyTimeout, "give up verifying one image's provenance after this long (a transient error)")
 	fl.StringArrayVar(&f.keys, "key", nil, "verify provenance: trust signatures by this PEM public key (authority \"key\"); repeatable")
 	f.addIdentity(cmd)
@@ -137,8 +127,6 @@ or, without it, with no path at all.`,
 	fl.StringArrayVar(&registries, "trusted-registry", nil, "provenance: accept only images under this registry or registry/path prefix (repeatable)")
 	fl.BoolVar(&list, "list-packs", false, "list the built-in packs and their parameters, and exit")
 	fl.StringVar(&show, "show-pack", "", "print a built-in pack's source (NAME@VERSION), and exit")
-	imgFlags := addImageFlags(cmd)
-	db := addDBFlag(cmd)
 	out := addOutputFlag(cmd, "table", "table", "json", "sarif")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		w, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -166,63 +154,33 @@ or, without it, with no path at all.`,
 				return err
 			}
 		}
-		var warnings []string
-		opts := []assess.Option{assess.WithJobs(jobs), assess.WithPlatform(imgFlags.platform), assess.WithImageTimeout(imageTimeout),
-			assess.WithMaxExpansion(imgFlags.maxExpansion), assess.WithVerifyTimeout(verifyTime)}
+		var opts []assess.Option
 		wantsProvenance := len(f.keys) > 0 || f.identity != "" || f.identityRegexp != "" || f.issuer != "" || f.issuerRegexp != ""
 		if wantsProvenance {
-			if offline {
+			if sf.offline {
 				return usagef("--offline cannot verify provenance (signatures live in the registry): drop --offline, or the --key/--certificate-* flags")
 			}
 			v, p, err := provenanceVerifier(&f, registries)
 			if err != nil {
 				return err
 			}
-			opts = append(opts, assess.WithProvenance(v, p))
+			opts = append(opts, assess.WithProvenance(v, p), assess.WithVerifyTimeout(verifyTime))
 		} else if len(registries) > 0 || len(f.trustedRoots) > 0 {
 			return usagef("--trusted-registry and --trusted-root need whom to trust: --key, or --certificate-identity and --certificate-oidc-issuer")
-		}
-		if !offline {
-			opts = append(opts, assess.WithRegistry(authn.DefaultKeychain))
-		}
-		if jobs < 1 {
-			return usagef("--jobs must be at least 1")
-		}
-		src, _, closeDB, err := db.open(cmd.Context())
-		if err != nil {
-			return err
-		}
-		defer closeDB()
-		if db.resolve() == sampledb.Name {
-			warnings = append(warnings, "using the embedded sample database: a few dozen advisories for the demo images, not a real vulnerability database")
 		}
 		snap, err := cluster.FromManifests(cmd.Context(), manifests, cluster.WithStdin(cmd.InOrStdin()))
 		if err != nil {
 			return usageErr(fmt.Errorf("load manifests: %w", err))
 		}
-		dirs, dirWarnings, err := assess.NewImageDirs(cmd.Context(), images, imagePairs)
-		if err != nil {
-			return usageErr(err)
-		}
-		warnings = append(warnings, dirWarnings...)
-		opts = append(opts, assess.WithImageDirs(dirs))
-		if !noCache {
-			c, err := openInventoryCache(cmd.Context(), cachePath)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			opts = append(opts, assess.WithCache(c))
-		}
-		if !imgFlags.noProgress && isTerminal(stderr) {
-			opts = append(opts, assess.WithProgress(phaseProgress(stderr)))
-		}
-		a, err := assess.Assess(cmd.Context(), snap, src, opts...)
+		run, err := sf.open(cmd.Context(), stderr, nil)
 		if err != nil {
 			return err
 		}
-		if !imgFlags.noProgress && isTerminal(stderr) {
-			fmt.Fprint(stderr, "\r\033[K")
+		defer run.Close()
+		warnings := run.warnings
+		a, err := run.assess(cmd.Context(), stderr, snap, opts...)
+		if err != nil {
+			return err
 		}
 		res := runChecks(engine, a, base)
 		switch out.format {
