@@ -57,15 +57,14 @@ func BenchmarkHookProcess(b *testing.B) {
 	requireRunc(b) // for busybox and runc spec
 	n := startNode(b)
 	bundle := n.bundle(b, container{id: "hookbench", args: []string{"true"}}, noHook)
-	for _, hook := range []string{credenceHook} {
-		b.Run("credence-agent-hook", func(b *testing.B) {
-			_ = hook
-			args := []string{credenceBinary(b), "agent", "hook", "--socket", n.socket}
+	for _, build := range []struct{ name, bin string }{{"node-build", nodeBinary(b)}, {"full-build", credenceBinary(b)}} {
+		b.Run("credence-agent-hook/"+build.name, func(b *testing.B) {
+			args := []string{build.bin, "agent", "hook", "--socket", n.socket}
 			before := n.logSize(b)
 			cpu := swtpmtest.StartCPU()
 			defer cpu.Report(b)
 			for i := 0; b.Loop(); i++ {
-				state := fmt.Sprintf(`{"ociVersion":"1.0.2","id":"hook-%d","status":"creating","pid":1,"bundle":%q}`, i, bundle)
+				state := fmt.Sprintf(`{"ociVersion":"1.0.2","id":"hook-%s-%d","status":"creating","pid":1,"bundle":%q}`, build.name, i, bundle)
 				cmd := exec.Command(args[0], args[1:]...)
 				cmd.Stdin = bytes.NewReader([]byte(state))
 				if out, err := cmd.CombinedOutput(); err != nil {

@@ -25,7 +25,6 @@ const testPCR = 23
 
 var (
 	buildOnce sync.Once
-	binPath   string // cmd/credence
 	buildErr  error
 	binDir    string
 )
@@ -48,27 +47,37 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// credenceBinary builds cmd/credence once per test binary: runc runs it as
-// the hook, and tests drive the real CLI with it.
-func credenceBinary(t testing.TB) string {
+// credenceBinary builds cmd/credence once per test binary: tests drive the
+// real CLI with it. nodeBinary is the node build (-tags node: the agent
+// alone), which runc runs as the hook and which serves as the agent, as on
+// a node.
+func credenceBinary(t testing.TB) string { return built(t).full }
+
+func nodeBinary(t testing.TB) string { return built(t).node }
+
+type binaries struct{ full, node string }
+
+func built(t testing.TB) binaries {
 	t.Helper()
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "credence-bin")
 		if buildErr != nil {
 			return
 		}
-		binPath = filepath.Join(binDir, "credence")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/credence")
-		cmd.Dir = testutil.RepoRoot(t)
-		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = errors.New("go build ./cmd/credence: " + err.Error() + "\n" + string(out))
+		for _, b := range []struct{ path, tags string }{{filepath.Join(binDir, "credence"), ""}, {filepath.Join(binDir, "credence-node"), "node"}} {
+			cmd := exec.Command("go", "build", "-tags", b.tags, "-o", b.path, "./cmd/credence")
+			cmd.Dir = testutil.RepoRoot(t)
+			cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = errors.New("go build -tags '" + b.tags + "' ./cmd/credence: " + err.Error() + "\n" + string(out))
+				return
+			}
 		}
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	return binPath
+	return binaries{full: filepath.Join(binDir, "credence"), node: filepath.Join(binDir, "credence-node")}
 }
 
 // node is a swtpm, credence's TPM client over a cuttable proxy, and a

@@ -146,7 +146,7 @@ func (n *node) bundle(t testing.TB, c container, hook string) string {
 		t.Fatal(err)
 	}
 	if hook != noHook {
-		bin := credenceBinary(t)
+		bin := nodeBinary(t)
 		if out, code := runCLI(t, "agent", "install-hook", "--spec", cfgPath, "--binary", bin, "--socket", n.socket); code != 0 {
 			t.Fatalf("install-hook: exit %d: %s", code, out)
 		}
@@ -424,7 +424,7 @@ func TestAgentBinary(t *testing.T) {
 	defer os.RemoveAll(dir)
 	n := &node{dir: dir, socket: filepath.Join(dir, "agent.sock")}
 	r := startRuntime(t, dir)
-	cmd := exec.Command(credenceBinary(t), "agent", "run", "--tpm", sim.Addr(), "--log", filepath.Join(dir, "m.jsonl"),
+	cmd := exec.Command(nodeBinary(t), "agent", "run", "--tpm", sim.Addr(), "--log", filepath.Join(dir, "m.jsonl"),
 		"--socket", n.socket, "--pcr", "23", "--nri", "--nri-socket", r.sock)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -66,20 +66,7 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	// cobra's completion command: credence completion bash|zsh|fish|powershell.
 	root.CompletionOptions.HiddenDefaultCmd = false
-	root.AddCommand(
-		newVersionCmd(),
-		newAgentCmd(), newAttestCmd(),
-		newInventoryCmd(),
-		newScanCmd(),
-		newDBCmd(),
-		newSBOMCmd(),
-		newPostureCmd(),
-		newBlastRadiusCmd(),
-		newAssessCmd(),
-		newVerifyCmd(),
-		newVerifyBundleCmd(),
-		newCheckCmd(),
-	)
+	root.AddCommand(commands()...)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
 		if c.Args == nil {

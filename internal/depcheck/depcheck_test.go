@@ -81,3 +81,35 @@ func allowed(deps map[string][]string, pkg, dep, prefix string) bool {
 	}
 	return false
 }
+
+// nodeForbidden are what the node build (go build -tags node ./cmd/credence,
+// the agent alone) must not link: each costs initialisation at every
+// container start the OCI hook measures.
+var nodeForbidden = []string{
+	"k8s.io/client-go/kubernetes", "k8s.io/client-go/tools/clientcmd", "k8s.io/pod-security-admission",
+	"github.com/sigstore/", "cel.dev/", "github.com/google/cel-go", "modernc.org/sqlite", "github.com/jackc/pgx",
+	"github.com/prometheus/", "github.com/google/go-containerregistry",
+	"github.com/credence-dev/credence/assess", "github.com/credence-dev/credence/graph",
+	"github.com/credence-dev/credence/provenance", "github.com/credence-dev/credence/policy",
+	"github.com/credence-dev/credence/store", "github.com/credence-dev/credence/vulndb",
+}
+
+func TestNodeBuildDependencies(t *testing.T) {
+	cmd := exec.Command("go", "list", "-tags", "node", "-deps", "./cmd/credence")
+	cmd.Dir = "../.."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -tags node: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, "github.com/credence-dev/credence/agent/ocihook") {
+		t.Fatalf("the node build does not link the hook: %d packages", len(deps))
+	}
+	for _, d := range deps {
+		for _, f := range nodeForbidden {
+			if strings.HasPrefix(d, f) {
+				t.Errorf("the node build links %s (forbidden prefix %s)", d, f)
+			}
+		}
+	}
+}
