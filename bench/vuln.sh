@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Vulnerability database and matching benchmark (issue 4). Prints:
-#   1. import of all of ../shared/data (75,702 OSV records + KEV): wall, CPU, peak RSS; DB size
+#   1. import of all of ../shared/data (75,702 OSV records + KEV): wall, CPU, peak RSS; DB size; and the
+#      same import again into the existing database (replacing every source, as db update does)
 #   2. scan+match of the fixture-app image: wall time and the share spent matching
 #   3. osv-scanner v2 --offline on the same image and data, when built into $CREDENCE_CACHE
 # Usage: bash bench/vuln.sh [RUNS]   (needs ../shared and the fixture images; GNU time)
@@ -23,6 +24,11 @@ for i in $(seq "$runs"); do
     "$work/credence" db import --db "$work/vuln.db" "$shared/data" >/dev/null
 done
 echo "database size: $(stat -c %s "$work/vuln.db") bytes"
+echo "== the same import again, into the existing database (what db update does)"
+for i in $(seq "$runs"); do
+  /usr/bin/time -f "re-import: wall %e s, user %U s, sys %S s, max RSS %M KB" \
+    "$work/credence" db import --db "$work/vuln.db" "$shared/data" >/dev/null
+done
 
 for img in "docker-archive:$fx/fixture-app.docker.tar" "oci:$fx/oci/fixture-app"; do
 echo "== scan + match of $img"
