@@ -2,30 +2,25 @@ package report
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"embed"
-	"encoding/base64"
+	_ "embed"
 	"fmt"
 	"html/template"
 	"io"
-	"regexp"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/credence-dev/credence/assess"
 	"github.com/credence-dev/credence/graph"
 	"github.com/credence-dev/credence/internal/version"
-	"github.com/credence-dev/credence/match"
-	"github.com/credence-dev/credence/posture"
+	"github.com/credence-dev/credence/report/htmlkit"
 )
 
-// The page's assets: the template, its style and script, and the vendored
-// cytoscape.js build (see html/vendor/README.md). All are inlined: the page
-// needs no network at view time.
+// The page's template. Its style, the picture script and the vendored
+// cytoscape.js build come from htmlkit (shared with the dashboard); all are
+// inlined: the page needs no network at view time.
 //
-//go:embed html/report.html.tmpl html/report.css html/report.js html/vendor/cytoscape.min.js
-var htmlAssets embed.FS
+//go:embed html/report.html.tmpl
+var reportTemplate string
 
 // Bounds that keep a report of a large cluster readable and its size sane.
 const (
@@ -80,41 +75,12 @@ func WriteHTML(w io.Writer, a *assess.Assessment, opts ...HTMLOption) error {
 	return err
 }
 
-var scriptCloser = regexp.MustCompile(`(?i)</script|<!--|<script`)
-
-// htmlScripts reads the two inlined scripts and refuses any that could end
-// the <script> element it is inlined into.
-func htmlScripts() (cytoscape, app string, err error) {
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"html/vendor/cytoscape.min.js", &cytoscape}, {"html/report.js", &app}} {
-		b, err := htmlAssets.ReadFile(f.name)
-		if err != nil {
-			return "", "", err
-		}
-		if scriptCloser.Match(b) {
-			return "", "", fmt.Errorf("report: %s contains </script, <script or <!--: it cannot be inlined", f.name)
-		}
-		*f.dst = string(b)
-	}
-	return cytoscape, app, nil
-}
-
 func htmlTemplate() (*template.Template, error) {
-	src, err := htmlAssets.ReadFile("html/report.html.tmpl")
+	t, err := htmlkit.NewTemplate("report", nil)
 	if err != nil {
 		return nil, err
 	}
-	return template.New("report").Funcs(template.FuncMap{
-		"f2":     func(f float64) string { return fmt.Sprintf("%.2f", f) },
-		"f1":     func(f float64) string { return fmt.Sprintf("%.1f", f) },
-		"pct":    func(f float64) string { return fmt.Sprintf("%.0f%%", 100*clamp01(f)) },
-		"short":  shortDigestHTML,
-		"plural": pluralHTML,
-		"join":   strings.Join,
-		"add":    func(a, b int) int { return a + b },
-	}).Parse(string(src))
+	return t.Parse(reportTemplate)
 }
 
 // htmlPage is what the template renders.
@@ -137,7 +103,7 @@ type htmlPage struct {
 	Omitted    int // workloads beyond MaxPictures, not drawn
 	MaxDrawn   int
 	// Pictures is the data of every drawn picture, embedded as JSON.
-	Pictures []picture
+	Pictures []htmlkit.Picture
 	// Scripts, inlined verbatim, and the CSP that allows exactly them.
 	Cytoscape template.JS
 	App       template.JS
@@ -173,7 +139,7 @@ type workloadView struct {
 	Picture   string
 	PicLabel  string
 	NoPicture string // why there is none
-	Paths     []pathView
+	Paths     []htmlkit.PathView
 	BR        *assess.BlastRadius
 	Entry     string
 }
@@ -182,43 +148,9 @@ type containerView struct {
 	C          *assess.Container
 	Entry      bool
 	Image      *assess.Image
-	Counts     sevCounts
-	Highlights []highlight
+	Counts     htmlkit.SevCounts
+	Highlights []htmlkit.Highlight
 	Unknowns   []string
-}
-
-type sevCounts struct {
-	C, H, M, L, Other, KEV, Fixable int
-	Known                           bool
-}
-
-// highlight is one posture fact worth a glance, rated.
-type highlight struct {
-	Text  string
-	Class string // bad, warn, good, unknown
-	Title string // the reason, on hover
-}
-
-type pathView struct {
-	To         string
-	Likelihood float64
-	Unknown    bool
-	Worst      bool
-	Steps      []stepView
-}
-
-type stepView struct {
-	N          int
-	From, To   string
-	Kind       string
-	Family     string
-	Likelihood float64
-	Unknown    bool
-	Reason     string
-	Evidence   []string
-	Technique  string
-	Weakened   []string
-	Fixes      []string
 }
 
 type kevRow struct {
@@ -238,72 +170,24 @@ type alertView struct {
 	Anchor    string
 	Picture   string
 	PicLabel  string
-	Paths     []pathView
+	Paths     []htmlkit.PathView
 	Container string
 }
 
 type imageView struct {
 	I        *assess.Image
 	Anchor   string
-	Counts   sevCounts
-	Findings []findingView
+	Counts   htmlkit.SevCounts
+	Findings []htmlkit.FindingView
 	More     int
 }
 
-type findingView struct {
-	ID       string
-	Aliases  string
-	Package  string
-	Version  string
-	Fixed    string
-	Severity string
-	KEV      bool
-	Summary  string
-}
-
-// picture is one blast-radius drawing, as JSON for the page's script.
-type picture struct {
-	ID    string    `json:"id"`
-	Root  string    `json:"root"`
-	Nodes []picNode `json:"nodes"`
-	Edges []picEdge `json:"edges"`
-}
-
-type picNode struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	// Role is entry (the container the picture starts from), alert (the
-	// runtime alert), critical (a critical asset) or step.
-	Role     string `json:"role"`
-	Critical string `json:"critical,omitempty"`
-}
-
-type picEdge struct {
-	ID         string   `json:"id"`
-	Source     string   `json:"source"`
-	Target     string   `json:"target"`
-	From       string   `json:"from"`
-	To         string   `json:"to"`
-	Kind       string   `json:"kind"`
-	Family     string   `json:"family"`
-	Likelihood float64  `json:"likelihood"`
-	Unknown    bool     `json:"unknown"`
-	Reason     string   `json:"reason"`
-	Evidence   []string `json:"evidence,omitempty"`
-	Technique  string   `json:"technique,omitempty"`
-	Weakened   []string `json:"weakened,omitempty"`
-	Fixes      []string `json:"fixes,omitempty"`
-}
-
 func newHTMLPage(a *assess.Assessment, o htmlOptions) (*htmlPage, error) {
-	cy, app, err := htmlScripts()
+	scripts, err := htmlkit.PictureScripts()
 	if err != nil {
 		return nil, err
 	}
-	css, err := htmlAssets.ReadFile("html/report.css")
-	if err != nil {
-		return nil, err
-	}
+	cy, app := scripts[0], scripts[1]
 	p := &htmlPage{
 		Title:     "credence assessment: " + a.Source,
 		Source:    a.Source,
@@ -311,12 +195,12 @@ func newHTMLPage(a *assess.Assessment, o htmlOptions) (*htmlPage, error) {
 		Schema:    a.Version,
 		Tool:      "credence " + version.Get().Version,
 		Stats:     a.Stats,
-		Cytoscape: template.JS(cy),
-		App:       template.JS(app),
-		CSS:       template.CSS(css),
-		Pictures:  []picture{},
+		Cytoscape: cy.JS(),
+		App:       app.JS(),
+		CSS:       template.CSS(htmlkit.Stylesheet()),
+		Pictures:  []htmlkit.Picture{},
 		MaxDrawn:  MaxPictures,
-		CSP: "default-src 'none'; script-src " + cspHash(cy) + " " + cspHash(app) +
+		CSP: "default-src 'none'; script-src " + cy.CSPSource() + " " + app.CSPSource() +
 			"; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'",
 	}
 	if !a.Generated.IsZero() {
@@ -344,7 +228,7 @@ func newHTMLPage(a *assess.Assessment, o htmlOptions) (*htmlPage, error) {
 			if i < MaxPictures {
 				wv.Picture = "pic-" + anchor
 				wv.PicLabel = fmt.Sprintf("Blast radius of %s/%s from container %s", s.Workload.Namespace, s.Workload.Name, wv.Entry)
-				p.Pictures = append(p.Pictures, newPicture(wv.Picture, wv.BR.Paths, wv.BR.Path, wv.BR.Assets, ""))
+				p.Pictures = append(p.Pictures, htmlkit.NewPicture(wv.Picture, wv.BR.Paths, wv.BR.Path, wv.BR.Assets, ""))
 			} else {
 				// Past the riskiest, keep the worst path only: the page of a
 				// large cluster stays a sane size (-o json has them all).
@@ -375,29 +259,23 @@ func newHTMLPage(a *assess.Assessment, o htmlOptions) (*htmlPage, error) {
 		r := &a.Alerts[i]
 		av := alertView{R: r, Anchor: anchorOf[r.Workload], Container: strings.TrimPrefix(r.Container, "container:")}
 		if br := r.BlastRadius; br != nil && len(br.Paths) > 0 {
-			av.Paths = pathViews(br.Paths, nil)
+			av.Paths = htmlkit.PathViews(br.Paths, nil)
 			av.Picture = fmt.Sprintf("pic-alert%d", i+1)
 			av.PicLabel = fmt.Sprintf("What falls from container %s after runtime alert %q", av.Container, r.Alert.Rule)
-			p.Pictures = append(p.Pictures, newPicture(av.Picture, br.Paths, nil, br.Assets, br.From))
+			p.Pictures = append(p.Pictures, htmlkit.NewPicture(av.Picture, br.Paths, nil, br.Assets, br.From))
 		}
 		p.Alerts = append(p.Alerts, av)
 	}
 	return p, nil
 }
 
-func worstOnly(paths []pathView) []pathView {
+func worstOnly(paths []htmlkit.PathView) []htmlkit.PathView {
 	for _, p := range paths {
 		if p.Worst {
-			return []pathView{p}
+			return []htmlkit.PathView{p}
 		}
 	}
 	return paths[:1]
-}
-
-// cspHash is the CSP source expression allowing an inline script.
-func cspHash(script string) string {
-	h := sha256.Sum256([]byte(script))
-	return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
 }
 
 func newWorkload(s *assess.Subject, rank int, anchor string, byDigest map[string]*assess.Image) (rankRow, workloadView) {
@@ -420,7 +298,7 @@ func newWorkload(s *assess.Subject, rank int, anchor string, byDigest map[string
 		if c.Compromised != nil {
 			row.Compromised = true
 		}
-		cv.Highlights = postureHighlights(c.Posture)
+		cv.Highlights = htmlkit.PostureHighlights(c.Posture)
 		if c.Posture != nil {
 			cv.Unknowns = append(cv.Unknowns, c.Posture.Unknowns...)
 		}
@@ -431,7 +309,7 @@ func newWorkload(s *assess.Subject, rank int, anchor string, byDigest map[string
 			row.Exposure = c.Exposure.Level
 			wv.BR = c.BlastRadius
 			if br := c.BlastRadius; br != nil && br.Path != nil {
-				row.WorstPath = fmt.Sprintf("%d step%s to %s (%.2f)", len(br.Path.Steps), pluralHTML(len(br.Path.Steps)), br.Path.To, br.Path.Likelihood)
+				row.WorstPath = fmt.Sprintf("%d step%s to %s (%.2f)", len(br.Path.Steps), htmlkit.Plural(len(br.Path.Steps)), br.Path.To, br.Path.Likelihood)
 				row.PathUnknown = br.Path.Unknown
 			}
 		}
@@ -442,242 +320,21 @@ func newWorkload(s *assess.Subject, rank int, anchor string, byDigest map[string
 		if len(paths) == 0 && wv.BR.Path != nil {
 			paths = []graph.Path{*wv.BR.Path}
 		}
-		wv.Paths = pathViews(paths, wv.BR.Path)
+		wv.Paths = htmlkit.PathViews(paths, wv.BR.Path)
 	}
 	return row, wv
 }
 
-func countsOf(img *assess.Image) sevCounts {
+func countsOf(img *assess.Image) htmlkit.SevCounts {
 	if img == nil || img.Status != assess.Scanned {
-		return sevCounts{}
+		return htmlkit.SevCounts{}
 	}
 	c := img.Counts
-	n := sevCounts{Known: len(img.Unchecked) == 0, C: c.BySeverity["critical"], H: c.BySeverity["high"],
-		M: c.BySeverity["medium"], L: c.BySeverity["low"], KEV: c.KEV, Fixable: c.Fixable}
-	n.Other = c.Findings - n.C - n.H - n.M - n.L
-	return n
-}
-
-func pathViews(paths []graph.Path, worst *graph.Path) []pathView {
-	var out []pathView
-	for _, p := range paths {
-		pv := pathView{To: p.To, Likelihood: p.Likelihood, Unknown: p.Unknown}
-		if worst != nil && p.To == worst.To && len(p.Steps) == len(worst.Steps) {
-			pv.Worst = true
-		}
-		for i, s := range p.Steps {
-			pv.Steps = append(pv.Steps, stepView{N: i + 1, From: s.From, To: s.To, Kind: string(s.Kind), Family: edgeFamily(s.Kind),
-				Likelihood: s.Likelihood, Unknown: s.Unknown, Reason: s.Reason, Evidence: evidenceStrings(s.Evidence),
-				Technique: s.Technique, Weakened: s.Weakened, Fixes: fixSummaries(s.Fixes)})
-		}
-		out = append(out, pv)
-	}
-	if len(out) > 0 && worst == nil {
-		out[0].Worst = true
-	}
-	return out
-}
-
-// newPicture draws the union of paths (or the one path): each distinct
-// node name once, each distinct step (from, to, kind) once. root names the
-// start when the paths do not begin there (an alert's container).
-func newPicture(id string, paths []graph.Path, one *graph.Path, assets []graph.Asset, start string) picture {
-	if len(paths) == 0 && one != nil {
-		paths = []graph.Path{*one}
-	}
-	pic := picture{ID: id, Nodes: []picNode{}, Edges: []picEdge{}}
-	critical := map[string]string{}
-	for _, a := range assets {
-		critical[a.Name] = a.Critical
-	}
-	for _, p := range paths {
-		if _, ok := critical[p.To]; !ok {
-			critical[p.To] = "reached"
-		}
-	}
-	index := map[string]int{} // node name -> index in pic.Nodes
-	node := func(name string) int {
-		if i, ok := index[name]; ok {
-			return i
-		}
-		n := picNode{ID: fmt.Sprintf("n%d", len(pic.Nodes)), Name: name, Role: "step"}
-		if c, ok := critical[name]; ok {
-			n.Role, n.Critical = "critical", c
-		}
-		index[name] = len(pic.Nodes)
-		pic.Nodes = append(pic.Nodes, n)
-		return index[name]
-	}
-	seen := map[string]bool{}
-	for _, p := range paths {
-		for i, s := range p.Steps {
-			from, to := node(s.From), node(s.To)
-			if i == 0 && pic.Root == "" {
-				pic.Root = pic.Nodes[from].ID
-				pic.Nodes[from].Role = "entry"
-				if s.Kind == "ALERT" {
-					pic.Nodes[from].Role = "alert"
-				}
-			}
-			key := s.From + "\x00" + s.To + "\x00" + string(s.Kind)
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			pic.Edges = append(pic.Edges, picEdge{ID: fmt.Sprintf("e%d", len(pic.Edges)), Source: pic.Nodes[from].ID, Target: pic.Nodes[to].ID,
-				From: s.From, To: s.To, Kind: string(s.Kind), Family: edgeFamily(s.Kind), Likelihood: s.Likelihood, Unknown: s.Unknown,
-				Reason: s.Reason, Evidence: evidenceStrings(s.Evidence), Technique: s.Technique, Weakened: s.Weakened, Fixes: fixSummaries(s.Fixes)})
-		}
-	}
-	if i, ok := index[start]; ok && start != "" && pic.Nodes[i].Role != "critical" {
-		pic.Nodes[i].Role = "compromised"
-	}
-	return pic
-}
-
-// edgeFamily groups edge kinds for the picture's colours.
-func edgeFamily(k graph.EdgeKind) string {
-	s := string(k)
-	switch {
-	case k == graph.EdgeUnknown:
-		return "unknown"
-	case s == "ALERT":
-		return "alert"
-	case strings.HasPrefix(s, "NET_") || k == graph.EdgeSamePod:
-		return "network"
-	case k == graph.EdgeTokenSteal || k == graph.EdgeSecretMount || k == graph.EdgeSecretToken || k == graph.EdgeRBACToken:
-		return "token"
-	case strings.HasPrefix(s, "RBAC_") || k == graph.EdgeScopeMember:
-		return "rbac"
-	case k == graph.EdgeEscape || k == graph.EdgeHostNetwork || k == graph.EdgeColocated:
-		return "escape"
-	case k == graph.EdgeSharedNS || k == graph.EdgeSharedVol:
-		return "shared"
-	}
-	return "other"
-}
-
-func evidenceStrings(ev []graph.Evidence) []string {
-	var out []string
-	for _, e := range ev {
-		out = append(out, e.String())
-	}
-	return out
-}
-
-func fixSummaries(fs []graph.Fix) []string {
-	var out []string
-	for _, f := range fs {
-		out = append(out, f.Summary)
-	}
-	return out
-}
-
-// postureHighlights picks the isolation facts worth a glance.
-func postureHighlights(p *posture.Profile) []highlight {
-	if p == nil {
-		return []highlight{{Text: "posture unknown", Class: "unknown", Title: "the container's isolation profile could not be built"}}
-	}
-	var h []highlight
-	add := func(cond bool, text, class, title string) {
-		if cond {
-			h = append(h, highlight{Text: text, Class: class, Title: title})
-		}
-	}
-	add(p.Privileged, "privileged", "bad", "securityContext.privileged: every capability and device, no confinement")
-	switch p.RunsAsRoot {
-	case posture.Yes:
-		add(true, "runs as root", "bad", p.RunsAsRootReason)
-	case posture.No:
-		add(true, "non-root", "good", p.RunsAsRootReason)
-	default:
-		add(true, "root: unknown", "unknown", p.RunsAsRootReason)
-	}
-	add(len(p.Capabilities.BeyondDefault) > 0 && !p.Privileged, "caps +"+strings.Join(p.Capabilities.BeyondDefault, ","), "bad", "capabilities beyond the runtime's default set")
-	add(p.AllowPrivilegeEscalation && !p.Privileged, "privilege escalation allowed", "warn", "allowPrivilegeEscalation is not false: setuid binaries can gain privileges")
-	add(p.HostNetwork, "hostNetwork", "bad", "shares the node's network namespace")
-	add(p.HostPID, "hostPID", "bad", "shares the node's process namespace")
-	add(p.HostIPC, "hostIPC", "bad", "shares the node's IPC namespace")
-	for _, m := range p.HostPaths {
-		class := "warn"
-		if m.Risk.AtLeast(posture.RiskHigh) {
-			class = "bad"
-		}
-		rw := "rw"
-		if m.ReadOnly {
-			rw = "ro"
-		}
-		add(true, "hostPath "+m.Path+" ("+rw+")", class, m.Reason)
-	}
-	for _, s := range p.RuntimeSockets {
-		add(true, "runtime socket "+s, "bad", "the container runtime's socket: start a privileged container on the node")
-	}
-	seccompClass := "good"
-	if p.Seccomp.Confined == posture.No {
-		seccompClass = "bad"
-	} else if p.Seccomp.Confined == posture.Unknown {
-		seccompClass = "unknown"
-	}
-	add(true, "seccomp "+p.Seccomp.Profile, seccompClass, p.Seccomp.Reason)
-	add(!p.HostUsers, "user namespace", "good", "hostUsers: false: container root is an unprivileged user on the node")
-	add(p.RuntimeClass.Sandboxed == posture.Yes, "sandboxed runtime "+p.RuntimeClass.Handler, "good", p.RuntimeClass.Reason)
-	add(p.ReadOnlyRootFilesystem, "read-only root", "good", "readOnlyRootFilesystem: true")
-	if lvl := p.PodSecurity.Level; lvl != "" {
-		class := map[string]string{"restricted": "good", "baseline": "warn", "privileged": "bad"}[lvl]
-		add(true, "Pod Security "+lvl, class, "the most restrictive Pod Security level this container meets")
-	}
-	for _, e := range p.Escapes {
-		class := map[posture.Verdict]string{posture.Open: "bad", posture.Weakened: "warn", posture.Blocked: "good"}[e.Verdict]
-		add(true, "escape: "+e.Title+" ("+string(e.Verdict)+")", class, e.Reason)
-	}
-	return h
+	return htmlkit.NewSevCounts(c.Findings, c.BySeverity, c.KEV, c.Fixable, len(img.Unchecked) == 0)
 }
 
 func newImageView(img *assess.Image, i int) imageView {
 	iv := imageView{I: img, Anchor: fmt.Sprintf("img%d", i+1), Counts: countsOf(img)}
-	fs := slices.Clone(img.Findings)
-	slices.SortStableFunc(fs, func(a, b match.Finding) int {
-		if (a.KEV != nil) != (b.KEV != nil) {
-			if a.KEV != nil {
-				return -1
-			}
-			return 1
-		}
-		return b.Severity.Level.Rank() - a.Severity.Level.Rank()
-	})
-	for _, f := range fs {
-		if f.Suppressed != nil {
-			continue
-		}
-		if len(iv.Findings) == maxFindingsListed {
-			iv.More++
-			continue
-		}
-		fv := findingView{ID: f.ID, Aliases: strings.Join(f.Aliases, ", "), Version: f.Installed,
-			Fixed: strings.Join(f.Fixed, ", "), Severity: string(f.Severity.Level), KEV: f.KEV != nil, Summary: f.Summary}
-		if f.Package != nil {
-			fv.Package = f.Package.Name
-		}
-		if fv.Fixed == "" {
-			fv.Fixed = string(f.FixState)
-		}
-		iv.Findings = append(iv.Findings, fv)
-	}
+	iv.Findings, iv.More = htmlkit.FindingViews(img.Findings, maxFindingsListed)
 	return iv
 }
-
-func shortDigestHTML(d string) string {
-	if strings.HasPrefix(d, "sha256:") && len(d) > 19 {
-		return d[:19]
-	}
-	return d
-}
-
-func pluralHTML(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
-
-func clamp01(f float64) float64 { return min(1, max(0, f)) }

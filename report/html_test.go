@@ -329,20 +329,20 @@ func escapeText(s string) string {
 // The embedded cytoscape.js is the one its README pins, and the CSP hashes
 // in the page allow exactly the page's two scripts.
 func TestVendoredCytoscape(t *testing.T) {
-	js, err := os.ReadFile("html/vendor/cytoscape.min.js")
+	js, err := os.ReadFile("htmlkit/vendor/cytoscape.min.js")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme, err := os.ReadFile("html/vendor/README.md")
+	readme, err := os.ReadFile("htmlkit/vendor/README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(js)
 	if !bytes.Contains(readme, []byte("`"+hex.EncodeToString(sum[:])+"`")) {
-		t.Errorf("html/vendor/cytoscape.min.js has sha256 %x, not the one html/vendor/README.md records: run scripts/vendor-cytoscape.sh", sum)
+		t.Errorf("htmlkit/vendor/cytoscape.min.js has sha256 %x, not the one htmlkit/vendor/README.md records: run scripts/vendor-cytoscape.sh", sum)
 	}
-	if lic, err := os.ReadFile("html/vendor/LICENSE"); err != nil || !bytes.Contains(lic, []byte("Permission is hereby granted")) {
-		t.Errorf("html/vendor/LICENSE (MIT) missing: %v", err)
+	if lic, err := os.ReadFile("htmlkit/vendor/LICENSE"); err != nil || !bytes.Contains(lic, []byte("Permission is hereby granted")) {
+		t.Errorf("htmlkit/vendor/LICENSE (MIT) missing: %v", err)
 	}
 	var buf bytes.Buffer
 	if err := report.WriteHTML(&buf, &assess.Assessment{Source: "empty"}); err != nil {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Re-fetches the cytoscape.js build the HTML report embeds
-# (report/html/vendor/cytoscape.min.js and its LICENSE) from the npm registry
+# (report/htmlkit/vendor/cytoscape.min.js and its LICENSE) from the npm registry
 # and verifies it: the package tarball against npm's pinned sha512 integrity,
-# the file against the pinned sha256 below (also in report/html/vendor/README.md).
+# the file against the pinned sha256 below (also in report/htmlkit/vendor/README.md).
 #
 #   scripts/vendor-cytoscape.sh          fetch, verify, write into the repo
 #   scripts/vendor-cytoscape.sh --check  fetch, verify, compare with the repo's copy
@@ -15,7 +15,7 @@ INTEGRITY='sha512-sMvBIXiGMnhkCaWz2R06FwF/27MNlS+Tqvi17foO9UhnUg3XGZccKjxsvEqQFA
 SHA256=71fa9ebec21a7ca2c40cff6aacc30d1f6464e363662ad4b2c197e1adc770cd94
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-dest=$repo/report/html/vendor
+dest=$repo/report/htmlkit/vendor
 check=false
 [[ ${1:-} == --check ]] && check=true
 
@@ -37,7 +37,7 @@ fi
 if $check; then
   cmp "$tmp/package/dist/cytoscape.min.js" "$dest/cytoscape.min.js"
   cmp "$tmp/package/LICENSE" "$dest/LICENSE"
-  echo "vendor-cytoscape: report/html/vendor matches cytoscape@$VERSION from npm (sha256 $SHA256)"
+  echo "vendor-cytoscape: report/htmlkit/vendor matches cytoscape@$VERSION from npm (sha256 $SHA256)"
   exit 0
 fi
 mkdir -p "$dest"

@@ -1,5 +1,5 @@
-// Draws each blast-radius picture of a credence HTML report with the inlined
-// cytoscape.js, from the JSON in #credence-pictures. Text from the cluster is
+// Draws each blast-radius picture of a credence page (the HTML report, the
+// dashboard) with cytoscape.js, from the JSON in #credence-pictures. Text from the cluster is
 // only ever set with textContent or drawn on the canvas, never parsed as HTML.
 (function () {
   'use strict';
