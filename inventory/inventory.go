@@ -49,6 +49,37 @@ type Package struct {
 	// Metadata carries format details (rpm epoch and modularity label, Go
 	// build info, ...). Its concrete type depends on the extractor.
 	Metadata any `json:"metadata,omitempty"`
+	// Linked is, for a Go module (or the standard library) compiled into
+	// a binary, what the binary's function table says of its code: which
+	// of its packages and functions were linked in. Nil when no binary was
+	// read (a go.mod, a lockfile, another ecosystem): then nothing is known.
+	Linked *GoLinked `json:"linked,omitempty"`
+}
+
+// GoLinked is what a Go binary's function table (pclntab) says of one
+// module: the functions of it the linker kept. It is stored with the
+// inventory so that advisories published later are matched against it
+// without reading the image again, so it lists every function, not only
+// those some advisory names today.
+type GoLinked struct {
+	// Unknown, when set, says why the binary's function table could not
+	// be read (Packages is then empty): unknown, not "nothing linked".
+	Unknown string `json:"unknown,omitempty"`
+	// Module is the module path the import paths below are under, when it
+	// is not the package's Name: a replace directive keeps the import
+	// paths of the module it replaces ("golang.org/x/net" replaced by a
+	// fork still links "golang.org/x/net/http2").
+	Module string `json:"module,omitempty"`
+	// Packages maps the import path of each package of the module with at
+	// least one function in the binary ("golang.org/x/net/http2",
+	// "net/http", "main") to the names of those functions, sorted and
+	// written as OSV records write symbols: "Func", "Type.Method" (no
+	// pointer or parentheses), with closures ("F.func1"), generic
+	// instantiations ("F[...]") and method values ("T.M-fm") folded into
+	// the function they belong to. Functions inlined everywhere count as
+	// linked: their code is in the binary. A package of the module that is
+	// absent here has no function in the binary.
+	Packages map[string][]string `json:"packages,omitempty"`
 }
 
 // Key identifies a package for de-duplication and for following it across

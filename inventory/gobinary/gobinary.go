@@ -34,7 +34,7 @@ func New() Extractor { return Extractor{} }
 func (Extractor) Name() string { return Name }
 
 // Version implements inventory.Extractor.
-func (Extractor) Version() int { return 2 }
+func (Extractor) Version() int { return 3 }
 
 // maxBinarySize bounds the executables read; the largest Go binaries in
 // the wild (kubelet, terraform providers) are a few hundred MB.
@@ -95,8 +95,10 @@ func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Re
 		return inventory.Result{}, nil
 	}
 	var ranges []elfhead.Range // nil: the whole file
+	var elf *elfhead.File      // nil: not ELF, or no program headers
 	isGo := false
 	if f, err := elfhead.Parse(head); err == nil && len(f.Progs) > 0 {
+		elf = f
 		isGo = f.HasNote(head, "Go", noteGoBuildID) || (!hasNoteSegment(f) && goNote(head))
 		ranges = clip(f.Ranges(elfhead.PFW|elfhead.PFX, elfhead.PFW), in.Size)
 		if len(ranges) == 0 { // no writable segment: not a Go executable
@@ -106,6 +108,10 @@ func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Re
 		isGo = goNote(head)
 	}
 	var bi *debug.BuildInfo
+	ft := funcTable{unknown: notELF}
+	if elf != nil && !isGo {
+		ft.unknown = noGoNote
+	}
 	if ra, ok := in.Reader.(io.ReaderAt); ok {
 		// Random access: read the ranges only.
 		start := int64(0)
@@ -116,12 +122,26 @@ func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Re
 		if errors.Is(err, ErrOldFormat) {
 			bi, err = buildinfo.Read(ra)
 		}
+		if err == nil && bi != nil && elf != nil && isGo {
+			ft = pclnAt(ctx, ra, elf, head, in.Size)
+		}
 	} else {
 		var segs []segment
 		if isGo {
 			segs = elfSegments(head) // a pre-1.18 build info may point back into them
 		}
-		bi, err = scan(ctx, io.MultiReader(bytes.NewReader(head), in.Reader), 0, in.Size, ranges, segs)
+		var stream io.Reader = io.MultiReader(bytes.NewReader(head), in.Reader)
+		var capture *pclnCapture
+		if elf != nil && isGo {
+			// The function table lies before the build info (read-only
+			// data, then writable data): it is kept as it goes by.
+			capture = newPclnCapture(stream, planPcln(elf, head, in.Size))
+			stream = capture
+		}
+		bi, err = scan(ctx, stream, 0, in.Size, ranges, segs)
+		if err == nil && bi != nil && capture != nil {
+			ft, err = capture.finish(ctx)
+		}
 	}
 	if err != nil {
 		return inventory.Result{}, fmt.Errorf("read Go build info of %s: %w", in.Path, err)
@@ -129,7 +149,7 @@ func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Re
 	if bi == nil {
 		return noBuildInfo(isGo), nil
 	}
-	return packages(bi), nil
+	return packages(bi, ft), nil
 }
 
 // hasNoteSegment reports whether f has a PT_NOTE program header: real
@@ -191,8 +211,11 @@ func executable(head []byte) bool {
 	return head[0] == 'M' && head[1] == 'Z' // PE (DOS stub)
 }
 
-func packages(bi *debug.BuildInfo) inventory.Result {
+// packages turns build info into packages, with what the function table
+// says each module links.
+func packages(bi *debug.BuildInfo, ft funcTable) inventory.Result {
 	var res inventory.Result
+	var roots []string // the import path prefix of each package's code
 	md := func(m *debug.Module) *Metadata {
 		d := &Metadata{GoVersion: bi.GoVersion, MainModule: bi.Main.Path}
 		if m != nil {
@@ -204,6 +227,7 @@ func packages(bi *debug.BuildInfo) inventory.Result {
 		res.Packages = append(res.Packages, &inventory.Package{
 			Name: bi.Main.Path, Version: bi.Main.Version, Type: inventory.TypeGolang, Metadata: md(&bi.Main),
 		})
+		roots = append(roots, bi.Main.Path)
 	}
 	for _, dep := range bi.Deps {
 		if dep == nil || dep.Path == "" {
@@ -224,14 +248,17 @@ func packages(bi *debug.BuildInfo) inventory.Result {
 			}
 		}
 		res.Packages = append(res.Packages, p)
+		roots = append(roots, dep.Path) // a replacement keeps the import paths it replaces
 	}
 	if v := SemverFromGo(bi.GoVersion); v != "" {
 		res.Packages = append(res.Packages, &inventory.Package{
 			Name: "stdlib", Version: v, Type: inventory.TypeGolang, Metadata: md(nil),
 		})
+		roots = append(roots, "")
 	} else {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("Go version %q is not a release: the standard library is not reported", bi.GoVersion))
 	}
+	attachLinked(res.Packages, roots, bi.Main.Path != "", ft)
 	return res
 }
 
