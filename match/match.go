@@ -85,10 +85,10 @@ type Finding struct {
 	// A finding that is not linked is still a finding: it is shown, and
 	// gates as any other.
 	Reachability *Reachability `json:"reachability,omitempty"`
-	Matcher    string       `json:"matcher"`
-	References []string     `json:"references,omitempty"`
-	Published  *time.Time   `json:"published,omitempty"`
-	advisories []*osv.Advisory
+	Matcher      string        `json:"matcher"`
+	References   []string      `json:"references,omitempty"`
+	Published    *time.Time    `json:"published,omitempty"`
+	advisories   []*osv.Advisory
 }
 
 // FixState says whether a fixed version is known.
