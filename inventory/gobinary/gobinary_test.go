@@ -462,6 +462,12 @@ func main() { fmt.Println(buildinfo.ReadFile(os.Args[0])) }
 // writeModule lays out one module version the way a GOPROXY serves it
 // (https://go.dev/ref/mod#goproxy-protocol): list, .info, .mod and .zip.
 func writeModule(proxy, path, version, src string) error {
+	return writeModuleFiles(proxy, path, version, map[string]string{"lib.go": src})
+}
+
+// writeModuleFiles lays out a module version with the given source files
+// (paths inside the module).
+func writeModuleFiles(proxy, path, version string, files map[string]string) error {
 	d := filepath.Join(proxy, path, "@v")
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return err
@@ -478,7 +484,8 @@ func writeModule(proxy, path, version, src string) error {
 	}
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	for name, content := range map[string]string{"go.mod": gomod, "lib.go": src} {
+	files["go.mod"] = gomod
+	for name, content := range files {
 		w, err := zw.Create(path + "@" + version + "/" + name)
 		if err != nil {
 			return err
