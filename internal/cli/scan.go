@@ -248,7 +248,7 @@ type summary struct {
 	// NotLinked are open Go findings whose vulnerable code is not linked
 	// into the binary (counted in Findings too: shown, never hidden).
 	NotLinked int `json:"notLinked"`
-	Undecided      int `json:"undecided"`
+	Undecided int `json:"undecided"`
 	// Unchecked are the packages that could not be checked (coverage gaps).
 	Unchecked int `json:"unchecked"`
 }

@@ -133,7 +133,7 @@ func TestCaptureRaw(t *testing.T) {
 	}
 	// Hostile headers: unknown, with a reason, never a table.
 	huge := slices.Clone(blob)
-	binary.LittleEndian.PutUint64(huge[8:], 1<<40) // nfunc
+	binary.LittleEndian.PutUint64(huge[8:], 1<<40)                                                 // nfunc
 	twoTables := append(append(slices.Clone(blob), make([]byte, 8+(8-len(blob)%8)%8)...), blob...) // the second 8-byte aligned
 	tooBig := pclnBlob(binary.LittleEndian, 1, "a.b")
 	binary.LittleEndian.PutUint64(tooBig[8+4*8:], 72+gobinary.MaxFuncNames+1) // cuOffset
