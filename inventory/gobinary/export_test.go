@@ -11,7 +11,8 @@ import (
 // SplitFuncName exposes splitFuncName to the tests, the path unescaped
 // as readNames does.
 func SplitFuncName(name string) (pkg, sym string, ok bool) {
-	p, s, ok := splitFuncName([]byte(name))
+	var scratch []byte
+	p, s, ok := splitFuncName([]byte(name), &scratch)
 	return unescapePath(p), string(s), ok
 }
 

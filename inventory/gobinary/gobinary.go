@@ -96,10 +96,11 @@ func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Re
 	}
 	var ranges []elfhead.Range // nil: the whole file
 	var elf *elfhead.File      // nil: not ELF, or no program headers
-	isGo := false
+	isGo, noteless := false, false
 	if f, err := elfhead.Parse(head); err == nil && len(f.Progs) > 0 {
 		elf = f
-		isGo = f.HasNote(head, "Go", noteGoBuildID) || (!hasNoteSegment(f) && goNote(head))
+		noteless = !hasNoteSegment(f) && goNote(head)
+		isGo = f.HasNote(head, "Go", noteGoBuildID) || noteless
 		ranges = clip(f.Ranges(elfhead.PFW|elfhead.PFX, elfhead.PFW), in.Size)
 		if len(ranges) == 0 { // no writable segment: not a Go executable
 			return noBuildInfo(isGo), nil
@@ -127,8 +128,14 @@ func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Re
 		}
 	} else {
 		var segs []segment
-		if isGo {
-			segs = elfSegments(head) // a pre-1.18 build info may point back into them
+		if noteless || elf == nil && isGo {
+			// A pre-1.18 build info may point back into them. Only for
+			// files whose Go note is not in a PT_NOTE segment: following
+			// every Go binary's bytes for old strings costs twice the time
+			// of the whole read (24 ms of kube-apiserver's 13 ms). Until
+			// elfhead.HasNote learnt the Go note's padded name, isGo was
+			// false for every real binary, so this is the gate that ran.
+			segs = elfSegments(head)
 		}
 		var stream io.Reader = io.MultiReader(bytes.NewReader(head), in.Reader)
 		var capture *pclnCapture

@@ -583,3 +583,29 @@ func TestExtractOldFormatRandomAccess(t *testing.T) {
 		t.Errorf("stream, broken pointer: error %v, want ErrOldFormat", err)
 	}
 }
+
+// BenchmarkExtractFile reads the executable $CREDENCE_BENCH_GOBINARY (a
+// large Go binary such as kube-apiserver), streamed and with random access:
+//
+//	CREDENCE_BENCH_GOBINARY=$CREDENCE_CACHE/kube-v1.37.2/bin/kube-apiserver go test -run '^$' -bench ExtractFile ./inventory/gobinary
+func BenchmarkExtractFile(b *testing.B) {
+	path := os.Getenv("CREDENCE_BENCH_GOBINARY")
+	if path == "" {
+		b.Skip("set CREDENCE_BENCH_GOBINARY to a Go executable")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"stream", "random"} {
+		b.Run(mode, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := extract(b, data, mode == "random"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -151,7 +151,7 @@ type funcSet map[string]map[string]struct{}
 // those that name no package are skipped.
 func readNames(names []byte) funcSet {
 	out := funcSet{}
-	var lastRaw []byte
+	var lastRaw, scratch, stripped []byte
 	var lastSet map[string]struct{}
 	for len(names) > 0 {
 		i := bytes.IndexByte(names, 0)
@@ -160,7 +160,11 @@ func readNames(names []byte) funcSet {
 		}
 		name := names[:i]
 		names = names[min(i+1, len(names)):]
-		pkg, sym, ok := splitFuncName(name)
+		if bytes.IndexByte(name, '[') >= 0 {
+			stripped = stripBrackets(stripped[:0], name)
+			name = stripped
+		}
+		pkg, sym, ok := splitFuncName(name, &scratch)
 		if !ok {
 			continue
 		}
@@ -168,7 +172,7 @@ func readNames(names []byte) funcSet {
 		// string allocation) while the package stays the same.
 		if lastSet == nil || !bytes.Equal(pkg, lastRaw) {
 			path := unescapePath(pkg)
-			lastRaw, lastSet = pkg, out[path]
+			lastRaw, lastSet = append(lastRaw[:0], pkg...), out[path]
 			if lastSet == nil {
 				lastSet = map[string]struct{}{}
 				out[path] = lastSet
@@ -195,13 +199,15 @@ func readNames(names []byte) funcSet {
 //
 // The import path ends at the first dot after its last slash: the
 // compiler escapes dots in the last element ("%2e").
-func splitFuncName(name []byte) (pkg, sym []byte, ok bool) {
+//
+// sym may be built in *scratch, valid until the next call.
+func splitFuncName(name []byte, scratch *[]byte) (pkg, sym []byte, ok bool) {
 	if len(name) == 0 || bytes.HasPrefix(name, []byte("go:")) || bytes.HasPrefix(name, []byte("type:")) ||
 		bytes.HasPrefix(name, []byte("go.")) || bytes.HasPrefix(name, []byte("type.")) {
 		return nil, nil, false
 	}
 	if bytes.IndexByte(name, '[') >= 0 {
-		name = stripBrackets(name)
+		name = stripBrackets(nil, name)
 	}
 	slash := bytes.LastIndexByte(name, '/')
 	dot := bytes.IndexByte(name[slash+1:], '.')
@@ -212,6 +218,7 @@ func splitFuncName(name []byte) (pkg, sym []byte, ok bool) {
 	if i := bytes.IndexByte(rest, '-'); i >= 0 { // "-fm", "-range1": compiler suffixes
 		rest = rest[:i]
 	}
+	body := rest
 	first, rest, more := bytes.Cut(rest, []byte("."))
 	if len(first) > 2 && first[0] == '(' && first[len(first)-1] == ')' { // "(*T)" or "(T)": a method
 		first = bytes.TrimPrefix(first[1:len(first)-1], []byte("*"))
@@ -219,7 +226,7 @@ func splitFuncName(name []byte) (pkg, sym []byte, ok bool) {
 			return nil, nil, false
 		}
 		method, _, _ := bytes.Cut(rest, []byte("."))
-		return pkg, joinSym(first, method), len(first) > 0 && len(method) > 0
+		return pkg, joinSym(scratch, first, method), len(first) > 0 && len(method) > 0
 	}
 	if len(first) == 0 {
 		return nil, nil, false
@@ -232,14 +239,16 @@ func splitFuncName(name []byte) (pkg, sym []byte, ok bool) {
 	if closurePart(second) || second[0] == '(' {
 		return pkg, first, true
 	}
-	return pkg, joinSym(first, second), true
+	return pkg, body[:len(first)+1+len(second)], true // "T.M", as it is in name
 }
 
-func joinSym(a, b []byte) []byte {
-	out := make([]byte, 0, len(a)+1+len(b))
-	out = append(out, a...)
+// joinSym writes "a.b" into *scratch.
+func joinSym(scratch *[]byte, a, b []byte) []byte {
+	out := append((*scratch)[:0], a...)
 	out = append(out, '.')
-	return append(out, b...)
+	out = append(out, b...)
+	*scratch = out
+	return out
 }
 
 // closurePart reports whether a name component is one the compiler gives
@@ -264,10 +273,9 @@ func isDigits(b []byte) bool {
 	return len(b) > 0
 }
 
-// stripBrackets removes every bracketed part (type arguments, which may
-// hold dots, slashes and nested brackets) from a name.
-func stripBrackets(name []byte) []byte {
-	out := make([]byte, 0, len(name))
+// stripBrackets appends to out the name without its bracketed parts
+// (type arguments, which may hold dots, slashes and nested brackets).
+func stripBrackets(out, name []byte) []byte {
 	depth := 0
 	for _, c := range name {
 		switch {
