@@ -1,5 +1,6 @@
 // Package gobinary extracts the Go modules compiled into Go executables from
-// their build info: the main module, every dependency (after replacements) and the standard library.
+// their build info: the main module, every dependency (after replacements) and the standard library,
+// each with the functions of it the binary links, from the binary's function table (pclntab.go).
 package gobinary
 
 import (
@@ -82,6 +83,13 @@ var ErrOldFormat = errors.New("build info of a Go binary built before go1.18 nee
 // debug/buildinfo when the input offers random access; streamed, ELF ones
 // are read through oldCapture (old.go), which must see every byte; others
 // fail with ErrOldFormat. Other formats are searched from end to end.
+//
+// For an ELF Go binary, the function name table (which lies before the
+// build info: read-only data comes before writable data) is kept as it
+// goes by, or read with random access, and each package's Linked field
+// says which of its functions the binary links (pclnstream.go, linked.go);
+// PE and Mach-O binaries, and tables that cannot be read, leave Linked
+// unknown with the reason.
 func (Extractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Result, error) {
 	headBuf := getBuffer(headSize)
 	defer putBuffer(headBuf)
