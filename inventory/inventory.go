@@ -65,11 +65,6 @@ type GoLinked struct {
 	// Unknown, when set, says why the binary's function table could not
 	// be read (Packages is then empty): unknown, not "nothing linked".
 	Unknown string `json:"unknown,omitempty"`
-	// Module is the module path the import paths below are under, when it
-	// is not the package's Name: a replace directive keeps the import
-	// paths of the module it replaces ("golang.org/x/net" replaced by a
-	// fork still links "golang.org/x/net/http2").
-	Module string `json:"module,omitempty"`
 	// Packages maps the import path of each package of the module with at
 	// least one function in the binary ("golang.org/x/net/http2",
 	// "net/http", "main") to the names of those functions, sorted and
@@ -78,7 +73,10 @@ type GoLinked struct {
 	// instantiations ("F[...]") and method values ("T.M-fm") folded into
 	// the function they belong to. Functions inlined everywhere count as
 	// linked: their code is in the binary. A package of the module that is
-	// absent here has no function in the binary.
+	// absent here has no function in the binary. For a module replaced by
+	// another (Name is the replacement's path), the paths are written
+	// under the replacement's path, as its advisories name them, although
+	// the binary links them under the replaced module's import paths.
 	Packages map[string][]string `json:"packages,omitempty"`
 }
 
