@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/credence-dev/credence/internal/testutil"
+	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/inventory/extractortest"
 	"github.com/credence-dev/credence/inventory/gobinary"
 	"github.com/credence-dev/credence/match"
@@ -116,6 +117,25 @@ func TestGoReachability(t *testing.T) {
 			out, err := match.Match(context.Background(), db, res.Packages)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// An inventory cached as JSON and matched again (assess's
+			// inventory cache) gives the same reachability.
+			cached, err := json.Marshal(res.Packages)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var decoded []*inventory.Package
+			if err := json.Unmarshal(cached, &decoded); err != nil {
+				t.Fatal(err)
+			}
+			again, err := match.Match(context.Background(), db, decoded)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range again.Findings {
+				if a, b := out.Findings[i].Reachability, again.Findings[i].Reachability; a == nil || b == nil || a.State != b.State || !slices.Equal(a.Symbols, b.Symbols) {
+					t.Errorf("%s: reachability %+v, from the cached inventory %+v", out.Findings[i].ID, a, b)
+				}
 			}
 			calls := b.program == "calls"
 			byID := map[string]*match.Finding{}
