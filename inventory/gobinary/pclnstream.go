@@ -124,6 +124,7 @@ type pclnCandidate struct {
 	// names, once the header is checked: [from, to) in the file.
 	from, to int64
 	names    []byte
+	checked  bool // names complete and checked
 }
 
 // maxCandidates bounds the headers read at one time while searching.
@@ -168,8 +169,15 @@ func (c *pclnCapture) see(chunk []byte) {
 		}
 	}
 	c.pending = kept
-	if t := c.table; t != nil && t.names != nil && int64(len(t.names)) < t.to-t.from {
+	if t := c.table; t != nil && !t.checked {
 		copyOverlap(&t.names, t.from, t.to, chunk, base)
+		if int64(len(t.names)) == t.to-t.from {
+			t.checked = true
+			if !checkNames(t.names, t.h.nfunc) {
+				// Not a name table after all: forget it, and look on.
+				c.table, c.found = nil, c.found-1
+			}
+		}
 	}
 }
 
@@ -197,7 +205,9 @@ func (c *pclnCapture) readHeader(cand *pclnCandidate, chunk []byte, base int64) 
 		return false
 	}
 	h, ok, err := parsePclnHeader(cand.hdr, c.plan.order, c.plan.ptrSize, cand.limit)
-	if !ok {
+	if !ok || (errors.Is(err, errPclnOld) && c.plan.search != nil) {
+		// (Searching, a Go 1.2-1.15 header, whose few checks random
+		// bytes pass more easily, is not taken for the binary's table.)
 		return true
 	}
 	c.found++

@@ -3,6 +3,7 @@ package gobinary
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -56,7 +57,7 @@ type pclnHeader struct {
 }
 
 // errPclnOld marks a Go 1.2-1.15 table, recognised but not read.
-var errPclnOld = fmt.Errorf("a function table of Go 1.2-1.15, whose names are not read: linked functions unknown")
+var errPclnOld = errors.New("a function table of Go 1.2-1.15, whose names are not read: linked functions unknown")
 
 // pclnHeaderLen returns how many bytes the header that b starts has (b
 // holds at least 8 bytes), 0 when b does not start one.
@@ -118,8 +119,10 @@ func parsePclnHeader(b []byte, order binary.ByteOrder, ptrSize int, limit uint64
 	if h.goVersion == "1.16" {
 		entry = uint64(h.ptrSize)
 	}
+	// The name table follows the header directly (cmd/link places the
+	// symbols one after the other, the names with alignment 1).
 	if h.nfunc == 0 || h.nfunc > limit || nfiles > limit ||
-		fn < uint64(n) || fn >= cu || cu > file || file > pc || pc > pcln || pcln > limit ||
+		fn != uint64(n) || fn >= cu || cu > file || file > pc || pc > pcln || pcln > limit ||
 		(2*h.nfunc+1)*entry > limit-pcln {
 		return h, false, nil
 	}

@@ -131,6 +131,19 @@ func TestCaptureRaw(t *testing.T) {
 			}
 		}
 	}
+	// Searching, a header whose names turn out malformed, and a Go 1.2
+	// header (easily matched by chance), do not hide the table after them.
+	decoy := pclnBlob(binary.LittleEndian, 2, "ab.c") // 2 functions, 1 name
+	old := make([]byte, 24)
+	binary.LittleEndian.PutUint32(old, 0xfffffffb)
+	old[6], old[7], old[8] = 1, 8, 1
+	pad := func(b []byte) []byte { return append(b, make([]byte, (8-len(b)%8)%8)...) }
+	data := append(pad(append(pad(slices.Clone(decoy)), old...)), blob...)
+	names, unknown, err := gobinary.CaptureRaw(data, 3, true, false)
+	if err != nil || unknown != "" || !bytes.HasPrefix(names, []byte("main.main\x00")) {
+		t.Errorf("after decoys: names %q, unknown %q, error %v", names, unknown, err)
+	}
+
 	// Hostile headers: unknown, with a reason, never a table.
 	huge := slices.Clone(blob)
 	binary.LittleEndian.PutUint64(huge[8:], 1<<40)                                                 // nfunc
