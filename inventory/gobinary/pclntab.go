@@ -154,7 +154,7 @@ type funcSet map[string]map[string]struct{}
 // those that name no package are skipped.
 func readNames(names []byte) funcSet {
 	out := funcSet{}
-	var lastRaw, scratch, stripped []byte
+	var lastRaw, lastSym, scratch, stripped []byte
 	var lastSet map[string]struct{}
 	for len(names) > 0 {
 		i := bytes.IndexByte(names, 0)
@@ -175,12 +175,16 @@ func readNames(names []byte) funcSet {
 		// string allocation) while the package stays the same.
 		if lastSet == nil || !bytes.Equal(pkg, lastRaw) {
 			path := unescapePath(pkg)
-			lastRaw, lastSet = append(lastRaw[:0], pkg...), out[path]
+			lastRaw, lastSet, lastSym = append(lastRaw[:0], pkg...), out[path], lastSym[:0]
 			if lastSet == nil {
 				lastSet = map[string]struct{}{}
 				out[path] = lastSet
 			}
 		}
+		if bytes.Equal(sym, lastSym) { // "F" after "F.func1": no look-up
+			continue
+		}
+		lastSym = append(lastSym[:0], sym...)
 		if _, ok := lastSet[string(sym)]; !ok {
 			lastSet[string(sym)] = struct{}{}
 		}
