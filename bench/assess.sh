@@ -30,9 +30,10 @@ if [[ ! -f $B/assess-v2/.done ]]; then
   go run ./internal/cmd/mkassessbench -fixtures "$FX" -out "$B/assess-v2"
   touch "$B/assess-v2/.done"
 fi
-if [[ ! -f $B/vuln.db ]]; then
+if [[ ! -f $B/vuln.db ]] || ! "$tmp/credence" db status --db "$B/vuln.db" >/dev/null 2>&1; then
+  # (again when written by a credence with another database schema)
   echo "== importing ../shared/data into $B/vuln.db (once)"
-  "$tmp/credence" db import --db "$B/vuln.db" ../shared/data >/dev/null 2>&1
+  "$tmp/credence" db import --replace --db "$B/vuln.db" ../shared/data >/dev/null 2>&1
 fi
 cp "$B/vuln.db" "$tmp/vuln.db"
 echo "== $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -53,12 +53,44 @@ func merge(pkgs []*Package) []*Package {
 			if p.Layer != nil && (last.Layer == nil || p.Layer.Index < last.Layer.Index) {
 				last.Layer = p.Layer
 			}
+			last.Linked = mergeLinked(last.Linked, p.Linked)
 			continue
 		}
 		out = append(out, p)
 	}
 	for _, p := range out {
 		slices.Sort(p.Locations)
+	}
+	return out
+}
+
+// mergeLinked combines what two binaries say of one module: the functions
+// either links (a finding on the merged package is linked when any of
+// its binaries links the code). When one of them is not known (a go.mod,
+// an unreadable function table) the merged package's are not known.
+func mergeLinked(a, b *GoLinked) *GoLinked {
+	switch {
+	case a == nil && b == nil:
+		return nil
+	case a == nil || b == nil:
+		return &GoLinked{Unknown: "the module was also found in a file that is not a Go binary (a go.mod?): linked functions unknown"}
+	case a.Unknown != "":
+		return a
+	case b.Unknown != "":
+		return &GoLinked{Unknown: b.Unknown}
+	}
+	out := &GoLinked{Packages: map[string][]string{}}
+	for _, l := range []*GoLinked{a, b} {
+		for path, fns := range l.Packages {
+			out.Packages[path] = append(out.Packages[path], fns...)
+		}
+	}
+	for path, fns := range out.Packages {
+		slices.Sort(fns)
+		out.Packages[path] = slices.Compact(fns)
+	}
+	if len(out.Packages) == 0 {
+		out.Packages = nil
 	}
 	return out
 }

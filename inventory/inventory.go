@@ -49,6 +49,35 @@ type Package struct {
 	// Metadata carries format details (rpm epoch and modularity label, Go
 	// build info, ...). Its concrete type depends on the extractor.
 	Metadata any `json:"metadata,omitempty"`
+	// Linked is, for a Go module (or the standard library) compiled into
+	// a binary, what the binary's function table says of its code: which
+	// of its packages and functions were linked in. Nil when no binary was
+	// read (a go.mod, a lockfile, another ecosystem): then nothing is known.
+	Linked *GoLinked `json:"linked,omitempty"`
+}
+
+// GoLinked is what a Go binary's function table (pclntab) says of one
+// module: the functions of it the linker kept. It is stored with the
+// inventory so that advisories published later are matched against it
+// without reading the image again, so it lists every function, not only
+// those some advisory names today.
+type GoLinked struct {
+	// Unknown, when set, says why the binary's function table could not
+	// be read (Packages is then empty): unknown, not "nothing linked".
+	Unknown string `json:"unknown,omitempty"`
+	// Packages maps the import path of each package of the module with at
+	// least one function in the binary ("golang.org/x/net/http2",
+	// "net/http", "main") to the names of those functions, sorted and
+	// written as OSV records write symbols: "Func", "Type.Method" (no
+	// pointer or parentheses), with closures ("F.func1"), generic
+	// instantiations ("F[...]") and method values ("T.M-fm") folded into
+	// the function they belong to. Functions inlined everywhere count as
+	// linked: their code is in the binary. A package of the module that is
+	// absent here has no function in the binary. For a module replaced by
+	// another (Name is the replacement's path), the paths are written
+	// under the replacement's path, as its advisories name them, although
+	// the binary links them under the replaced module's import paths.
+	Packages map[string][]string `json:"packages,omitempty"`
 }
 
 // Key identifies a package for de-duplication and for following it across

@@ -79,10 +79,16 @@ type Finding struct {
 	// Suppressed is set when ignore rules accept every vulnerability of the
 	// finding; while one is open the finding stays open and gates.
 	Suppressed *Suppression `json:"suppressed,omitempty"`
-	Matcher    string       `json:"matcher"`
-	References []string     `json:"references,omitempty"`
-	Published  *time.Time   `json:"published,omitempty"`
-	advisories []*osv.Advisory
+	// Reachability, for a Go module or standard library finding, says
+	// whether the vulnerable code is linked into the binary (not linked
+	// only when every vulnerability's is not); nil for other ecosystems.
+	// A finding that is not linked is still a finding: it is shown, and
+	// gates as any other.
+	Reachability *Reachability `json:"reachability,omitempty"`
+	Matcher      string        `json:"matcher"`
+	References   []string      `json:"references,omitempty"`
+	Published    *time.Time    `json:"published,omitempty"`
+	advisories   []*osv.Advisory
 }
 
 // FixState says whether a fixed version is known.
@@ -112,6 +118,9 @@ type Vulnerability struct {
 	FixState   FixState     `json:"fixState"`
 	KEV        *KEV         `json:"kev,omitempty"`
 	Suppressed *Suppression `json:"suppressed,omitempty"`
+	// Reachability is what the records of this vulnerability say of the
+	// Go binary its package is in (see Finding.Reachability).
+	Reachability *Reachability `json:"reachability,omitempty"`
 }
 
 // KEV is the CISA KEV entry of one of the finding's CVEs.
@@ -310,6 +319,7 @@ func Match(ctx context.Context, src Source, pkgs []*inventory.Package, opts ...O
 			f.Package = p
 			f.Installed = p.Version
 			f.Matcher = fmt.Sprintf("%s@%d", m.Name(), m.Version())
+			setReachability(&f, p)
 			res.Findings = append(res.Findings, f)
 		}
 	}

@@ -133,7 +133,11 @@ func sarifLevel(l match.Level) string {
 // image. Rules carry "security-severity" (the CVSS score) as code scanning
 // dashboards expect; suppressed findings carry an external suppression; a
 // partly accepted finding stays an active result at the level of what is
-// open, listing what was accepted. Each package that could not be checked is
+// open, listing what was accepted. A Go finding carries its reachability
+// (linked, not linked into the binary, unknown) as a "reachability"
+// property, and a not linked one says so in its message; its level is
+// still its severity's and it has no suppression: not linked is shown,
+// not hidden. Each package that could not be checked is
 // a result of kind "open" under a "credence/not-checked/<reason>" rule, and
 // each gap a notification of the run's invocation.
 func WriteSARIF(w io.Writer, in SARIFInput) error {
@@ -188,6 +192,9 @@ func WriteSARIF(w io.Writer, in SARIFInput) error {
 		if f.KEV != nil {
 			msg += " Known exploited (CISA KEV, added " + f.KEV.DateAdded + ")."
 		}
+		if f.NotLinked() {
+			msg += " Not linked into the binary: " + f.Reachability.Reason + "."
+		}
 		res := sarifResult{
 			RuleID: f.ID, RuleIndex: idx, Level: level,
 			Message:             sarifMessage{Text: msg},
@@ -213,6 +220,11 @@ func WriteSARIF(w io.Writer, in SARIFInput) error {
 		}
 		if f.EPSS != nil {
 			res.Properties["epss"] = f.EPSS
+		}
+		if f.Reachability != nil {
+			// The level stays the severity's: not linked is evidence to
+			// weigh, shown, never a suppression or a lower level.
+			res.Properties["reachability"] = f.Reachability
 		}
 		for _, loc := range f.Package.Locations {
 			res.Locations = append(res.Locations, sarifLocation{PhysicalLocation: &sarifPhysical{ArtifactLocation: sarifArtifact{URI: uriPath(loc)}}})

@@ -16,7 +16,12 @@ import (
 // recommendation, KEV and EPSS as properties, and suppressed findings
 // marked with an analysis (response will_not_fix), never removed. A finding
 // only partly accepted has no analysis (it is open) and a
-// "credence:accepted" property per accepted CVE.
+// "credence:accepted" property per accepted CVE. A Go finding whose
+// vulnerable code is linked or not linked into its binary says so in a
+// "credence:reachability" property per component; when the code is not
+// linked into any of the entry's components the entry's analysis is
+// state not_affected, justification code_not_reachable (CycloneDX's
+// words for it), the entry still listed.
 func AddVulnerabilities(bom *cdx.BOM, findings []match.Finding) {
 	refs := map[string]string{} // package identity → bom-ref
 	if bom.Components != nil {
@@ -30,6 +35,8 @@ func AddVulnerabilities(bom *cdx.BOM, findings []match.Finding) {
 	}
 	byID := map[string]int{}
 	var vulns []cdx.Vulnerability
+	var notLinked []bool // per entry: every finding under it is not linked
+	var notLinkedWhy [][]string
 	for _, f := range findings {
 		ref := refs[f.Package.PURL]
 		if ref == "" {
@@ -40,6 +47,20 @@ func AddVulnerabilities(bom *cdx.BOM, findings []match.Finding) {
 			i = len(vulns)
 			byID[f.ID] = i
 			vulns = append(vulns, vulnerability(f))
+			notLinked = append(notLinked, true)
+			notLinkedWhy = append(notLinkedWhy, nil)
+		}
+		notLinked[i] = notLinked[i] && f.NotLinked()
+		if r := f.Reachability; r != nil && r.State != match.ReachUnknown {
+			val := f.Package.PURL + ": " + string(r.State)
+			if len(r.Symbols) > 0 {
+				val += " (" + strings.Join(r.Symbols, ", ") + ")"
+			}
+			if r.State == match.ReachNotLinked {
+				notLinkedWhy[i] = append(notLinkedWhy[i], f.Package.PURL+": "+r.Reason)
+			}
+			props := append(*vulns[i].Properties, cdx.Property{Name: "credence:reachability", Value: val})
+			vulns[i].Properties = &props
 		}
 		v := &vulns[i]
 		affects := *v.Affects
@@ -71,6 +92,19 @@ func AddVulnerabilities(bom *cdx.BOM, findings []match.Finding) {
 				v.Recommendation = strings.TrimPrefix(v.Recommendation+"; "+rec, "; ")
 			}
 		}
+	}
+	for i := range vulns {
+		if !notLinked[i] {
+			continue
+		}
+		v := &vulns[i]
+		detail := "the vulnerable code is not linked into the binary (credence read its Go function table): " + strings.Join(notLinkedWhy[i], "; ")
+		if v.Analysis == nil {
+			v.Analysis = &cdx.VulnerabilityAnalysis{}
+		} else {
+			detail += "; " + v.Analysis.Detail
+		}
+		v.Analysis.State, v.Analysis.Justification, v.Analysis.Detail = cdx.IASNotAffected, cdx.IAJCodeNotReachable, detail
 	}
 	if len(vulns) > 0 {
 		bom.Vulnerabilities = &vulns

@@ -10,7 +10,9 @@ import (
 )
 
 // SchemaVersion is written into every database; Open refuses others.
-const SchemaVersion = "2"
+// 3: the digests keep the Go records' vulnerable packages and symbols
+// (ecosystem_specific.imports), which matching reads.
+const SchemaVersion = "3"
 
 // EnvDB names the environment variable that overrides the default path.
 const EnvDB = "CREDENCE_DB"

@@ -47,6 +47,13 @@ naming the bundle does not accept a KEV-listed CVE in it (name that CVE).
 Accepted vulnerabilities are still shown, marked. Findings whose severity is
 unknown do not trip --fail-on levels; they are counted in the summary.
 
+Go binaries: the function table of each binary says which functions were
+linked in; a Go finding whose records name vulnerable packages or functions
+none of which is in the binary is marked "not linked" (still shown, still
+counted; it does not add to assess's exploitability). It gates like any
+other unless --ignore-unlinked is given. Linked is not called, and a record
+naming no functions leaves the finding as it is.
+
 The database is --db, $` + vulndb.EnvDB + ` or ` + displayDefaultDB() + `;
 --db sample uses the small embedded demo data.
 
@@ -63,6 +70,7 @@ The database is --db, $` + vulndb.EnvDB + ` or ` + displayDefaultDB() + `;
 	ignoreFile := cmd.Flags().String("ignore", "", "file of accepted risks (YAML or JSON)")
 	maxAge := cmd.Flags().Duration("max-db-age", 7*24*time.Hour, "warn when the database's data is older than this (0: never)")
 	allowUnknown := cmd.Flags().Bool("allow-unknown", false, "let packages that could not be checked pass --fail-on (they are still reported)")
+	ignoreUnlinked := cmd.Flags().Bool("ignore-unlinked", false, "let Go findings whose vulnerable code is not linked into the binary pass --fail-on (they are still reported)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		stderr := cmd.ErrOrStderr()
 		var threshold match.Level
@@ -143,22 +151,39 @@ The database is --db, $` + vulndb.EnvDB + ` or ` + displayDefaultDB() + `;
 		for _, m := range warnings {
 			fmt.Fprintf(stderr, "warning: %s\n", m)
 		}
-		return failure(res, threshold, *failOn == "kev", *failOn != "" && !*allowUnknown)
+		return failure(res, gate{threshold: threshold, kev: *failOn == "kev", unknown: *failOn != "" && !*allowUnknown, unlinked: !*ignoreUnlinked})
 	}
 	return cmd
+}
+
+// gate is what --fail-on checks.
+type gate struct {
+	threshold match.Level
+	kev       bool
+	// unknown: packages that could not be checked fail the gate.
+	unknown bool
+	// unlinked: Go findings whose vulnerable code is not linked into the
+	// binary count (the default: not linked is shown, never hidden, and
+	// gates unless --ignore-unlinked).
+	unlinked bool
 }
 
 // failure returns a policy failure when an open vulnerability crosses the
 // threshold (accepted ones do not count; a finding with one open still
 // does), or, unless unknown is allowed, when a package could not be checked.
-func failure(res *match.Result, threshold match.Level, kev, gateUnknown bool) error {
+func failure(res *match.Result, g gate) error {
+	threshold, kev := g.threshold, g.kev
 	if threshold == "" && !kev {
 		return nil
 	}
-	n := 0
+	n, passed := 0, 0
 	for i := range res.Findings {
 		f := &res.Findings[i]
 		if (kev && f.OpenKEV() != nil) || (threshold != "" && f.OpenSeverity().Level.Rank() >= threshold.Rank()) {
+			if !g.unlinked && f.NotLinked() {
+				passed++
+				continue
+			}
 			n++
 		}
 	}
@@ -169,8 +194,11 @@ func failure(res *match.Result, threshold match.Level, kev, gateUnknown bool) er
 			what = "in the CISA KEV catalog"
 		}
 		why = append(why, fmt.Sprintf("%s %s", count(n, "finding", "findings"), what))
+		if passed > 0 {
+			why[0] += fmt.Sprintf(" (and %s not linked into their binaries, let pass by --ignore-unlinked)", count(passed, "finding", "findings"))
+		}
 	}
-	if gateUnknown && !res.Coverage.Complete {
+	if g.unknown && !res.Coverage.Complete {
 		why = append(why, fmt.Sprintf("%s (unknown is not clean; --allow-unknown lets them pass)", res.Coverage))
 	}
 	if len(why) == 0 {
@@ -219,7 +247,10 @@ type summary struct {
 	// PartlyAccepted are open findings some of whose vulnerabilities an
 	// ignore rule accepts.
 	PartlyAccepted int `json:"partlyAccepted"`
-	Undecided      int `json:"undecided"`
+	// NotLinked are open Go findings whose vulnerable code is not linked
+	// into the binary (counted in Findings too: shown, never hidden).
+	NotLinked int `json:"notLinked"`
+	Undecided int `json:"undecided"`
 	// Unchecked are the packages that could not be checked (coverage gaps).
 	Unchecked int `json:"unchecked"`
 }
@@ -242,6 +273,9 @@ func summarize(res *match.Result) summary {
 		s.BySeverity[string(f.OpenSeverity().Level)]++
 		if f.OpenKEV() != nil {
 			s.KEV++
+		}
+		if f.NotLinked() {
+			s.NotLinked++
 		}
 		switch f.FixState {
 		case match.NoFixYet:
@@ -304,6 +338,9 @@ func printScan(w io.Writer, img *image.Image, inv *inventory.Inventory, rep scan
 			} else if open := f.Open(); len(open) < len(f.Vulnerabilities) {
 				note = acceptedNote(&f, open)
 			}
+			if f.NotLinked() {
+				note = strings.TrimPrefix(note+"; not linked into the binary", "; ")
+			}
 			id := f.ID
 			if cves := f.CVEs(); len(cves) > 0 && !strings.HasPrefix(id, "CVE-") {
 				id += " (" + cves[0]
@@ -339,6 +376,9 @@ func printScan(w io.Writer, img *image.Image, inv *inventory.Inventory, rep scan
 	}
 	if s.PartlyAccepted > 0 {
 		fmt.Fprintf(w, "; %d partly accepted", s.PartlyAccepted)
+	}
+	if s.NotLinked > 0 {
+		fmt.Fprintf(w, "; %s not linked into the binary", count(s.NotLinked, "finding", "findings"))
 	}
 	fmt.Fprintf(w, "; %s not checked\n", count(s.Unchecked, "package", "packages"))
 	printCoverage(w, rep.Coverage)

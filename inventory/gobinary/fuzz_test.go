@@ -2,6 +2,7 @@ package gobinary_test
 
 import (
 	"encoding/binary"
+	"os"
 	"testing"
 
 	"github.com/credence-dev/credence/inventory"
@@ -31,10 +32,23 @@ func FuzzExtract(f *testing.F) {
 	f.Add(false, append(append([]byte("\x7fELF"), make([]byte, 124)...), "\xff Go buildinf:\x08\x00"...))
 	f.Add(true, []byte("MZ\x90\x00"))
 	f.Add(false, oldELF("go1.16.15", "path\texample.com/old\nmod\texample.com/old\tv1.0.0\t\n"))
+	// A real Go binary (built by the test, 1.5 MB): mutations of it reach
+	// the function table reader with random access and streamed.
+	if bins := buildBinaries(f); len(bins) > 3 {
+		if data, err := os.ReadFile(bins[3].path); err == nil {
+			f.Add(false, data)
+			f.Add(true, data)
+		}
+	}
 	f.Fuzz(func(t *testing.T, random bool, data []byte) {
 		res, err := extract(t, data, random)
 		if err == nil {
 			extractortest.CheckPackages(t, res.Packages, func(p *inventory.Package) bool { return p.Name != "" && p.Type == "golang" })
+			for _, p := range res.Packages {
+				if p.Linked == nil || (p.Linked.Unknown != "") == (p.Linked.Packages != nil) && p.Linked.Unknown != "" {
+					t.Fatalf("%s: linked %+v: want known functions or a reason", p.Name, p.Linked)
+				}
+			}
 		}
 	})
 }

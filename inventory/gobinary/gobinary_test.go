@@ -54,8 +54,20 @@ func TestExtract(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", mode, err)
 				}
-				if diff := cmp.Diff(want, res.Packages, cmpopts.SortSlices(less)); diff != "" {
+				if diff := cmp.Diff(want, res.Packages, cmpopts.SortSlices(less), ignoreLinked); diff != "" {
 					t.Errorf("%s: packages (-go version -m +got):\n%s", mode, diff)
+				}
+				// What is linked is TestLinked's; here: known for every
+				// ELF binary, and unknown, with the reason, for the others.
+				for _, p := range res.Packages {
+					switch {
+					case p.Linked == nil:
+						t.Errorf("%s: %s: Linked is nil", mode, p.Name)
+					case b.elf && p.Linked.Unknown != "":
+						t.Errorf("%s: %s: linked unknown: %s", mode, p.Name, p.Linked.Unknown)
+					case !b.elf && p.Linked.Unknown == "":
+						t.Errorf("%s: %s (not ELF): linked %v, want unknown", mode, p.Name, p.Linked.Packages)
+					}
 				}
 				if len(res.Warnings) != 0 {
 					t.Errorf("%s: warnings %q", mode, res.Warnings)
@@ -242,6 +254,10 @@ func extract(t testing.TB, data []byte, random bool) (inventory.Result, error) {
 
 func less(a, b *inventory.Package) bool { return a.Name+" "+a.Version < b.Name+" "+b.Version }
 
+// ignoreLinked leaves Linked (what the function table says, which `go
+// version -m` does not) out of comparisons with build info.
+var ignoreLinked = cmpopts.IgnoreFields(inventory.Package{}, "Linked")
+
 // goVersionM runs `go version -m` on path and turns its lines into the
 // packages the extractor should report.
 func goVersionM(t *testing.T, path string) []*inventory.Package {
@@ -301,7 +317,10 @@ func goTool(t testing.TB) string {
 	return p
 }
 
-type binaryCase struct{ name, path string }
+type binaryCase struct {
+	name, path string
+	elf        bool
+}
 
 // buildBinaries builds, once per test binary run, small programs into a
 // temporary directory: one with dependencies from a file:// module proxy
@@ -435,7 +454,7 @@ func main() { fmt.Println(buildinfo.ReadFile(os.Args[0])) }
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			return nil, errors.New("go build " + b.name + ": " + err.Error() + "\n" + string(msg))
 		}
-		out = append(out, binaryCase{b.name, exe})
+		out = append(out, binaryCase{b.name, exe, b.env == nil})
 	}
 	return out, nil
 }
@@ -443,6 +462,12 @@ func main() { fmt.Println(buildinfo.ReadFile(os.Args[0])) }
 // writeModule lays out one module version the way a GOPROXY serves it
 // (https://go.dev/ref/mod#goproxy-protocol): list, .info, .mod and .zip.
 func writeModule(proxy, path, version, src string) error {
+	return writeModuleFiles(proxy, path, version, map[string]string{"lib.go": src})
+}
+
+// writeModuleFiles lays out a module version with the given source files
+// (paths inside the module).
+func writeModuleFiles(proxy, path, version string, files map[string]string) error {
 	d := filepath.Join(proxy, path, "@v")
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return err
@@ -459,7 +484,8 @@ func writeModule(proxy, path, version, src string) error {
 	}
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	for name, content := range map[string]string{"go.mod": gomod, "lib.go": src} {
+	files["go.mod"] = gomod
+	for name, content := range files {
 		w, err := zw.Create(path + "@" + version + "/" + name)
 		if err != nil {
 			return err
@@ -540,7 +566,7 @@ func TestExtractOldFormatRandomAccess(t *testing.T) {
 		{Name: "golang.org/x/text", Version: "v0.3.5", Type: "golang", Metadata: md("h1:x=")},
 		{Name: "stdlib", Version: "v1.16.15", Type: "golang", Metadata: md("")},
 	}
-	if diff := cmp.Diff(want, res.Packages); diff != "" {
+	if diff := cmp.Diff(want, res.Packages, ignoreLinked); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	// Streamed, the ELF program headers lead back to the remembered strings.
@@ -548,12 +574,38 @@ func TestExtractOldFormatRandomAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, streamed.Packages); diff != "" {
+	if diff := cmp.Diff(want, streamed.Packages, ignoreLinked); diff != "" {
 		t.Errorf("stream (-want +got):\n%s", diff)
 	}
 	// Pointers that lead to no remembered string: ErrOldFormat, not nothing.
 	binary.LittleEndian.PutUint64(data[0x2000+0x20:], 0x401010)
 	if _, err := extract(t, data, false); !errors.Is(err, gobinary.ErrOldFormat) {
 		t.Errorf("stream, broken pointer: error %v, want ErrOldFormat", err)
+	}
+}
+
+// BenchmarkExtractFile reads the executable $CREDENCE_BENCH_GOBINARY (a
+// large Go binary such as kube-apiserver), streamed and with random access:
+//
+//	CREDENCE_BENCH_GOBINARY=$CREDENCE_CACHE/kube-v1.37.2/bin/kube-apiserver go test -run '^$' -bench ExtractFile ./inventory/gobinary
+func BenchmarkExtractFile(b *testing.B) {
+	path := os.Getenv("CREDENCE_BENCH_GOBINARY")
+	if path == "" {
+		b.Skip("set CREDENCE_BENCH_GOBINARY to a Go executable")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"stream", "random"} {
+		b.Run(mode, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := extract(b, data, mode == "random"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -266,7 +266,8 @@ func (a *Advisory) CVEVectors() []CVEVector {
 
 // Digest returns the part of a record that matching reads: everything but
 // details (its first line becomes the summary when there is none), free-form
-// database_specific (except a "severity" rating) and ecosystem_specific,
+// database_specific (except a "severity" rating) and ecosystem_specific
+// (except a Go record's imports: the vulnerable packages and symbols),
 // and all but five ADVISORY or WEB references. The database stores it
 // beside the full record so a scan parses a fraction of the JSON.
 func (a *Advisory) Digest() *Advisory {
@@ -295,8 +296,49 @@ func (a *Advisory) Digest() *Advisory {
 	}
 	d.Affected = make([]Affected, len(a.Affected))
 	for i, af := range a.Affected {
+		es := af.EcosystemSpecific
 		af.EcosystemSpecific, af.DatabaseSpecific = nil, nil
+		if af.Package.Ecosystem == "Go" {
+			if imps := GoImports(es); len(imps) > 0 {
+				af.EcosystemSpecific, _ = json.Marshal(goSpecific{Imports: imps})
+			}
+		}
 		d.Affected[i] = af
 	}
 	return &d
+}
+
+// GoImport is one entry of a Go record's ecosystem_specific.imports: a
+// package of the affected module and the vulnerable functions in it
+// ("Func", "Type.Method"); no symbols means the whole package.
+type GoImport struct {
+	Path    string   `json:"path"`
+	Symbols []string `json:"symbols,omitempty"`
+}
+
+type goSpecific struct {
+	Imports []GoImport `json:"imports,omitempty"`
+}
+
+// GoImports reads the vulnerable packages and symbols of an affected
+// entry of the Go vulnerability database (kept in Digest, matching reads
+// them). Nil when there are none or the field does not parse.
+func GoImports(ecosystemSpecific json.RawMessage) []GoImport {
+	if len(ecosystemSpecific) == 0 {
+		return nil
+	}
+	var es goSpecific
+	if json.Unmarshal(ecosystemSpecific, &es) != nil {
+		return nil
+	}
+	out := es.Imports[:0]
+	for _, imp := range es.Imports {
+		if imp.Path != "" {
+			out = append(out, imp)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

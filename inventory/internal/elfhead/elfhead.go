@@ -5,6 +5,7 @@
 package elfhead
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -144,7 +145,9 @@ func (f *File) HasNote(head []byte, name string, typ uint32) bool {
 			if namesz > uint64(len(notes)) || descsz > uint64(len(notes)) || end > uint64(len(notes)) {
 				break
 			}
-			if ntype == typ && namesz == uint64(len(name))+1 && string(notes[12:12+namesz-1]) == name {
+			// The name is NUL-terminated; the Go linker writes "Go" with
+			// namesz 4 ("Go\x00\x00"), others with namesz len+1.
+			if ntype == typ && namesz > uint64(len(name)) && string(bytes.TrimRight(notes[12:12+namesz], "\x00")) == name {
 				return true
 			}
 			notes = notes[end:]
