@@ -37,6 +37,10 @@ type PodFacts struct {
 	// Graph is a trust graph that holds the pod: it gives exposure and
 	// blast radius (nil: both unknown).
 	Graph *graph.Graph
+	// GraphPod names the pod of the same namespace whose containers stand
+	// for this pod's in Graph: a replica already in the graph, with the
+	// same spec, when the new pod is not (default: the pod itself).
+	GraphPod string
 	// Query bounds the blast-radius queries (default: five paths, as
 	// Assess).
 	Query []graph.QueryOption
@@ -87,6 +91,7 @@ func PodSubject(f PodFacts) (Subject, error) {
 			img = f.Images[i]
 		}
 		key := graph.ContainerKey(p.Namespace, p.Name, name)
+		gkey := graph.ContainerKey(p.Namespace, firstNonEmpty(f.GraphPod, p.Name), name)
 		c := Container{Name: name, Kind: kind, Key: key, Image: img, Posture: profiles[string(kind)+"/"+name],
 			Provenance:  Evidence{Status: NotChecked, Reason: "no provenance verdict for this image"},
 			MeasuredRun: Evidence{Status: NotChecked, Reason: "no measurement log reconciled"}}
@@ -117,10 +122,10 @@ func PodSubject(f PodFacts) (Subject, error) {
 			c.Exploit = model.Container(scanned)
 		}
 		if f.Graph != nil {
-			if _, ok := f.Graph.Lookup(key); ok {
-				lvl, why := f.Graph.Exposure(key)
+			if _, ok := f.Graph.Lookup(gkey); ok {
+				lvl, why := f.Graph.Exposure(gkey)
 				c.Exposure = Exposure{Level: firstNonEmpty(lvl, "none"), Why: why, Reach: reachOf(lvl)}
-				if res, err := f.Graph.Query(key, qopts...); err == nil {
+				if res, err := f.Graph.Query(gkey, qopts...); err == nil {
 					c.BlastRadius = blastOf(res)
 				}
 			}
