@@ -89,3 +89,32 @@ spec:
 		t.Fatalf("misspelt breakGlass field: %v", err)
 	}
 }
+
+func TestPoliciesDescribed(t *testing.T) {
+	e := compile(t, `apiVersion: policy.credence.dev/v1
+kind: Policy
+metadata: {name: shop}
+spec:
+  failureMode: fail-open
+  match:
+    namespaces: ["shop-*"]
+    labelSelector: {matchLabels: {tier: web}}
+    images: ["registry.example.com/**"]
+  packs: [{name: credence-image-source@v1, parameters: {registries: [registry.example.com]}}]
+  exemptions:
+    - {name: legacy, reason: old, expires: 2030-01-01, rules: [credence-image-source@v1], workloads: ["shop-a/*"]}
+`)
+	ps := e.Policies()
+	if len(ps) != 1 {
+		t.Fatalf("%d policies", len(ps))
+	}
+	p := ps[0]
+	if p.Name != "shop" || p.FailureMode != policy.FailOpen || len(p.Rules) != 2 || p.Match.LabelSelector.MatchLabels["tier"] != "web" ||
+		strings.Join(p.Match.Namespaces, ",") != "^shop-.*$" || strings.Join(p.Match.Images, ",") != "^registry\\.example\\.com/.*$" {
+		t.Fatalf("policy %+v", p)
+	}
+	x := p.Exemptions[0]
+	if x.Name != "legacy" || x.Expires.IsZero() || strings.Join(x.Select.Workloads, ",") != "^shop-a/[^/]*$" || !x.Covers(p.Rules[0]) || x.Select.Empty() {
+		t.Fatalf("exemption %+v", x)
+	}
+}
