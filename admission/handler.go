@@ -447,6 +447,12 @@ func (h *Handler) reviewWorkload(ctx context.Context, req *admissionv1.Admission
 		o.malformed(err)
 		return
 	}
+	if len(w.spec.Containers) == 0 {
+		// The API server never sends one (validation needs a container);
+		// a policy over no container would decide nothing.
+		o.malformed(fmt.Errorf("%w: the %s's pod spec has no containers", ErrMalformed, req.Kind.Kind))
+		return
+	}
 	if req.Operation == admissionv1.Update && req.SubResource == "" {
 		if old, err := decodeWorkload(req.Kind.Kind, req.OldObject.Raw); err == nil && sameTemplate(w, old) {
 			o.Reason = "the pod template did not change"

@@ -1,8 +1,11 @@
 package admission
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,8 +17,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/credence-dev/credence/cluster"
@@ -295,3 +300,43 @@ var (
 	_ ClusterView = (*InformerView)(nil)
 	_ ClusterView = (*StaticView)(nil)
 )
+
+// MaxManifestBytes bounds the manifests a static view reads.
+const MaxManifestBytes = 256 << 20
+
+// DecodeManifests reads multi-document YAML or JSON manifests into typed
+// objects of the kinds client-go knows (Lists are expanded); documents of
+// other kinds are skipped and counted.
+func DecodeManifests(r io.Reader) (objs []runtime.Object, skipped int, err error) {
+	rd := utilyaml.NewYAMLOrJSONDecoder(io.LimitReader(r, MaxManifestBytes), 64<<10)
+	dec := scheme.Codecs.UniversalDeserializer()
+	for i := 1; ; i++ {
+		var raw runtime.RawExtension
+		if err := rd.Decode(&raw); err != nil {
+			if errors.Is(err, io.EOF) {
+				return objs, skipped, nil
+			}
+			return nil, skipped, fmt.Errorf("manifest document %d: %w", i, err)
+		}
+		if len(bytes.TrimSpace(raw.Raw)) == 0 || string(bytes.TrimSpace(raw.Raw)) == "null" {
+			continue
+		}
+		obj, _, err := dec.Decode(raw.Raw, nil, nil)
+		if err != nil {
+			skipped++
+			continue
+		}
+		if l, ok := obj.(*corev1.List); ok {
+			for _, it := range l.Items {
+				o, _, err := dec.Decode(it.Raw, nil, nil)
+				if err != nil {
+					skipped++
+					continue
+				}
+				objs = append(objs, o)
+			}
+			continue
+		}
+		objs = append(objs, obj)
+	}
+}
