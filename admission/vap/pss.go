@@ -8,7 +8,7 @@ import "strings"
 // condition over variables.spec and variables.annotations, container one
 // over a container c; both must hold (empty means true).
 type pssCheck struct {
-	id        string
+	id         string
 	restricted bool
 	// overrides names the baseline check this restricted check replaces.
 	overrides string
@@ -65,7 +65,9 @@ var pssChecks = []pssCheck{
 	{id: "hostPathVolumes", detail: "the pod must not mount hostPath volumes",
 		pod: "(!has(" + spec + ".volumes) || " + spec + ".volumes.all(v, !has(v.hostPath)))"},
 	{id: "hostPorts", detail: "containers must not use host ports (ports[].hostPort)",
-		container: func(c string) string { return "(!has(" + c + ".ports) || " + c + ".ports.all(p, !has(p.hostPort) || p.hostPort == 0))" }},
+		container: func(c string) string {
+			return "(!has(" + c + ".ports) || " + c + ".ports.all(p, !has(p.hostPort) || p.hostPort == 0))"
+		}},
 	{id: "appArmorProfile", detail: "AppArmor must not be Unconfined (securityContext.appArmorProfile.type, container.apparmor.security.beta.kubernetes.io annotations)",
 		pod: orUnset(func(f string) string { return f + " in ['RuntimeDefault', 'Localhost']" }, spec, "securityContext", "appArmorProfile", "type") + " && " +
 			ann + ".all(k, !k.startsWith('container.apparmor.security.beta.kubernetes.io/') || " + ann + "[k] == '' || " + ann + "[k] == 'runtime/default' || " + ann + "[k].startsWith('localhost/'))",
@@ -73,8 +75,10 @@ var pssChecks = []pssCheck{
 			return orUnset(func(f string) string { return f + " in ['RuntimeDefault', 'Localhost']" }, c, "securityContext", "appArmorProfile", "type")
 		}},
 	{id: "seLinuxOptions", detail: "SELinux options must not set a custom user, role or an unexpected type",
-		pod:       "(!has(" + spec + ".securityContext) || " + seLinuxOK(spec+".securityContext") + ")",
-		container: func(c string) string { return "(!has(" + c + ".securityContext) || " + seLinuxOK(c+".securityContext") + ")" }},
+		pod: "(!has(" + spec + ".securityContext) || " + seLinuxOK(spec+".securityContext") + ")",
+		container: func(c string) string {
+			return "(!has(" + c + ".securityContext) || " + seLinuxOK(c+".securityContext") + ")"
+		}},
 	{id: "procMount", detail: "containers must use the Default /proc mount (unless the pod runs in a user namespace)",
 		pod: relaxed + " || variables.containers.all(c, " + procMountOK("c") + ") && variables.ephemeral.all(c, " + procMountOK("c") + ")"},
 	{id: "seccompProfile_baseline", detail: "seccomp must not be Unconfined (securityContext.seccompProfile.type)",

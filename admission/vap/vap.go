@@ -96,7 +96,7 @@ type translation struct {
 
 type check struct {
 	id, detail string
-	pod        string               // over variables (workload scope)
+	pod        string                // over variables (workload scope)
 	container  func(c string) string // per selected container (container scope)
 }
 
