@@ -47,7 +47,7 @@ type registryFixture struct {
 	prov     *provenance.Policy
 }
 
-func newRegistry(t *testing.T) *registryFixture {
+func newRegistry(t testing.TB) *registryFixture {
 	t.Helper()
 	f := &registryFixture{}
 	reg := registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0)))
@@ -105,7 +105,7 @@ func newRegistry(t *testing.T) *registryFixture {
 	return f
 }
 
-func (f *registryFixture) verdicts(t *testing.T, opts ...admission.VerdictOption) *admission.VerdictCache {
+func (f *registryFixture) verdicts(t testing.TB, opts ...admission.VerdictOption) *admission.VerdictCache {
 	t.Helper()
 	c, err := admission.NewVerdictCache(f.verifier, f.trust, f.prov, opts...)
 	if err != nil {
