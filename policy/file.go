@@ -91,7 +91,7 @@ type policyDoc struct {
 	Parameters  map[string]any `yaml:"parameters"`
 	Rules       []ruleDoc      `yaml:"rules"`
 	Exemptions  []exemptionDoc `yaml:"exemptions"`
-	BreakGlass  *breakGlassDoc `yaml:"breakGlass"`
+	BreakGlass  *breakGlassDoc `yaml:"breakGlass" json:",omitempty"` // omitted from the digest when absent: digests of earlier policies stay
 	At          pos            `yaml:"-"`
 }
 
