@@ -31,8 +31,8 @@ func benchPod(images ...string) *corev1.Pod {
 	p.Spec.Volumes = []corev1.Volume{{Name: "kube-api-access-x2bq4", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{}}}}
 	for i, img := range images {
 		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Image: img,
-			Ports: []corev1.ContainerPort{{ContainerPort: int32(8080 + i)}},
-			Env:   []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "info"}},
+			Ports:          []corev1.ContainerPort{{ContainerPort: int32(8080 + i)}},
+			Env:            []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "info"}},
 			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz"}}},
 			VolumeMounts:   []corev1.VolumeMount{{Name: "kube-api-access-x2bq4", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"}},
 			SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: &no, RunAsNonRoot: &yes, RunAsUser: &uid,

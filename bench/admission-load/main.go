@@ -68,6 +68,9 @@ func main() {
 	flag.Parse()
 	log.SetFlags(0)
 	dir := *work
+	if dir != "" {
+		check(os.MkdirAll(dir, 0o755))
+	}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "admission-load")
 		if err != nil {
@@ -118,11 +121,17 @@ func main() {
 	fmt.Printf("webhook: pid %d, review bodies: pod %d B, deployment %d B\n", cmd.Process.Pid, len(podBody), len(deployBody))
 	fmt.Printf("load average before: %s\n", loadavg())
 
+	logPath := filepath.Join(dir, "webhook.log")
+	_, mark := serverLatencies(logPath, 0)
 	cpu0 := cpuTime(cmd.Process.Pid)
 	lat, errs := openLoop(client, url, podBody, *rate, *dur)
 	cpu1 := cpuTime(cmd.Process.Pid)
 	fmt.Printf("\nwarm cache, open loop at %d req/s for %s: %d requests, %d errors\n", *rate, *dur, len(lat), errs)
+	fmt.Printf("  client-side (TLS, HTTP, from the scheduled start):\n  ")
 	printLat(lat)
+	srvLat, mark := serverLatencies(logPath, mark)
+	fmt.Printf("  webhook-side (its logged latency_ms per review):\n  ")
+	printLat(srvLat)
 	fmt.Printf("  webhook CPU %.2f s for %d requests: %.0f µs/request; %.2f cores\n", (cpu1 - cpu0).Seconds(), len(lat),
 		float64((cpu1-cpu0).Microseconds())/float64(max(1, len(lat))), (cpu1-cpu0).Seconds()/dur.Seconds())
 
@@ -135,6 +144,9 @@ func main() {
 	printLat(reviews)
 	fmt.Printf("  per iteration: ")
 	printLat(iters)
+	srvLat, _ = serverLatencies(logPath, mark)
+	fmt.Printf("  webhook-side:  ")
+	printLat(srvLat)
 	fmt.Printf("  webhook CPU %.2f s: %.0f µs/review\n", (cpu1 - cpu0).Seconds(), float64((cpu1-cpu0).Microseconds())/float64(max(1, len(reviews))))
 
 	var cl []time.Duration
@@ -187,7 +199,7 @@ func waitReady(certs, port string) *http.Client {
 			pool := x509.NewCertPool()
 			pool.AppendCertsFromPEM(ca)
 			c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool},
-				MaxIdleConns: 1000, MaxIdleConnsPerHost: 1000, IdleConnTimeout: time.Minute}}
+				MaxIdleConns: 1000, MaxIdleConnsPerHost: 1000, MaxConnsPerHost: 200, IdleConnTimeout: time.Minute}}
 			if resp, err := c.Get("https://127.0.0.1:" + port + "/readyz"); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == 200 {
@@ -235,29 +247,63 @@ func send(c *http.Client, url string, body []byte) result {
 }
 
 // openLoop sends at a fixed rate whatever the latency (as an API server
-// under load does), and records each request's latency from its scheduled
-// start, so that queueing counts.
+// under load does), from a pool of workers with kept-alive connections,
+// and records each request's latency from its scheduled start, so that
+// queueing (and a late load generator) counts against the webhook, never
+// for it.
 func openLoop(c *http.Client, url string, body []byte, rate int, d time.Duration) ([]time.Duration, int) {
 	n := int(float64(rate) * d.Seconds())
 	lat := make([]time.Duration, n)
 	var errs atomic.Int64
 	var wg sync.WaitGroup
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		at := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
-		time.Sleep(time.Until(at))
+	jobs := make(chan int, n)
+	start := time.Now().Add(100 * time.Millisecond)
+	for w := 0; w < 64; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := send(c, url, body)
-			lat[i] = time.Since(at)
-			if r.err != nil || !r.allowed {
-				errs.Add(1)
+			for i := range jobs {
+				at := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
+				time.Sleep(time.Until(at))
+				r := send(c, url, body)
+				lat[i] = time.Since(at)
+				if r.err != nil || !r.allowed {
+					errs.Add(1)
+				}
 			}
 		}()
 	}
+	for i := 0; i < n; i++ {
+		jobs <- i
+	}
+	close(jobs)
 	wg.Wait()
 	return lat, int(errs.Load())
+}
+
+// serverLatencies reads the latency_ms the webhook logged for each decision
+// after line skip: its own time per review, without TLS and the network.
+func serverLatencies(logFile string, skip int) ([]time.Duration, int) {
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		return nil, skip
+	}
+	lines := strings.Split(string(b), "\n")
+	var out []time.Duration
+	for _, l := range lines[min(skip, len(lines)):] {
+		i := strings.Index(l, " latency_ms=")
+		if i < 0 || !strings.Contains(l, "msg=admission") {
+			continue
+		}
+		f := strings.Fields(l[i+len(" latency_ms="):])
+		if len(f) == 0 {
+			continue
+		}
+		if ms, err := strconv.ParseFloat(f[0], 64); err == nil {
+			out = append(out, time.Duration(ms*float64(time.Millisecond)))
+		}
+	}
+	return out, len(lines)
 }
 
 // closedLoop runs users that each send the bodies in turn, as fast as
