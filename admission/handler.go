@@ -97,7 +97,13 @@ func WithVerdicts(c *VerdictCache) Option {
 
 // WithImages reads scan results (findings) from s.
 func WithImages(s *ImageStore) Option {
-	return func(o *handlerOptions) error { o.images = s; return nil }
+	return func(o *handlerOptions) error {
+		if s == nil {
+			return errors.New("nil image store")
+		}
+		o.images = s
+		return nil
+	}
 }
 
 // WithResolver resolves image tags to digests (a registry); without it a
@@ -475,12 +481,12 @@ func (h *Handler) reviewWorkload(ctx context.Context, req *admissionv1.Admission
 	resolved := make([]assess.ImageRef, len(refs))
 	evidence := make([]assess.Evidence, len(refs))
 	o.Images = make([]ImageOutcome, len(refs))
-	type flight struct {
+	type pending struct {
 		vd     *provenance.Verdict
 		served Served
 		done   chan struct{}
 	}
-	verifying := map[string]*flight{}
+	verifying := map[string]*pending{}
 	for i, ref := range refs {
 		n := needs[i]
 		im := &o.Images[i]
@@ -502,7 +508,7 @@ func (h *Handler) reviewWorkload(ctx context.Context, req *admissionv1.Admission
 			}
 			img := r.Context().Name() + "@" + resolved[i].Digest
 			if verifying[img] == nil {
-				f := &flight{done: make(chan struct{})}
+				f := &pending{done: make(chan struct{})}
 				verifying[img] = f
 				go func() {
 					defer close(f.done)
