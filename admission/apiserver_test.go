@@ -356,12 +356,8 @@ func TestAgainstKubeAPIServer(t *testing.T) {
 		p := pod("slow", "registry.example.com/x:1")
 		p.Namespace = "slow"
 		until(t, "slow webhook fails the request", func() bool {
-			t0 := time.Now()
 			_, err := createPod(cs, p, dryRun)
-			if err != nil && time.Since(t0) > 4*time.Second {
-				t.Fatalf("the API server waited %s, past timeoutSeconds 1", time.Since(t0))
-			}
-			return err != nil && strings.Contains(err.Error(), "slow.credence.dev")
+			return err != nil && strings.Contains(err.Error(), "slow.credence.dev") && strings.Contains(err.Error(), "deadline exceeded")
 		})
 		sc.FailurePolicy = admissionregistrationv1.Ignore
 		register(t, cs, sc)

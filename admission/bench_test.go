@@ -3,6 +3,10 @@ package admission_test
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -150,5 +154,39 @@ func BenchmarkGraphDelta(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkReviewTLS is BenchmarkReview over HTTPS with a kept-alive
+// connection and the one-line decision log written to a file, as served.
+func BenchmarkReviewTLS(b *testing.B) {
+	f := newRegistry(b)
+	src := strings.Replace(signedPolicy, "    - name: credence-pss-baseline@v1\n", "    - name: credence-pss-baseline@v1\n    - name: credence-pss-restricted@v1\n      mode: warn\n", 1)
+	logf, err := os.Create(filepath.Join(b.TempDir(), "webhook.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer logf.Close()
+	h, _ := newHandler(b, compile(b, src), admission.WithVerdicts(f.verdicts(b)), admission.WithLogger(slog.New(slog.NewTextHandler(logf, nil))))
+	srv := httptest.NewTLSServer(admission.Mux(h, nil))
+	defer srv.Close()
+	c := srv.Client()
+	body := reviewOf(b, admissionv1.Create, benchPod(f.signed.String(), f.other.String()), nil)
+	send := func() {
+		resp, err := c.Post(srv.URL+admission.ValidatePath, "application/json", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Contains(out, []byte(`"allowed":true`)) {
+			b.Fatalf("%d %s", resp.StatusCode, out)
+		}
+	}
+	send()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		send()
 	}
 }

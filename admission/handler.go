@@ -487,11 +487,13 @@ func (h *Handler) reviewWorkload(ctx context.Context, req *admissionv1.Admission
 		done   chan struct{}
 	}
 	verifying := map[string]*pending{}
+	keys := make([]string, len(refs)) // repository@digest, once parsed
 	for i, ref := range refs {
 		n := needs[i]
 		im := &o.Images[i]
 		im.Container, im.Reference, im.Needs = names[i], ref, needNames(n)
-		resolved[i] = h.resolve(ctx, ref, n.Scan || n.Provenance)
+		var parsed name.Reference
+		resolved[i], parsed = h.resolve(ctx, ref, n.Scan || n.Provenance)
 		im.Digest, im.ResolvedBy = resolved[i].Digest, resolved[i].ResolvedBy
 		switch {
 		case !n.Provenance:
@@ -501,12 +503,8 @@ func (h *Handler) reviewWorkload(ctx context.Context, req *admissionv1.Admission
 		case resolved[i].Digest == "":
 			evidence[i] = assess.Evidence{Status: assess.NotChecked, Reason: "image not resolved to a digest: " + resolved[i].Reason}
 		default:
-			r, err := name.ParseReference(ref)
-			if err != nil {
-				evidence[i] = assess.Evidence{Status: assess.NotChecked, Reason: "the reference does not parse: " + err.Error()}
-				break
-			}
-			img := r.Context().Name() + "@" + resolved[i].Digest
+			img := parsed.Context().Name() + "@" + resolved[i].Digest
+			keys[i] = img
 			if verifying[img] == nil {
 				f := &pending{done: make(chan struct{})}
 				verifying[img] = f
@@ -518,13 +516,12 @@ func (h *Handler) reviewWorkload(ctx context.Context, req *admissionv1.Admission
 		}
 	}
 	// One verification per distinct image of the pod, run together.
-	for i, ref := range refs {
+	for i := range refs {
 		if !needs[i].Provenance || evidence[i].Status != "" {
 			o.Images[i].Provenance = string(firstNonEmptyStatus(evidence[i].Status))
 			continue
 		}
-		r, _ := name.ParseReference(ref)
-		f := verifying[r.Context().Name()+"@"+resolved[i].Digest]
+		f := verifying[keys[i]]
 		<-f.done
 		evidence[i] = assess.EvidenceOf(f.vd)
 		im := &o.Images[i]
@@ -622,38 +619,39 @@ func needNames(n policy.Need) []string {
 
 // resolve finds the digest of one reference: pinned (no I/O), else the
 // registry when the policy needs something of the image, else the digest
-// it had when assessed.
-func (h *Handler) resolve(ctx context.Context, ref string, needed bool) assess.ImageRef {
+// it had when assessed. It returns the parsed reference too (nil when it
+// does not parse; then the digest is empty).
+func (h *Handler) resolve(ctx context.Context, ref string, needed bool) (assess.ImageRef, name.Reference) {
 	out := assess.ImageRef{Reference: ref, Status: assess.NotScanned}
 	r, err := name.ParseReference(ref)
 	if err != nil {
 		out.Reason = "the reference does not parse: " + err.Error()
-		return out
+		return out, nil
 	}
 	if d, ok := r.(name.Digest); ok {
 		out.Digest, out.ResolvedBy = d.DigestStr(), "pinned"
-		return out
+		return out, r
 	}
 	if !needed {
 		out.Reason = "not resolved: the policy reads nothing of this image (no registry call)"
-		return out
+		return out, r
 	}
 	if h.o.resolver != nil {
 		d, err := h.o.resolver.Resolve(ctx, r)
 		if err == nil {
 			out.Digest, out.ResolvedBy = d, "registry"
-			return out
+			return out, r
 		}
 		out.Reason = "tag not resolved: " + err.Error()
 	}
 	if d := h.o.images.Assessed(ref); d != "" {
 		out.Digest, out.ResolvedBy, out.Reason = d, "assessment", ""
-		return out
+		return out, r
 	}
 	if out.Reason == "" {
 		out.Reason = "tag not resolved: no registry access and no assessment lists it"
 	}
-	return out
+	return out, r
 }
 
 // messages fills the response's message and warnings from decisions.
