@@ -178,7 +178,14 @@ func (b *Blast) current() (*baseGraph, error) {
 	if cur := b.base.Load(); cur != nil && cur.gen == gen {
 		return cur, nil
 	}
-	b.buildMu.Lock()
+	// A request never waits for a rebuild another goroutine is doing when a
+	// base exists: it uses the one it has (at most one refresh old).
+	if !b.buildMu.TryLock() {
+		if cur := b.base.Load(); cur != nil {
+			return cur, nil
+		}
+		b.buildMu.Lock()
+	}
 	defer b.buildMu.Unlock()
 	if cur := b.base.Load(); cur != nil && cur.gen == gen {
 		return cur, nil
