@@ -296,25 +296,28 @@ func unchecked(inv *inventory.Inventory, res *match.Result) []string {
 	return out
 }
 
-// exploitMap answers the graph from the model.
-type exploitMap struct {
-	byContainer map[string]Exploit // ns/pod/container
+// Exploits answers the graph's question (graph.Exploitability) from
+// exploitability already worked out, keyed "namespace/pod/container". Every
+// consumer that builds a graph from Subjects or images (assess, the server,
+// the admission webhook) answers through it, so the graph's steps say the
+// same thing wherever they are built.
+type Exploits map[string]Exploit
+
+// Exploitability implements graph.Exploitability.
+func (m Exploits) Exploitability(c graph.ContainerRef) graph.Exploit {
+	return m[c.Namespace+"/"+c.Pod+"/"+c.Container].Graph()
 }
 
-func (m exploitMap) Exploitability(c graph.ContainerRef) graph.Exploit {
-	x, ok := m.byContainer[c.Namespace+"/"+c.Pod+"/"+c.Container]
-	if !ok || !x.Known {
-		return graph.Exploit{}
-	}
-	return graph.Exploit{Known: true, Likelihood: x.Likelihood, Reason: x.Reason, Evidence: x.Evidence}
-}
+// KernelExploits answers graph.KernelExploitability from the nodes'
+// kernels, keyed by node name.
+type KernelExploits map[string]Exploit
 
-// kernelMap answers the graph's shared-kernel escapes from the nodes' kernels.
-type kernelMap map[string]Exploit
+// KernelExploitability implements graph.KernelExploitability.
+func (m KernelExploits) KernelExploitability(node string) graph.Exploit { return m[node].Graph() }
 
-func (m kernelMap) KernelExploitability(node string) graph.Exploit {
-	x, ok := m[node]
-	if !ok || !x.Known {
+// Graph is the exploitability as the graph takes it; unknown stays unknown.
+func (x Exploit) Graph() graph.Exploit {
+	if !x.Known {
 		return graph.Exploit{}
 	}
 	return graph.Exploit{Known: true, Likelihood: x.Likelihood, Reason: x.Reason, Evidence: x.Evidence}
@@ -323,20 +326,20 @@ func (m kernelMap) KernelExploitability(node string) graph.Exploit {
 // join builds the graph with the exploitability of every container, then
 // the Subjects, their risk, and what cuts the most.
 func (a *run) join() error {
-	xm := exploitMap{byContainer: map[string]Exploit{}}
+	xm := Exploits{}
 	for _, g := range a.groups {
 		for _, p := range g.pods {
 			i := 0
 			eachContainer(p, func(name string, _ posture.ContainerKind, _ string) {
 				// Replicas run what their representative runs (same template).
 				if i < len(g.containers) {
-					xm.byContainer[p.Namespace+"/"+p.Name+"/"+name] = a.exploits[g.containers[i].key]
+					xm[p.Namespace+"/"+p.Name+"/"+name] = a.exploits[g.containers[i].key]
 				}
 				i++
 			})
 		}
 	}
-	km := kernelMap{}
+	km := KernelExploits{}
 	for _, k := range a.out.Kernels {
 		km[k.Node] = k.Escape
 	}
@@ -497,7 +500,10 @@ func impactOf(b *BlastRadius) (float64, string) {
 }
 
 // risk scores one container as the entry of an attack.
-func (a *run) risk(c *Container) Risk {
+func (a *run) risk(c *Container) Risk { return riskOf(c) }
+
+// riskOf scores one container as the entry of an attack.
+func riskOf(c *Container) Risk {
 	l, unknown := c.Exploit.Likelihood, !c.Exploit.Known
 	if unknown {
 		l = unknownLikelihood

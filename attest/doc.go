@@ -75,4 +75,13 @@
 // ran-but-not-admitted; each admitted workload without a verified start is
 // admitted-but-not-run. A pod's sandbox (pause) container counts as matched
 // when its pod UID is admitted.
+//
+// # Signed admission records
+//
+// The admission webhook appends each decision to a signed record instead
+// ([RecordWriter]): JSON Lines, each entry signed with Ed25519 and chained to
+// the previous one by its SHA-256, carrying the admitted workloads above.
+// [ReadAdmittedFile] reads either form; a record is verified line by line
+// ([VerifyRecord]: signature, key, sequence, chain) and is refused without
+// its public key, and an unsigned file is refused when a key is given.
 package attest

@@ -83,6 +83,9 @@ type compiledPolicy struct {
 	match       *matcher
 	exemptions  []*exemption
 	rules       []*compiledRule
+	// breakGlass: namespaces where the admission break-glass annotation
+	// lifts this policy's denials (nil: nowhere).
+	breakGlass []*regexp.Regexp
 }
 
 type compiledRule struct {
@@ -290,6 +293,13 @@ func (c *compiler) policy(d *Document) (*compiledPolicy, error) {
 	}
 	if len(p.rules) == 0 && len(errs) == 0 {
 		errs = append(errs, errAt(d.File, pd.At, "policy %s has no rules: list packs or rules", d.Name))
+	}
+	if bg := pd.BreakGlass; bg != nil {
+		if len(bg.Namespaces) == 0 {
+			errs = append(errs, errAt(d.File, bg.At, "breakGlass.namespaces: list the namespaces (globs) where break-glass is honoured"))
+		} else if p.breakGlass, err = globs(bg.Namespaces, false); err != nil {
+			errs = append(errs, errAt(d.File, bg.At, "breakGlass.namespaces: %v", err))
+		}
 	}
 	for _, ed := range pd.Exemptions {
 		ex, err := newExemption(d, ed, ids, packIDs)
@@ -595,6 +605,23 @@ func (e *Engine) Rules() []RuleInfo {
 		}
 	}
 	return out
+}
+
+// BreakGlassAllowed reports whether policy lets the admission break-glass
+// annotation lift its denials in namespace (spec.breakGlass.namespaces).
+// A policy that does not say so never allows it.
+func (e *Engine) BreakGlassAllowed(policy, namespace string) bool {
+	for _, p := range e.policies {
+		if p.name != policy {
+			continue
+		}
+		for _, re := range p.breakGlass {
+			if re.MatchString(namespace) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // expiry parses an exemption's expires: a date (valid through that day,

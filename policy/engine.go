@@ -168,6 +168,16 @@ func (e *Engine) Evaluate(in Input) Decision {
 		ev.containers[i] = e.adapter.NativeToValue(&v.subject.Containers[i])
 	}
 	w := &v.subject.Workload
+	var only fact
+	for _, name := range in.Facts {
+		f, ok := parseFact(name)
+		if !ok {
+			d.Notes = append(d.Notes, fmt.Sprintf("unknown fact %q in Input.Facts: every rule evaluated", name))
+			only = 0
+			break
+		}
+		only |= f
+	}
 	for _, p := range e.policies {
 		if !p.match.workload(w.Namespace, w.Labels) {
 			continue
@@ -183,6 +193,9 @@ func (e *Engine) Evaluate(in Input) Decision {
 		}
 		active := ev.exemptions(p, now)
 		for _, r := range p.rules {
+			if only != 0 && r.facts&only == 0 {
+				continue
+			}
 			ev.rule(p, r, targets, active)
 		}
 	}

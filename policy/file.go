@@ -91,7 +91,15 @@ type policyDoc struct {
 	Parameters  map[string]any `yaml:"parameters"`
 	Rules       []ruleDoc      `yaml:"rules"`
 	Exemptions  []exemptionDoc `yaml:"exemptions"`
+	BreakGlass  *breakGlassDoc `yaml:"breakGlass" json:",omitempty"` // omitted from the digest when absent: digests of earlier policies stay
 	At          pos            `yaml:"-"`
+}
+
+// breakGlassDoc says where an admission webhook honours the break-glass
+// annotation for this policy's denials.
+type breakGlassDoc struct {
+	Namespaces []string `yaml:"namespaces"`
+	At         pos      `yaml:"-"`
 }
 
 type packDoc struct {

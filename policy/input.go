@@ -355,7 +355,22 @@ type Input struct {
 	Baseline Baseline
 	// Now is when exemptions are checked for expiry (zero: time.Now()).
 	Now time.Time
+	// Facts, when not empty, limits the evaluation to the rules that read
+	// at least one of these facts (FactScan, FactProvenance, FactPosture,
+	// FactBlastRadius): an admission webhook judging a RoleBinding
+	// re-judges the workloads it affects on their paths (FactBlastRadius),
+	// not on their images. A name that is not a fact is ignored with a
+	// note in the decision and every rule is evaluated.
+	Facts []string
 }
+
+// Fact names, for Input.Facts and Need.
+const (
+	FactScan        = "scan"
+	FactProvenance  = "provenance"
+	FactPosture     = "posture"
+	FactBlastRadius = "blastRadius"
+)
 
 // ImageIndex holds the policy view of images by digest, built once (from an
 // assessment, or per image in a webhook's cache) and shared, read-only, by

@@ -16,6 +16,7 @@ import (
 type matcher struct {
 	namespaces, excludeNamespaces []*regexp.Regexp
 	selector                      labels.Selector // nil: every workload
+	labelSelector                 *metav1.LabelSelector
 	images                        []*regexp.Regexp
 }
 
@@ -33,6 +34,7 @@ func newMatcher(file string, m *matchDoc) (*matcher, error) {
 		errs = append(errs, errAt(file, m.At, "match.excludeNamespaces: %v", err))
 	}
 	if m.LabelSelector != nil {
+		out.labelSelector = labelSelectorOf(m.LabelSelector)
 		if out.selector, err = selectorOf(m.LabelSelector); err != nil {
 			errs = append(errs, errAt(file, m.LabelSelector.At, "match.labelSelector: %v", err))
 		}
@@ -44,11 +46,15 @@ func newMatcher(file string, m *matchDoc) (*matcher, error) {
 }
 
 func selectorOf(s *selectorDoc) (labels.Selector, error) {
+	return metav1.LabelSelectorAsSelector(labelSelectorOf(s))
+}
+
+func labelSelectorOf(s *selectorDoc) *metav1.LabelSelector {
 	ls := &metav1.LabelSelector{MatchLabels: s.MatchLabels}
 	for _, e := range s.MatchExpressions {
 		ls.MatchExpressions = append(ls.MatchExpressions, metav1.LabelSelectorRequirement{Key: e.Key, Operator: metav1.LabelSelectorOperator(e.Operator), Values: e.Values})
 	}
-	return metav1.LabelSelectorAsSelector(ls)
+	return ls
 }
 
 // globs compiles shell-like patterns: * matches within a path segment

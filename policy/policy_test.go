@@ -28,7 +28,7 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"undeclared reference to 'container'"}},
 		{"not a bool", head + "  rules:\n    - id: r\n      expression: subject.workload.name\n", []string{"test.yaml:7:19: rule p/r: expression returns string, want bool"}},
 		{"evidence not a list", head + "  rules:\n    - id: r\n      expression: 'true'\n      evidence: subject.workload.name\n", []string{"evidence returns string, want list(string)"}},
-		{"unknown field", head + "  exemptons: []\n  rules: [{id: r, expression: 'true'}]\n", []string{"test.yaml:5:3: unknown field \"exemptons\" (known: costLimit, exemptions, failureMode"}},
+		{"unknown field", head + "  exemptons: []\n  rules: [{id: r, expression: 'true'}]\n", []string{"test.yaml:5:3: unknown field \"exemptons\" (known: breakGlass, costLimit, exemptions, failureMode"}},
 		{"unknown rule field", head + "  rules:\n    - id: r\n      expresion: 'true'\n", []string{"test.yaml:7:7: unknown field \"expresion\""}},
 		{"bad selector", head + "  match:\n    labelSelector:\n      matchExpressions: [{key: app, operator: Among, values: [a]}]\n  rules: [{id: r, expression: 'true'}]\n",
 			[]string{"test.yaml:7:7: match.labelSelector:", "Among"}},

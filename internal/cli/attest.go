@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -237,7 +238,6 @@ func renderVerify(w io.Writer, res *attest.Result) error {
 
 func newAttestReconcileCmd() *cobra.Command {
 	var e evidenceFlags
-	var admittedFile string
 	cmd := &cobra.Command{
 		Use:   "reconcile",
 		Short: "Compare what verifiably ran on a node with what admission allowed",
@@ -264,18 +264,43 @@ fields compared only when present):
                   "capabilities": ["CAP_NET_BIND_SERVICE"], "readOnlyRootfs": true}]}
 
 argsDigest is sha256 of the compact JSON array of the process arguments
-(["nginx","-g","daemon off;"]), as container.start records it.`,
+(["nginx","-g","daemon off;"]), as container.start records it.
+
+SIGNED ADMISSION RECORDS: 'credence admission serve --record FILE --record-key
+KEY' appends every decision to a JSON Lines record, each line signed with
+Ed25519 and chained to the one before. Give that file as --admitted with the
+webhook's public key as --admitted-key: every line is verified (signature,
+key, sequence, chain) before its admitted pods count, and an edited, removed
+or reordered line is an error. A signed record without --admitted-key is
+refused, and so is an unsigned file with it. --admitted repeats (one record
+per webhook replica); the unsigned AdmittedWorkloads form above still works
+without --admitted-key.`,
+		Example: `  credence attest reconcile --evidence node.json --admitted admitted.json
+  credence attest reconcile --evidence node.json --admitted record-0.jsonl --admitted record-1.jsonl --admitted-key webhook.pub`,
 	}
 	e.add(cmd)
-	cmd.Flags().StringVar(&admittedFile, "admitted", "", "admitted workloads file (required)")
+	var admittedKey string
+	var admittedFiles []string
+	cmd.Flags().StringArrayVar(&admittedFiles, "admitted", nil, "admitted workloads file, or a signed admission record (required; repeatable)")
+	cmd.Flags().StringVar(&admittedKey, "admitted-key", "", "the webhook's Ed25519 public key (PEM): verify signed admission records")
 	out := addOutputFlag(cmd, "table", "table", "json")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if admittedFile == "" {
+		if len(admittedFiles) == 0 {
 			return usagef("--admitted is required")
 		}
-		adm, err := attest.ReadAdmitted(admittedFile)
+		var pub ed25519.PublicKey
+		if admittedKey != "" {
+			b, err := readBounded(admittedKey, 64<<10)
+			if err != nil {
+				return usagef("--admitted-key: %v", err)
+			}
+			if pub, err = attest.ParseEd25519PublicKey(b); err != nil {
+				return usagef("--admitted-key %s: %v", admittedKey, err)
+			}
+		}
+		adm, err := readAdmittedFiles(admittedFiles, pub)
 		if err != nil {
-			return err
+			return usageErr(err)
 		}
 		res, err := e.verify(cmd)
 		if err != nil {
@@ -322,6 +347,32 @@ argsDigest is sha256 of the compact JSON array of the process arguments
 		return nil
 	}
 	return cmd
+}
+
+// readAdmittedFiles reads every --admitted file and joins their workloads;
+// the same pod UID and container in two files must agree.
+func readAdmittedFiles(paths []string, pub ed25519.PublicKey) (*attest.Admitted, error) {
+	out := &attest.Admitted{APIVersion: attest.AdmittedAPIVersion, Kind: attest.AdmittedKind}
+	seen := map[[2]string]string{}
+	for _, p := range paths {
+		a, err := attest.ReadAdmittedFile(p, pub)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range a.Workloads {
+			k := [2]string{w.PodUID, w.Container}
+			b, _ := json.Marshal(w)
+			if prev, ok := seen[k]; ok {
+				if prev != string(b) {
+					return nil, fmt.Errorf("pod %s container %s is admitted differently in two --admitted files", w.PodUID, w.Container)
+				}
+				continue
+			}
+			seen[k] = string(b)
+			out.Workloads = append(out.Workloads, w)
+		}
+	}
+	return out, nil
 }
 
 func newAttestChallengeCmd() *cobra.Command {

@@ -4,8 +4,12 @@ package cli
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,5 +140,61 @@ func TestAgentAttestUsage(t *testing.T) {
 	_, errOut, code := run(t, "attest", "verify", "--agent", filepath.Join(t.TempDir(), "none.sock"), "--ak", ak)
 	if code != ExitError || strings.Count(errOut, "\n") > 2 {
 		t.Errorf("no agent: exit %d %q", code, errOut)
+	}
+}
+
+// TestAttestReconcileSignedRecord: the same admissions as above, as the
+// webhook's signed record; verified with its public key, refused when
+// tampered with, without the key, or unsigned with the key.
+func TestAttestReconcileSignedRecord(t *testing.T) {
+	ev, ak, nonce := recordedEvidence(t)
+	dir := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	rec := filepath.Join(dir, "record.jsonl")
+	w, err := attest.OpenRecord(rec, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := false
+	tr := true
+	for _, a := range []attest.AdmittedWorkload{{PodUID: "uid-0", Container: "app", Privileged: &f}, {PodUID: "uid-1", Container: "app", Privileged: &tr}, {PodUID: "uid-9", Container: "app"}} {
+		if _, err := w.Append(map[string]string{"outcome": "allow"}, []attest.AdmittedWorkload{a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	der, _ := x509.MarshalPKIXPublicKey(key.Public())
+	pub := filepath.Join(dir, "webhook.pub")
+	os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+	args := func(extra ...string) []string {
+		return append([]string{"attest", "reconcile", "--evidence", ev, "--nonce", nonce, "--ak", ak, "--pcr", "23", "--allow-resettable-pcr", "--state-dir", t.TempDir()}, extra...)
+	}
+	out, errOut, code := run(t, args("--admitted", rec, "--admitted-key", pub)...)
+	if code != ExitPolicy {
+		t.Fatalf("exit %d, want 1: %s", code, errOut)
+	}
+	for _, want := range []string{"matched", "drift", "ran-but-not-admitted", "admitted-but-not-run", "privileged: admitted true, ran false"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	b, _ := os.ReadFile(rec)
+	bad := filepath.Join(dir, "tampered.jsonl")
+	os.WriteFile(bad, bytes.Replace(b, []byte(`"privileged":true`), []byte(`"privileged":false`), 1), 0o644)
+	legacy := filepath.Join(dir, "admitted.json")
+	os.WriteFile(legacy, []byte(`{"apiVersion":"credence.dev/v1alpha1","kind":"AdmittedWorkloads","workloads":[{"podUID":"uid-0","container":"app"}]}`), 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{args("--admitted", bad, "--admitted-key", pub), "line 2: the signature does not verify"},
+		{args("--admitted", rec), "give the webhook's public key (--admitted-key)"},
+		{args("--admitted", legacy, "--admitted-key", pub), "refusing an unsigned file"},
+		{args("--admitted", rec, "--admitted-key", legacy), "--admitted-key"},
+	} {
+		_, errOut, code := run(t, c.args...)
+		if code != ExitError || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q, want 2 and %q", c.args[len(c.args)-3:], code, errOut, c.want)
+		}
 	}
 }

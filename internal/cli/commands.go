@@ -19,5 +19,6 @@ func commands() []*cobra.Command {
 		newVerifyCmd(),
 		newVerifyBundleCmd(),
 		newCheckCmd(),
+		newAdmissionCmd(),
 	}
 }

@@ -570,3 +570,36 @@ func tail(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// ControllerManagerScript builds kube-controller-manager into the same cache.
+const ControllerManagerScript = "scripts/setup.d/31-kube-controller-manager.sh"
+
+// StartControllerManager runs kube-controller-manager against s with only
+// the given controllers (e.g. "validatingadmissionpolicy-status-controller",
+// which type-checks ValidatingAdmissionPolicies), stopped by PID at
+// cleanup. It skips the test loudly (fails under CI) when the binary is not
+// built.
+func (s *Server) StartControllerManager(t testing.TB, controllers ...string) {
+	t.Helper()
+	bin := filepath.Join(testutil.CacheDir(t), "kube-"+Version, "bin", "kube-controller-manager")
+	if _, err := os.Stat(bin); err != nil {
+		testutil.NeedComponent(t, "kube-controller-manager "+Version, fmt.Sprintf("%s missing: run %s (or scripts/setup)", bin, ControllerManagerScript))
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.spawn(bin, "kube-controller-manager.log",
+		"--kubeconfig="+s.Kubeconfig, "--authentication-kubeconfig="+s.Kubeconfig, "--authorization-kubeconfig="+s.Kubeconfig,
+		"--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", ports[0]), "--leader-elect=false",
+		"--controllers="+strings.Join(controllers, ","))
+	if err != nil {
+		t.Fatalf("start kube-controller-manager: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("kube-controller-manager log tail:\n%s", tail(filepath.Join(s.Dir, "kube-controller-manager.log"), 20))
+		}
+		stop(c)
+	})
+}
