@@ -495,7 +495,10 @@ func impactOf(b *BlastRadius) (float64, string) {
 }
 
 // risk scores one container as the entry of an attack.
-func (a *run) risk(c *Container) Risk {
+func (a *run) risk(c *Container) Risk { return riskOf(c) }
+
+// riskOf scores one container as the entry of an attack.
+func riskOf(c *Container) Risk {
 	l, unknown := c.Exploit.Likelihood, !c.Exploit.Known
 	if unknown {
 		l = unknownLikelihood
