@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/credence-dev/credence/graph"
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/inventory/all"
 	"github.com/credence-dev/credence/match"
@@ -47,4 +48,17 @@ func Summarize(inv *inventory.Inventory) *Summary {
 	img := &Image{}
 	(&scanner{}).fill(img, &CachedInventory{Inventory: inv, ScannedAt: time.Time{}}, true)
 	return img.Inventory
+}
+
+// DigestOf extracts the image digest ("sha256:...") from an image ID as the
+// kubelet reports it ("docker-pullable://repo@sha256:...",
+// "repo@sha256:...", "sha256:...") or from a reference pinned by digest,
+// with the repository when it names one; empty when there is none.
+func DigestOf(imageID string) (repo, digest string) { return digestOf(imageID) }
+
+// WithAlertStep makes a runtime alert the first step of every path of a
+// blast radius from the alerted container (from): the evidence that the
+// container is compromised, as Assess answers an alert.
+func WithAlertStep(paths []graph.Path, al Alert, from string) []graph.Path {
+	return prependAlert(paths, al, from)
 }

@@ -79,6 +79,8 @@ Exit codes: 0 ok, 1 a policy failed, 2 bad input or usage.`,
 		newVerifyCmd(),
 		newVerifyBundleCmd(),
 		newCheckCmd(),
+		newServeCmd(),
+		newHistoryCmd(),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
