@@ -27,7 +27,7 @@ const (
 	childDSN      = "CREDENCE_SERVER_TEST_DSN"
 	childKube     = "CREDENCE_SERVER_TEST_KUBECONFIG"
 	childDB       = "CREDENCE_SERVER_TEST_DB"
-	childSlow     = "CREDENCE_SERVER_TEST_SLOW"  // how long a "probe" job takes
+	childSlow     = "CREDENCE_SERVER_TEST_SLOW"   // how long a "probe" job takes
 	childProbes   = "CREDENCE_SERVER_TEST_PROBES" // the probe jobs' side-effect log
 	childJobLease = "CREDENCE_SERVER_TEST_LEASE"
 )

@@ -73,7 +73,9 @@ func (s *Server) scan(ctx context.Context, j *store.Job) (func(*store.Tx) error,
 		// Scanned already (a scan queued again while it ran): only the
 		// waiting workloads are left to queue.
 		waiting, _ := s.waiting(ctx, p.Digest)
-		return func(tx *store.Tx) error { return s.enqueueIn(ctx, tx, waiting, assessPayload{Cause: "image:" + p.Digest}) },
+		return func(tx *store.Tx) error {
+				return s.enqueueIn(ctx, tx, waiting, assessPayload{Cause: "image:" + p.Digest})
+			},
 			func() { _ = s.releaseWaiting(ctx, p.Digest, waiting) }, nil
 	}
 	src, _, err := s.db.current(ctx)
