@@ -269,13 +269,27 @@ func (s *Server) lead(ctx context.Context) {
 		defer t.Stop()
 		resync = t.C
 	}
+	var failingSince, warned time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if err := s.dispatch(ctx); err != nil && ctx.Err() == nil {
-				s.o.log.Warn("cannot queue assessments; retrying", "error", err)
+			err := s.dispatch(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				// Once when it starts failing, then every 30 s: the changes
+				// are kept and queued once the store answers.
+				if failingSince.IsZero() {
+					failingSince = time.Now()
+				}
+				if time.Since(warned) > 30*time.Second {
+					warned = time.Now()
+					s.o.log.Warn("cannot queue assessments; the changes are kept and retried", "since", failingSince.Format(time.RFC3339), "error", err)
+				}
+			case err == nil && !failingSince.IsZero():
+				s.o.log.Info("assessments queued again", "after", time.Since(failingSince).Round(time.Millisecond))
+				failingSince, warned = time.Time{}, time.Time{}
 			}
 		case <-resync:
 			if err := s.enqueueResync(ctx, "interval"); err != nil && ctx.Err() == nil {

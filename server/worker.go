@@ -29,7 +29,7 @@ func (s *Server) work(ctx context.Context, n int) {
 				return
 			}
 			failures++
-			d := store.Backoff(min(failures, 6))
+			d := min(store.Backoff(failures), 10*time.Second)
 			s.o.log.Warn("cannot claim a job; retrying", "in", d.Round(time.Millisecond), "error", err)
 			s.sleep(ctx, d)
 			continue
