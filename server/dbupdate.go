@@ -16,13 +16,14 @@ import (
 	sampledb "github.com/credence-dev/credence/vulndb/sample"
 )
 
-// keepDBCurrent keeps this replica's database file current: it imports
-// the watched directory when its files change and runs the scheduled
-// `db update`, each into this replica's own file (replicas that share the
-// file serialise on its lock; replicas with their own file import the same
-// archives and agree on the version's ID). When the file changed, the
-// leader turns the new version into a re-match. A failed import or
-// download changes nothing (vulndb builds a new file and renames it in).
+// keepDBCurrent keeps this replica's database file current: every replica
+// imports the watched directory into its own file when its files change
+// (replicas that share the file serialise on its lock; replicas with their
+// own file import the same archives and agree on the version's ID); the
+// leader runs the scheduled `db update` (a replica whose file is older than
+// the store's version downloads at once). When the file changed, the leader
+// turns the new version into a re-match. A failed import or download
+// changes nothing (vulndb builds a new file and renames it in).
 func (s *Server) keepDBCurrent(ctx context.Context) {
 	if s.o.db == sampledb.Name {
 		return
@@ -61,7 +62,13 @@ func (s *Server) keepDBCurrent(ctx context.Context) {
 		case <-s.dbKick:
 			check()
 		case <-update:
-			s.download(ctx)
+			if s.leading.Load() {
+				s.download(ctx)
+			}
+		case <-s.dlKick:
+			if s.o.dbUpdateInterval > 0 {
+				s.download(ctx)
+			}
 		}
 		if s.leading.Load() {
 			if err := s.ensureDBVersion(ctx, time.Time{}); err != nil && ctx.Err() == nil {
@@ -135,6 +142,11 @@ func (s *Server) ensureDBVersion(ctx context.Context, since time.Time) error {
 	switch {
 	case err == nil && cur.ID == info.ID:
 		return nil
+	case err == nil && older(info, cur):
+		// Never go back: this replica's file is behind the store's version
+		// (a new leader that has not downloaded yet).
+		s.kickDownload()
+		return nil
 	case errors.Is(err, store.ErrNotFound):
 		since = time.Time{} // the first version: nothing was re-evaluated
 	case err != nil:
@@ -154,6 +166,20 @@ func (s *Server) ensureDBVersion(ctx context.Context, since time.Time) error {
 	}
 	s.wakeUp()
 	return nil
+}
+
+// older reports whether database info holds older data than version cur:
+// committing it would make advisories disappear.
+func older(info store.DBVersionInfo, cur store.DBVersion) bool {
+	return !info.DataAsOf.IsZero() && info.DataAsOf.Before(cur.DataAsOf)
+}
+
+// kickDownload asks keepDBCurrent to run `db update` now.
+func (s *Server) kickDownload() {
+	select {
+	case s.dlKick <- struct{}{}:
+	default:
+	}
 }
 
 // kickDB asks keepDBCurrent to look at the import directory now.

@@ -31,6 +31,104 @@ const (
 	byController = "controller" // ns/Kind/name of the controller, ns/Pod/name for a bare pod
 )
 
+// kindSpec is one kind the server watches: what the trust graph reads, as
+// cluster's live reader lists it (cluster/livekinds.go).
+type kindSpec struct {
+	name, group, resource string
+	workload              bool
+	informer              func(informers.SharedInformerFactory) cache.SharedIndexInformer
+}
+
+// watchedKinds is the explicit list of watched kinds, Namespace first.
+var watchedKinds = []kindSpec{
+	{"Namespace", "", "namespaces", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().Namespaces().Informer()
+	}},
+	{"Node", "", "nodes", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().Nodes().Informer()
+	}},
+	{"Pod", "", "pods", false, nil}, // made apart: running pods only
+	{"ServiceAccount", "", "serviceaccounts", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().ServiceAccounts().Informer()
+	}},
+	{"Secret", "", "secrets", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().Secrets().Informer()
+	}},
+	{"Service", "", "services", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().Services().Informer()
+	}},
+	{"PersistentVolume", "", "persistentvolumes", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().PersistentVolumes().Informer()
+	}},
+	{"PersistentVolumeClaim", "", "persistentvolumeclaims", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().PersistentVolumeClaims().Informer()
+	}},
+	{"Ingress", "networking.k8s.io", "ingresses", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Networking().V1().Ingresses().Informer()
+	}},
+	{"NetworkPolicy", "networking.k8s.io", "networkpolicies", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Networking().V1().NetworkPolicies().Informer()
+	}},
+	{"Role", "rbac.authorization.k8s.io", "roles", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Rbac().V1().Roles().Informer()
+	}},
+	{"ClusterRole", "rbac.authorization.k8s.io", "clusterroles", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Rbac().V1().ClusterRoles().Informer()
+	}},
+	{"RoleBinding", "rbac.authorization.k8s.io", "rolebindings", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Rbac().V1().RoleBindings().Informer()
+	}},
+	{"ClusterRoleBinding", "rbac.authorization.k8s.io", "clusterrolebindings", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Rbac().V1().ClusterRoleBindings().Informer()
+	}},
+	{"RuntimeClass", "node.k8s.io", "runtimeclasses", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Node().V1().RuntimeClasses().Informer()
+	}},
+	{"MutatingWebhookConfiguration", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Admissionregistration().V1().MutatingWebhookConfigurations().Informer()
+	}},
+	{"ValidatingWebhookConfiguration", "admissionregistration.k8s.io", "validatingwebhookconfigurations", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Admissionregistration().V1().ValidatingWebhookConfigurations().Informer()
+	}},
+	{"ValidatingAdmissionPolicy", "admissionregistration.k8s.io", "validatingadmissionpolicies", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Admissionregistration().V1().ValidatingAdmissionPolicies().Informer()
+	}},
+	{"ValidatingAdmissionPolicyBinding", "admissionregistration.k8s.io", "validatingadmissionpolicybindings", false, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Admissionregistration().V1().ValidatingAdmissionPolicyBindings().Informer()
+	}},
+	{"Deployment", "apps", "deployments", true, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Apps().V1().Deployments().Informer()
+	}},
+	{"StatefulSet", "apps", "statefulsets", true, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Apps().V1().StatefulSets().Informer()
+	}},
+	{"DaemonSet", "apps", "daemonsets", true, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Apps().V1().DaemonSets().Informer()
+	}},
+	{"ReplicaSet", "apps", "replicasets", true, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Apps().V1().ReplicaSets().Informer()
+	}},
+	{"Job", "batch", "jobs", true, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Batch().V1().Jobs().Informer()
+	}},
+	{"CronJob", "batch", "cronjobs", true, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Batch().V1().CronJobs().Informer()
+	}},
+	{"ReplicationController", "", "replicationcontrollers", true, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().ReplicationControllers().Informer()
+	}},
+}
+
+// WatchedResources lists the API group and resource of every kind the
+// server lists and watches (what its RBAC must allow).
+func WatchedResources() [][2]string {
+	out := make([][2]string, len(watchedKinds))
+	for i, k := range watchedKinds {
+		out[i] = [2]string{k.group, k.resource}
+	}
+	return out
+}
+
 // watchedKind is one informer.
 type watchedKind struct {
 	name     string // "Pod", "Deployment"
@@ -72,39 +170,15 @@ func newWatcher(cs kubernetes.Interface, notify func(change)) *watcher {
 		return coreinformers.NewFilteredPodInformer(c, metav1.NamespaceAll, resync, cache.Indexers{byController: indexController},
 			func(lo *metav1.ListOptions) { lo.FieldSelector = runningPods })
 	})
-	add := func(name, group, resource string, inf cache.SharedIndexInformer, workload bool) {
-		k := &watchedKind{name: name, group: group, resource: resource, inf: inf, workload: workload}
-		w.kinds = append(w.kinds, k)
-		w.byName[name] = k
+	for _, k := range watchedKinds {
+		inf := pods
+		if k.name != "Pod" {
+			inf = k.informer(w.f)
+		}
+		wk := &watchedKind{name: k.name, group: k.group, resource: k.resource, inf: inf, workload: k.workload}
+		w.kinds = append(w.kinds, wk)
+		w.byName[k.name] = wk
 	}
-	core, apps, batch := w.f.Core().V1(), w.f.Apps().V1(), w.f.Batch().V1()
-	rbac, net, node, adm := w.f.Rbac().V1(), w.f.Networking().V1(), w.f.Node().V1(), w.f.Admissionregistration().V1()
-	add("Namespace", "", "namespaces", core.Namespaces().Informer(), false)
-	add("Node", "", "nodes", core.Nodes().Informer(), false)
-	add("Pod", "", "pods", pods, false)
-	add("ServiceAccount", "", "serviceaccounts", core.ServiceAccounts().Informer(), false)
-	add("Secret", "", "secrets", core.Secrets().Informer(), false)
-	add("Service", "", "services", core.Services().Informer(), false)
-	add("PersistentVolume", "", "persistentvolumes", core.PersistentVolumes().Informer(), false)
-	add("PersistentVolumeClaim", "", "persistentvolumeclaims", core.PersistentVolumeClaims().Informer(), false)
-	add("Ingress", "networking.k8s.io", "ingresses", net.Ingresses().Informer(), false)
-	add("NetworkPolicy", "networking.k8s.io", "networkpolicies", net.NetworkPolicies().Informer(), false)
-	add("Role", "rbac.authorization.k8s.io", "roles", rbac.Roles().Informer(), false)
-	add("ClusterRole", "rbac.authorization.k8s.io", "clusterroles", rbac.ClusterRoles().Informer(), false)
-	add("RoleBinding", "rbac.authorization.k8s.io", "rolebindings", rbac.RoleBindings().Informer(), false)
-	add("ClusterRoleBinding", "rbac.authorization.k8s.io", "clusterrolebindings", rbac.ClusterRoleBindings().Informer(), false)
-	add("RuntimeClass", "node.k8s.io", "runtimeclasses", node.RuntimeClasses().Informer(), false)
-	add("MutatingWebhookConfiguration", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", adm.MutatingWebhookConfigurations().Informer(), false)
-	add("ValidatingWebhookConfiguration", "admissionregistration.k8s.io", "validatingwebhookconfigurations", adm.ValidatingWebhookConfigurations().Informer(), false)
-	add("ValidatingAdmissionPolicy", "admissionregistration.k8s.io", "validatingadmissionpolicies", adm.ValidatingAdmissionPolicies().Informer(), false)
-	add("ValidatingAdmissionPolicyBinding", "admissionregistration.k8s.io", "validatingadmissionpolicybindings", adm.ValidatingAdmissionPolicyBindings().Informer(), false)
-	add("Deployment", "apps", "deployments", apps.Deployments().Informer(), true)
-	add("StatefulSet", "apps", "statefulsets", apps.StatefulSets().Informer(), true)
-	add("DaemonSet", "apps", "daemonsets", apps.DaemonSets().Informer(), true)
-	add("ReplicaSet", "apps", "replicasets", apps.ReplicaSets().Informer(), true)
-	add("Job", "batch", "jobs", batch.Jobs().Informer(), true)
-	add("CronJob", "batch", "cronjobs", batch.CronJobs().Informer(), true)
-	add("ReplicationController", "", "replicationcontrollers", core.ReplicationControllers().Informer(), true)
 	for _, k := range []string{"ReplicaSet", "Job"} {
 		_ = w.byName[k].inf.AddIndexers(cache.Indexers{byController: indexController})
 	}

@@ -42,6 +42,11 @@ func (s *Server) rematch(ctx context.Context, j *store.Job) (func(*store.Tx) err
 			return nil, nil, fmt.Errorf("this replica's vulnerability database (%s) is behind the update (%s): retried", info.ID, p.DB)
 		}
 	}
+	if cur, err := s.st.CurrentDBVersion(ctx); err == nil && cur.ID != info.ID && older(info, cur) {
+		s.kickDownload()
+		return nil, nil, fmt.Errorf("this replica's vulnerability database (%s, data of %s) is older than the store's (%s, %s): never committed",
+			info.ID, info.DataAsOf.Format(time.RFC3339), cur.ID, cur.DataAsOf.Format(time.RFC3339))
+	}
 	t0 := time.Now()
 	v, err := s.st.BeginDBVersion(ctx, info)
 	if err != nil {

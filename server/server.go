@@ -43,6 +43,10 @@ type Server struct {
 	storeErr atomic.Pointer[error]
 	wake     chan struct{}
 	dbKick   chan struct{}
+	dlKick   chan struct{}
+	canScan  atomic.Bool
+	scanMu   sync.Mutex
+	scanAt   time.Time
 
 	dirtyMu  sync.Mutex
 	dirty    map[string]time.Time
@@ -83,7 +87,7 @@ func New(st *store.Store, cs kubernetes.Interface, source string, opts ...Option
 		return nil, err
 	}
 	s := &Server{o: o, st: st, cs: cs, db: newVulnSource(o.db), pe: pe, policy: o.policy, source: source,
-		wake: make(chan struct{}, o.workers), dbKick: make(chan struct{}, 1), dirty: map[string]time.Time{}, latSeen: map[string]bool{}}
+		wake: make(chan struct{}, o.workers), dbKick: make(chan struct{}, 1), dlKick: make(chan struct{}, 1), dirty: map[string]time.Time{}, latSeen: map[string]bool{}}
 	s.facts = &facts{s: s}
 	s.w = newWatcher(cs, s.changed)
 	s.m = newMetrics(s)

@@ -23,7 +23,13 @@ func (s *Server) work(ctx context.Context, n int) {
 	}
 	failures := 0
 	for ctx.Err() == nil {
-		j, err := s.st.Claim(ctx, owner, s.o.jobLease, kinds...)
+		ks := kinds
+		if !s.scanner(ctx) {
+			// This replica's database is not the store's version: it leaves
+			// scans to the replicas whose is.
+			ks = slices.DeleteFunc(slices.Clone(kinds), func(k string) bool { return k == kindImage })
+		}
+		j, err := s.st.Claim(ctx, owner, s.o.jobLease, ks...)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -277,4 +283,24 @@ func (s *Server) noteLatency(cause, what, key string, d time.Duration) {
 		level = s.o.log.Info
 	}
 	level("database update reached "+what, "database", strings.TrimPrefix(cause, "db:"), "workload", key, "after", d.Round(time.Millisecond))
+}
+
+// scanner reports whether this replica's database is the store's current
+// version (checked at most every 2 s), so that its scans are recorded under
+// the version they were matched with.
+func (s *Server) scanner(ctx context.Context) bool {
+	s.scanMu.Lock()
+	defer s.scanMu.Unlock()
+	if time.Since(s.scanAt) < 2*time.Second {
+		return s.canScan.Load()
+	}
+	s.scanAt = time.Now()
+	_, info, err := s.db.current(ctx)
+	if err != nil {
+		s.canScan.Store(false)
+		return false
+	}
+	cur, err := s.st.CurrentDBVersion(ctx)
+	s.canScan.Store(err == nil && cur.ID == info.ID)
+	return s.canScan.Load()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -39,11 +40,14 @@ tag moves, a digest does not. A pod (NS/POD) stands for its workload.`,
 	}
 	var storeDSN string
 	var since time.Duration
-	cmd.Flags().StringVar(&storeDSN, "store", "", "the store (default $"+invcache.EnvPath+" or ~/.cache/credence/inventory.db)")
+	cmd.Flags().StringVar(&storeDSN, "store", "", "the store (default $"+envStore+", else $"+invcache.EnvPath+" or ~/.cache/credence/inventory.db)")
 	cmd.Flags().DurationVar(&since, "since", 0, "only events of the last DURATION (e.g. 720h)")
 	out := addOutputFlag(cmd, "table", "table", "json")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		ref := args[0]
+		if storeDSN == "" {
+			storeDSN = os.Getenv(envStore)
+		}
 		if storeDSN == "" {
 			p, err := invcache.DefaultPath()
 			if err != nil {

@@ -25,6 +25,10 @@ import (
 	"github.com/credence-dev/credence/vulndb"
 )
 
+// envStore names the store when --store is not given (a DSN with a
+// password belongs in the environment, from a Secret, not in argv).
+const envStore = "CREDENCE_STORE"
+
 func newServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -87,7 +91,7 @@ vulnerability database (one file on a shared volume, or the same
 	fl := cmd.Flags()
 	fl.StringVar(&kubeconfig, "kubeconfig", "", "the cluster's kubeconfig (default: in-cluster when run in a pod, else $KUBECONFIG or ~/.kube/config)")
 	fl.StringVar(&kctx, "context", "", "kubeconfig context (default the current context)")
-	fl.StringVar(&storeDSN, "store", "", "the store: a SQLite file (one replica) or postgres://… (several) (default $"+invcache.EnvPath+" or ~/.cache/credence/inventory.db, shared with assess --cache)")
+	fl.StringVar(&storeDSN, "store", "", "the store: a SQLite file (one replica) or postgres://… (several) (default $"+envStore+", else $"+invcache.EnvPath+" or ~/.cache/credence/inventory.db, shared with assess --cache); $"+envStore+" keeps a password out of the command line")
 	fl.StringVar(&listen, "listen", ":8443", "address of the API, metrics and probes")
 	fl.StringVar(&certFile, "tls-cert-file", "", "TLS certificate (PEM; re-read when it changes)")
 	fl.StringVar(&keyFile, "tls-key-file", "", "TLS private key (PEM)")
@@ -140,6 +144,9 @@ vulnerability database (one file on a shared volume, or the same
 		cs, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
 			return fmt.Errorf("connect to %s: %w", cfg.Host, err)
+		}
+		if storeDSN == "" {
+			storeDSN = os.Getenv(envStore)
 		}
 		if storeDSN == "" {
 			if storeDSN, err = invcache.DefaultPath(); err != nil {
