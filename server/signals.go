@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -165,6 +168,9 @@ type labelPayload struct {
 	Cause string    `json:"cause,omitempty"`
 }
 
+// patchConcurrency bounds the label patches of one workload in flight.
+const patchConcurrency = 8
+
 // rank orders levels for "crossing a threshold".
 func rank(level string) int {
 	switch level {
@@ -199,28 +205,38 @@ func (s *Server) label(ctx context.Context, key string, p labelPayload) error {
 			break
 		}
 	}
-	patched := 0
+	var patched atomic.Int64
 	if s.o.labels {
 		patch := patchOf(p.Summary, th)
+		// Pods are patched a few at a time: a workload of 1,000 replicas is
+		// bound by the client's rate limit, not by one round trip at a time.
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(patchConcurrency)
 		for _, pod := range pods {
 			if !needsPatch(pod, p.Summary, th) {
 				s.m.labelPatches.WithLabelValues("unchanged").Inc()
 				continue
 			}
-			_, err := s.cs.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "credence"})
-			switch {
-			case apierrors.IsNotFound(err):
-				s.m.labelPatches.WithLabelValues("gone").Inc()
-			case err != nil:
-				s.m.labelPatches.WithLabelValues("error").Inc()
-				return fmt.Errorf("label pod %s/%s: %w", pod.Namespace, pod.Name, err)
-			default:
-				patched++
-				s.m.labelPatches.WithLabelValues("patched").Inc()
-			}
+			g.Go(func() error {
+				_, err := s.cs.CoreV1().Pods(pod.Namespace).Patch(gctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "credence"})
+				switch {
+				case apierrors.IsNotFound(err):
+					s.m.labelPatches.WithLabelValues("gone").Inc()
+				case err != nil:
+					s.m.labelPatches.WithLabelValues("error").Inc()
+					return fmt.Errorf("label pod %s/%s: %w", pod.Namespace, pod.Name, err)
+				default:
+					patched.Add(1)
+					s.m.labelPatches.WithLabelValues("patched").Inc()
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
 		}
 	}
-	if patched > 0 && !p.Since.IsZero() {
+	if patched.Load() > 0 && !p.Since.IsZero() {
 		d := s.o.clock().Sub(p.Since)
 		s.m.updateToLabel.Observe(d.Seconds())
 		s.noteLatency(p.Cause, "labels", key, d)

@@ -121,8 +121,8 @@ vulnerability database (one file on a shared volume, or the same
 	fl.BoolVar(&events, "events", true, "record a Kubernetes Event when a workload becomes high risk or gains a KEV finding")
 	fl.Float64Var(&riskHigh, "risk-high", server.DefaultThresholds.High, "risk score from which credence.dev/risk is high")
 	fl.Float64Var(&riskMedium, "risk-medium", server.DefaultThresholds.Medium, "risk score from which credence.dev/risk is medium")
-	fl.Float32Var(&qps, "qps", 50, "requests per second to the API server (label patches, events)")
-	fl.IntVar(&burst, "burst", 100, "request burst to the API server")
+	fl.Float32Var(&qps, "qps", 100, "requests per second to the API server (label patches, events)")
+	fl.IntVar(&burst, "burst", 200, "request burst to the API server")
 	fl.BoolVar(&once, "once", false, "assess the cluster into the store, wait until no job is left, and exit")
 	fl.BoolVar(&jsonL, "log-json", false, "log JSON lines instead of text")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
