@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,6 +138,12 @@ func TestScale(t *testing.T) {
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
+	if p := os.Getenv("CREDENCE_SERVER_SCALE_HEAP"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	mf := scrape(t, c, "")
 	graphs, _ := value(mf, "credence_graph_build_seconds", nil)
 	t.Logf("assessed %d workloads in %s, every pod labelled in %s; graph rebuilds %v; Go heap in use %.0f MiB (%.0f before the server), RSS %s",
