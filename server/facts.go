@@ -12,6 +12,7 @@ import (
 
 	"github.com/credence-dev/credence/assess"
 	"github.com/credence-dev/credence/cluster"
+	"github.com/credence-dev/credence/match"
 	"github.com/credence-dev/credence/store"
 )
 
@@ -104,6 +105,9 @@ func (s *Server) image(ctx context.Context, digest string) (*assess.Image, error
 	f, err := s.st.Findings(ctx, digest)
 	switch {
 	case err == nil:
+		// The matcher's order (the store keeps findings by key): equal
+		// likelihoods rank in it, so the Subject is the one Assess makes.
+		match.SortFindings(f.Findings)
 		img := &assess.Image{Digest: digest, Status: assess.Scanned, Findings: f.Findings, Undecided: f.Undecided, Unchecked: f.Unchecked, Cached: true}
 		img.Counts = assess.CountsOf(f.Findings, len(f.Undecided))
 		if b, _, err := s.st.Value(ctx, kvSummary+digest); err == nil {

@@ -318,3 +318,37 @@ func TestDBImportFailsHalfway(t *testing.T) {
 func isLog4Shell(f match.Finding) bool {
 	return f.ID == log4shell || slices.Contains(f.Aliases, log4shell)
 }
+
+// TestOnce: WithOnce (credence serve --once) returns once every running
+// workload is assessed, labelled, and no job is left: a one-shot fill of
+// the store, and the signal a benchmark waits for.
+func TestOnce(t *testing.T) {
+	api := startAPI(t)
+	cs := api.Client
+	reg := startRegistry(t)
+	reg.push(t, "shop/api:2.0", sampleImage(t, "api"))
+	reg.push(t, "shop/web:1.4", sampleImage(t, "web"))
+	dbPath := filepath.Join(t.TempDir(), "vuln.db")
+	oldDB(t, dbPath, false)
+	runningPod(t, cs, "shop", "api", reg.host+"/shop/api:2.0", reg.host+"/shop/api@"+apiDigest, nil)
+	runningPod(t, cs, "shop", "web", reg.host+"/shop/web:1.4", reg.host+"/shop/web@"+webDigest, nil)
+	st := openStore(t, filepath.Join(t.TempDir(), "credence.db"))
+	srv, _ := fastServer(t, st, cs, dbPath, server.WithOnce())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := srv.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, k := range []string{"shop/Pod/api", "shop/Pod/web"} {
+		if _, err := st.GetSubject(ctx, k); err != nil {
+			t.Errorf("%s: %v", k, err)
+		}
+	}
+	if err := labelled(t, cs, "api", "web")(); err != nil {
+		t.Error(err)
+	}
+	jc, err := st.JobCounts(ctx)
+	if err != nil || jc[store.JobQueued]+jc[store.JobRunning] != 0 {
+		t.Errorf("jobs left: %v %v", jc, err)
+	}
+}

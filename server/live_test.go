@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -26,8 +28,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/credence-dev/credence/assess"
+	"github.com/credence-dev/credence/cluster"
 	"github.com/credence-dev/credence/server"
 	"github.com/credence-dev/credence/store"
+	"github.com/credence-dev/credence/vulndb"
 )
 
 // Tokens of the static token file the live test serves the API with.
@@ -40,7 +44,7 @@ const (
 // cluster is the live test's cluster: Deployment web (a ReplicaSet, two
 // pods), bare pods api and api-2 (one image, read once), big (an image
 // with 1,000 findings), and a finished pod that must never be assessed.
-type cluster struct {
+type testCluster struct {
 	cs       kubernetes.Interface
 	reg      *registryCounter
 	dep      *appsv1.Deployment
@@ -51,10 +55,10 @@ type cluster struct {
 	runningN int
 }
 
-func makeCluster(t *testing.T, cs kubernetes.Interface, reg *registryCounter) *cluster {
+func makeCluster(t *testing.T, cs kubernetes.Interface, reg *registryCounter) *testCluster {
 	t.Helper()
 	ctx := context.Background()
-	c := &cluster{cs: cs, reg: reg}
+	c := &testCluster{cs: cs, reg: reg}
 	if d := reg.push(t, "shop/web:1.4", sampleImage(t, "web")); d != webDigest {
 		t.Fatalf("web digest %s", d)
 	}
@@ -424,6 +428,60 @@ func TestServeLive(t *testing.T) {
 		t.Logf("web summary before %s, after %s", webAnn, a[server.AnnotationSummary])
 	})
 
+	t.Run("same-as-assess", func(t *testing.T) {
+		// credence assess on the same live cluster, the same database and
+		// the store's inventories makes the Subjects the server keeps.
+		snap, err := cluster.FromConfig(ctx, api.Config, "test cluster")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The server never lists finished pods; assess groups them out of
+		// the Subjects but its graph still holds them (their containers
+		// count as reachable): leave them out here too.
+		snap.Pods = slices.DeleteFunc(snap.Pods, func(p cluster.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+		for i := range snap.Pods {
+			p := &snap.Pods[i]
+			for _, m := range []map[string]string{p.Labels, p.Annotations} {
+				for k := range m {
+					if strings.HasPrefix(k, "credence.dev/") {
+						delete(m, k)
+					}
+				}
+			}
+		}
+		db, err := vulndb.Open(dbPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		a, err := assess.Assess(ctx, snap, db, assess.WithRegistry(nil), assess.WithCache(st))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Stats.ImagesRead != 0 {
+			t.Errorf("assess read %d images: the server's inventories should serve it", a.Stats.ImagesRead)
+		}
+		for _, want := range a.Subjects {
+			key := store.WorkloadKey(want.Workload)
+			got, err := st.GetSubject(ctx, key)
+			if err != nil {
+				t.Errorf("%s: %v", key, err)
+				continue
+			}
+			for i := range got.Subject.Containers {
+				got.Subject.Containers[i].Provenance = want.Containers[i].Provenance // who says "not checked" differs
+			}
+			// Compared in their stored form (JSON): graph node ids and fix
+			// functions are not part of a Subject.
+			var w, g assess.Subject
+			roundTrip(t, want, &w)
+			roundTrip(t, got.Subject, &g)
+			if d := cmp.Diff(w, g, cmpopts.IgnoreUnexported(assess.Container{})); d != "" {
+				t.Errorf("%s (-assess +server):\n%s", key, d)
+			}
+		}
+	})
+
 	t.Run("api", func(t *testing.T) {
 		if code := c.get("/api/v1/subjects", "", nil); code != http.StatusUnauthorized {
 			t.Errorf("no token: %d", code)
@@ -623,3 +681,14 @@ func checkBounded(t *testing.T, mf map[string]*dto.MetricFamily) {
 }
 
 var _ = tls.VersionTLS12
+
+func roundTrip(t *testing.T, in, out any) {
+	t.Helper()
+	b, err := json.Marshal(in)
+	if err == nil {
+		err = json.Unmarshal(b, out)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
