@@ -429,6 +429,12 @@ func (s *Server) resync(ctx context.Context, j *store.Job) error {
 	if err := flush(); err != nil {
 		return err
 	}
+	if len(m.snap.GapsFor("Pod", "")) > 0 {
+		// Pods cannot be listed: an empty view says nothing about what
+		// went away, so nothing is removed.
+		s.logLatencies(lat, "verdict")
+		return nil
+	}
 	removed, err := s.st.RemoveWorkloadsExcept(ctx, keys)
 	if err != nil {
 		return err

@@ -2,14 +2,9 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -221,7 +216,10 @@ vulnerability database (one file on a shared volume, or the same
 		if once {
 			return srv.Run(ctx)
 		}
-		return serveHTTP(ctx, srv, listen, certFile, keyFile, plainHTTP, logger)
+		if plainHTTP {
+			certFile, keyFile = "", ""
+		}
+		return srv.ListenAndServe(ctx, listen, certFile, keyFile)
 	}
 	return cmd
 }
@@ -272,85 +270,6 @@ func openStoreRetrying(ctx context.Context, dsn string, logger *slog.Logger) (*s
 		case <-time.After(d):
 		}
 	}
-}
-
-// serveHTTP runs the server and its HTTP interface until ctx ends, then
-// shuts both down.
-func serveHTTP(ctx context.Context, srv *server.Server, listen, certFile, keyFile string, plain bool, logger *slog.Logger) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	hs := &http.Server{Addr: listen, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	if !plain {
-		kp := &keyPair{cert: certFile, key: keyFile}
-		if _, err := kp.get(nil); err != nil {
-			return usageErr(err)
-		}
-		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: kp.get}
-	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return err
-	}
-	logger.Info("serving", "address", ln.Addr().String(), "tls", !plain)
-	errc := make(chan error, 2)
-	go func() {
-		var err error
-		if plain {
-			err = hs.Serve(ln)
-		} else {
-			err = hs.ServeTLS(ln, "", "")
-		}
-		if !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-			cancel()
-		}
-	}()
-	runErr := srv.Run(ctx)
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer scancel()
-	_ = hs.Shutdown(sctx)
-	select {
-	case err := <-errc:
-		return err
-	default:
-	}
-	return runErr
-}
-
-// keyPair serves a certificate from files, re-read when they change
-// (cert-manager rotates them in place), at most every 30 s.
-type keyPair struct {
-	cert, key string
-	mu        sync.Mutex
-	cur       *tls.Certificate
-	mod       time.Time
-	checked   time.Time
-}
-
-func (k *keyPair) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.cur != nil && time.Since(k.checked) < 30*time.Second {
-		return k.cur, nil
-	}
-	k.checked = time.Now()
-	fi, err := os.Stat(k.cert)
-	if err == nil && k.cur != nil && !fi.ModTime().After(k.mod) {
-		return k.cur, nil
-	}
-	c, err := tls.LoadX509KeyPair(k.cert, k.key)
-	if err != nil {
-		if k.cur != nil {
-			return k.cur, nil // keep the one that worked
-		}
-		return nil, fmt.Errorf("TLS key pair: %w", err)
-	}
-	k.cur = &c
-	if fi != nil {
-		k.mod = fi.ModTime()
-	}
-	return k.cur, nil
 }
 
 func firstNonEmpty(s ...string) string {
