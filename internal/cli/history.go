@@ -55,6 +55,14 @@ tag moves, a digest does not. A pod (NS/POD) stands for its workload.`,
 			}
 			storeDSN = p
 		}
+		if err := checkHistoryRef(ref); err != nil {
+			return err
+		}
+		if p, ok := sqlitePath(storeDSN); ok {
+			if _, err := os.Stat(p); err != nil {
+				return fmt.Errorf("no store at %s: run credence serve (or give --store)", p)
+			}
+		}
 		ctx := cmd.Context()
 		st, err := store.Open(ctx, storeDSN)
 		if err != nil {
@@ -89,6 +97,37 @@ tag moves, a digest does not. A pod (NS/POD) stands for its workload.`,
 		return nil
 	}
 	return cmd
+}
+
+// checkHistoryRef refuses what names no history before the store is
+// opened.
+func checkHistoryRef(ref string) error {
+	if _, d := assess.DigestOf(ref); d != "" {
+		return nil
+	}
+	parts := strings.Split(ref, "/")
+	for _, p := range parts {
+		if p == "" {
+			parts = nil
+		}
+	}
+	if len(parts) == 2 || len(parts) == 3 {
+		return nil
+	}
+	return usagef("%q: give an image digest (sha256:… or REPOSITORY@sha256:…), NS/POD or NS/KIND/NAME; a tag moves, so it names no history", ref)
+}
+
+// sqlitePath is the file of an SQLite store DSN.
+func sqlitePath(dsn string) (string, bool) {
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return "", false
+	case strings.HasPrefix(dsn, "sqlite://"):
+		return strings.TrimPrefix(dsn, "sqlite://"), true
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return strings.TrimPrefix(dsn, "sqlite:"), true
+	}
+	return dsn, true
 }
 
 // historyKey turns the argument into a store timeline key: a digest, or a

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,8 +147,13 @@ func TestHistory(t *testing.T) {
 		{[]string{"history", "nginx:latest"}, "a tag moves"},
 		{[]string{"history", "shop/nothing"}, "no current workload"},
 		{[]string{"history", "sha256:" + strings.Repeat("0", 64)}, "has no history of it"},
+		{[]string{"history", "shop/web", "--store", filepath.Join(t.TempDir(), "none.db")}, "no store at"},
 	} {
-		code, _, errs := runCLI(append(tc.args, "--store", path)...)
+		args := tc.args
+		if !slices.Contains(args, "--store") {
+			args = append(args, "--store", path)
+		}
+		code, _, errs := runCLI(args...)
 		if code != ExitError || !strings.Contains(errs, tc.says) || strings.Count(errs, "\n") > 2 {
 			t.Errorf("%v: exit %d, %q", tc.args, code, errs)
 		}
