@@ -299,6 +299,11 @@ func (s *Server) lead(ctx context.Context) {
 			if err := s.enqueueResync(ctx, "interval"); err != nil && ctx.Err() == nil {
 				s.o.log.Warn("cannot queue the resync", "error", err)
 			}
+			// Jobs done a day ago are only bookkeeping (a key's row is
+			// reused while it lives; dead jobs stay for a person to read).
+			if n, err := s.st.PruneJobs(ctx, s.o.clock().Add(-24*time.Hour)); err == nil && n > 0 {
+				s.o.log.Info("old jobs pruned", "count", n)
+			}
 		}
 	}
 }
