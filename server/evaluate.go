@@ -273,7 +273,7 @@ func (s *Server) addWaiting(ctx context.Context, digest, key string) error {
 // enqueueScan queues the scan of digest, read as the pods of workload key
 // reference it (their namespace's pull secrets).
 func (s *Server) enqueueScan(ctx context.Context, m *model, digest, key string) error {
-	p, ok := scanPayload(m.groups[key], digest)
+	p, ok := scanPayload(m.groups[key], digest, m.platforms)
 	if !ok {
 		return nil
 	}
@@ -285,15 +285,16 @@ func (s *Server) enqueueScan(ctx context.Context, m *model, digest, key string) 
 	return err
 }
 
-// scanPayload describes where to read digest from, from a pod that runs it.
-func scanPayload(pods []*cluster.Pod, digest string) (imagePayload, bool) {
+// scanPayload describes where to read digest from, from a pod that runs it
+// (and the platform of its node).
+func scanPayload(pods []*cluster.Pod, digest string, platforms map[string]string) (imagePayload, bool) {
 	for _, p := range pods {
 		refs := imageRefs(p)
 		for i, r := range refs {
 			if r.Digest != digest {
 				continue
 			}
-			ip := imagePayload{Digest: digest, Namespace: p.Namespace, Reference: r.Reference, Platform: ""}
+			ip := imagePayload{Digest: digest, Namespace: p.Namespace, Reference: r.Reference, Platform: platforms[p.Spec.NodeName]}
 			name := containerName(p, i)
 			for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses, p.Status.EphemeralContainerStatuses} {
 				for _, cs := range list {

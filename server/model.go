@@ -37,6 +37,9 @@ type model struct {
 	// their runtime's id (Falco's container.id).
 	pods       map[string]*cluster.Pod
 	containers map[string][]containerAt
+	// platforms: node name → "os/arch", to read a multi-platform image
+	// as the node runs it.
+	platforms map[string]string
 }
 
 // containerAt is a running container: its pod, name and full runtime id.
@@ -157,7 +160,13 @@ func (s *Server) buildModel(ctx context.Context, gen, seq int64) (*model, error)
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	m := &model{gen: gen, dbSeq: seq, builtAt: s.o.clock(), snap: snap, groups: map[string][]*cluster.Pod{},
-		refs: map[string][]assess.ImageRef{}, pending: map[string]bool{}, pods: map[string]*cluster.Pod{}, containers: map[string][]containerAt{}}
+		refs: map[string][]assess.ImageRef{}, pending: map[string]bool{}, pods: map[string]*cluster.Pod{}, containers: map[string][]containerAt{},
+		platforms: map[string]string{}}
+	for _, n := range snap.Nodes {
+		if ni := n.Status.NodeInfo; ni.Architecture != "" && ni.OperatingSystem != "" {
+			m.platforms[n.Name] = ni.OperatingSystem + "/" + ni.Architecture
+		}
+	}
 	for i := range snap.Pods {
 		p := &snap.Pods[i]
 		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {

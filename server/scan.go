@@ -93,6 +93,9 @@ func (s *Server) scan(ctx context.Context, j *store.Job) (func(*store.Tx) error,
 	}
 	opts := []assess.Option{assess.WithCache(s.st), assess.WithTopCuts(0), assess.WithClock(s.o.clock), assess.WithPullSecrets(s.pullSecret)}
 	opts = append(opts, s.o.imageOpts...)
+	if p.Platform != "" {
+		opts = append(opts, assess.WithPlatform(p.Platform)) // a multi-platform image as its node runs it
+	}
 	a, err := assess.Assess(ctx, &cluster.Snapshot{Source: "image job", Live: true, Pods: []cluster.Pod{pod}}, src, opts...)
 	if err != nil {
 		return nil, nil, err
