@@ -427,6 +427,10 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest,
 	}
 	kind := req.Kind.Kind
 	switch {
+	case req.Operation == "":
+		// The API server always names one: a review without it is not one.
+		o.malformed(fmt.Errorf("%w: the review names no operation", ErrMalformed))
+		return
 	case req.Operation != admissionv1.Create && req.Operation != admissionv1.Update:
 		o.Reason = "operation " + string(req.Operation) + " is not judged"
 		return

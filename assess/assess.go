@@ -261,8 +261,15 @@ func (a *run) matchImage(ctx context.Context, img *Image) error {
 	match.ApplyIgnores(res.Findings, a.o.ignores, a.o.now())
 	img.Findings, img.Undecided = res.Findings, res.Undecided
 	img.Unchecked = unchecked(img.inv, res)
-	c := Counts{BySeverity: map[string]int{}, Undecided: len(res.Undecided)}
-	for _, f := range res.Findings {
+	img.Counts = CountsOf(res.Findings, len(res.Undecided))
+	return nil
+}
+
+// CountsOf counts findings by kind as an Image's Counts (suppressed ones
+// apart), with undecided the number of undecided packages.
+func CountsOf(findings []match.Finding, undecided int) Counts {
+	c := Counts{BySeverity: map[string]int{}, Undecided: undecided}
+	for _, f := range findings {
 		if f.Suppressed != nil {
 			c.Suppressed++
 			continue
@@ -276,8 +283,7 @@ func (a *run) matchImage(ctx context.Context, img *Image) error {
 			c.Fixable++
 		}
 	}
-	img.Counts = c
-	return nil
+	return c
 }
 
 // unchecked says which packages of an inventory could not be checked

@@ -20,7 +20,7 @@ type EventKind string
 // FixAvailable, FindingGone, WorkloadStarted, WorkloadStopped. A
 // workload's: FirstSeen, ImageChanged, SpecChanged, RiskChanged,
 // DecisionChanged, Removed, Returned, and its images' finding events while
-// it ran them.
+// it ran them. Recorded events (AlertReceived) join either.
 const (
 	FirstSeen       EventKind = "first-seen"
 	Published       EventKind = "published"     // the advisory's publication date (basis advisory)
@@ -36,6 +36,9 @@ const (
 	DecisionChanged EventKind = "decision-changed"
 	Removed         EventKind = "removed"
 	Returned        EventKind = "returned"
+	// AlertReceived: a runtime alert named one of the workload's containers
+	// (recorded with AddEvent, with the blast radius it was answered with).
+	AlertReceived EventKind = "alert"
 )
 
 // Basis says where an event's time comes from.
@@ -67,10 +70,12 @@ type Event struct {
 	// DBVersion is the Seq of the database version the event came from.
 	DBVersion int64  `json:"dbVersion,omitempty"`
 	Detail    string `json:"detail,omitempty"`
+	// Data is a recorded event's document (an alert and its blast radius).
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 var kindOrder = map[EventKind]int{FirstSeen: 0, Returned: 1, WorkloadStarted: 2, ImageChanged: 3, SpecChanged: 4, Published: 5, KEVAdded: 6,
-	Matched: 7, FixAvailable: 8, FindingGone: 9, RiskChanged: 10, DecisionChanged: 11, WorkloadStopped: 12, Removed: 13}
+	Matched: 7, FixAvailable: 8, FindingGone: 9, RiskChanged: 10, DecisionChanged: 11, AlertReceived: 12, WorkloadStopped: 13, Removed: 14}
 
 func sortEvents(ev []Event) {
 	sort.SliceStable(ev, func(i, j int) bool {
@@ -128,6 +133,9 @@ func (s *Store) ImageTimeline(ctx context.Context, digest string) ([]Event, erro
 		if !r.to.IsZero() {
 			ev = append(ev, Event{At: r.to, Kind: WorkloadStopped, Basis: Observed, Digest: digest, Workload: r.workload, Detail: "container " + r.container})
 		}
+	}
+	if ev, err = s.recordedFor(ctx, ev, digest); err != nil {
+		return nil, err
 	}
 	sortEvents(ev)
 	return ev, nil
@@ -325,6 +333,9 @@ func (s *Store) WorkloadTimeline(ctx context.Context, key string) ([]Event, erro
 				}
 			}
 		}
+	}
+	if ev, err = s.recordedFor(ctx, ev, key); err != nil {
+		return nil, err
 	}
 	sortEvents(ev)
 	return ev, nil

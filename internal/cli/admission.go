@@ -18,8 +18,6 @@ import (
 	"github.com/spf13/cobra"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/credence-dev/credence/admission"
@@ -229,9 +227,9 @@ never judged. Register it with 'credence admission config'.`,
 			}
 			view = admission.NewStaticView(objs...)
 		default:
-			cfg, err := restConfig(cf.kubeconfig, cf.context)
+			cfg, _, _, err := restConfig(cf.kubeconfig, cf.context)
 			if err != nil {
-				return usageErr(err)
+				return usageErr(fmt.Errorf("cluster view: %w (or --no-cluster-view)", err))
 			}
 			cs, err := kubernetes.NewForConfig(cfg)
 			if err != nil {
@@ -305,25 +303,6 @@ never judged. Register it with 'credence admission config'.`,
 		return admission.Serve(ctx, l, admission.Mux(h, ready), certs.TLSConfig())
 	}
 	return cmd
-}
-
-// restConfig is the in-cluster config when running in a pod and no
-// kubeconfig is named, else the kubeconfig's.
-func restConfig(path, context string) (*rest.Config, error) {
-	if path == "" && context == "" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
-		if c, err := rest.InClusterConfig(); err == nil {
-			return c, nil
-		}
-	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if path != "" {
-		rules.ExplicitPath = path
-	}
-	c, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("cluster view: %w (or --no-cluster-view)", err)
-	}
-	return c, nil
 }
 
 func loadAssessments(store *admission.ImageStore, paths []string) error {

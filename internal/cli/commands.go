@@ -20,5 +20,7 @@ func commands() []*cobra.Command {
 		newVerifyBundleCmd(),
 		newCheckCmd(),
 		newAdmissionCmd(),
+		newServeCmd(),
+		newHistoryCmd(),
 	}
 }
