@@ -385,22 +385,7 @@ func (a *run) join() error {
 // subject builds one workload's Subject.
 func (a *run) subject(gr *group, qopts []graph.QueryOption) Subject {
 	p := gr.rep
-	w := Workload{Namespace: p.Namespace, Pod: p.Name, Template: p.Workload != "", Node: p.Spec.NodeName,
-		ServiceAccount: firstNonEmpty(p.Spec.ServiceAccountName, "default"), Labels: p.Labels, Annotations: p.Annotations,
-		PodSecurity: gr.report.PodSecurity, Admitted: gr.report.Admitted}
-	owner := firstNonEmpty(p.Workload, p.Owner)
-	if k, n, ok := strings.Cut(owner, "/"); ok {
-		w.Kind, w.Name = k, n
-		w.Owners = ownerChain(p, owner)
-	} else {
-		w.Kind, w.Name = "Pod", p.Name
-	}
-	s := Subject{Version: SchemaVersion, Workload: w}
-	profiles := map[string]*posture.Profile{}
-	for i := range gr.report.Containers {
-		pr := &gr.report.Containers[i]
-		profiles[string(pr.Kind)+"/"+pr.Container] = pr
-	}
+	s, profiles := subjectOf(p, &gr.report)
 	best := -1.0
 	for i := range gr.containers {
 		gc := &gr.containers[i]
@@ -435,6 +420,28 @@ func (a *run) subject(gr *group, qopts []graph.QueryOption) Subject {
 		s.Containers = append(s.Containers, c)
 	}
 	return s
+}
+
+// subjectOf starts a pod's Subject: the workload it belongs to, with its Pod
+// Security level, and the posture profiles of its containers by
+// "kind/name".
+func subjectOf(p *cluster.Pod, report *posture.PodReport) (Subject, map[string]*posture.Profile) {
+	w := Workload{Namespace: p.Namespace, Pod: p.Name, Template: p.Workload != "", Node: p.Spec.NodeName,
+		ServiceAccount: firstNonEmpty(p.Spec.ServiceAccountName, "default"), Labels: p.Labels, Annotations: p.Annotations,
+		PodSecurity: report.PodSecurity, Admitted: report.Admitted}
+	owner := firstNonEmpty(p.Workload, p.Owner)
+	if k, n, ok := strings.Cut(owner, "/"); ok {
+		w.Kind, w.Name = k, n
+		w.Owners = ownerChain(p, owner)
+	} else {
+		w.Kind, w.Name = "Pod", p.Name
+	}
+	profiles := map[string]*posture.Profile{}
+	for i := range report.Containers {
+		pr := &report.Containers[i]
+		profiles[string(pr.Kind)+"/"+pr.Container] = pr
+	}
+	return Subject{Version: SchemaVersion, Workload: w}, profiles
 }
 
 // ownerChain follows owner references through the snapshot (for a live pod)

@@ -65,22 +65,7 @@ func PodSubject(f PodFacts) (Subject, error) {
 	}
 	p := f.Pod
 	report := f.Posture.Pod(snap, p)
-	w := Workload{Namespace: p.Namespace, Pod: p.Name, Template: p.Workload != "", Node: p.Spec.NodeName,
-		ServiceAccount: firstNonEmpty(p.Spec.ServiceAccountName, "default"), Labels: p.Labels, Annotations: p.Annotations,
-		PodSecurity: report.PodSecurity, Admitted: report.Admitted}
-	owner := firstNonEmpty(p.Workload, p.Owner)
-	if k, n, ok := strings.Cut(owner, "/"); ok {
-		w.Kind, w.Name = k, n
-		w.Owners = ownerChain(p, owner)
-	} else {
-		w.Kind, w.Name = "Pod", p.Name
-	}
-	s := Subject{Version: SchemaVersion, Workload: w}
-	profiles := map[string]*posture.Profile{}
-	for i := range report.Containers {
-		pr := &report.Containers[i]
-		profiles[string(pr.Kind)+"/"+pr.Container] = pr
-	}
+	s, profiles := subjectOf(p, &report)
 	qopts := append(append([]graph.QueryOption{graph.WithMaxPaths(5)}, f.Query...), graph.WithMaxCuts(0))
 	best := -1.0
 	i := 0
