@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,13 @@ func (s *Server) Handler() http.Handler {
 			metrics.ServeHTTP(w, r)
 		}
 	})
+	if s.o.profiling {
+		s.handle(mux, "GET /debug/pprof/{profile...}", func(w http.ResponseWriter, r *http.Request) {
+			if s.allowed(w, r, Access{Verb: "get", Path: "/debug/pprof"}) {
+				pprofHandler(r.PathValue("profile")).ServeHTTP(w, r)
+			}
+		})
+	}
 	s.handle(mux, "GET /api/v1/subjects", s.listSubjects)
 	s.handle(mux, "GET /api/v1/subjects/{namespace}/{kind}/{name}", s.getSubject)
 	s.handle(mux, "GET /api/v1/subjects/{namespace}/{kind}/{name}/timeline", s.workloadTimeline)
@@ -53,6 +61,23 @@ func (s *Server) Handler() http.Handler {
 		s.handle(mux, "/validate", s.o.admission.ServeHTTP)
 	}
 	return mux
+}
+
+// pprofHandler is net/http/pprof's handler for one profile ("" the index).
+func pprofHandler(name string) http.Handler {
+	switch name {
+	case "":
+		return http.HandlerFunc(pprof.Index)
+	case "profile":
+		return http.HandlerFunc(pprof.Profile)
+	case "cmdline":
+		return http.HandlerFunc(pprof.Cmdline)
+	case "symbol":
+		return http.HandlerFunc(pprof.Symbol)
+	case "trace":
+		return http.HandlerFunc(pprof.Trace)
+	}
+	return pprof.Handler(name)
 }
 
 // handle registers a route with its latency and status counted under its

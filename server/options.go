@@ -53,6 +53,7 @@ type options struct {
 	anonymousRead bool
 	dashboard     http.Handler
 	admission     http.Handler
+	profiling     bool
 
 	log   *slog.Logger
 	clock func() time.Time
@@ -253,6 +254,13 @@ func WithAuth(a Authenticator, z Authorizer) Option {
 // server reachable only from where everyone may read.
 func WithAnonymousRead() Option {
 	return func(o *options) error { o.anonymousRead = true; return nil }
+}
+
+// WithProfiling serves Go's runtime profiles at /debug/pprof/ to clients
+// allowed to get /metrics (as a Kubernetes component's --profiling does):
+// heap, CPU and goroutine profiles of a running replica.
+func WithProfiling() Option {
+	return func(o *options) error { o.profiling = true; return nil }
 }
 
 // WithDashboard mounts h under /ui/ (behind the API's authentication: a

@@ -84,7 +84,7 @@ vulnerability database (one file on a shared volume, or the same
 		debounce, graphEvery, resyncEvery, jobLease, dbUpdateEvery, dbPoll     time.Duration
 		imageTimeout                                                           time.Duration
 		riskHigh, riskMedium                                                   float64
-		noDashboard, admit                                                     bool
+		noDashboard, admit, profiling                                          bool
 		policies                                                               []string
 		qps                                                                    float32
 		burst                                                                  int
@@ -128,6 +128,7 @@ vulnerability database (one file on a shared volume, or the same
 	fl.BoolVar(&once, "once", false, "assess the cluster into the store, wait until no job is left, and exit")
 	fl.BoolVar(&jsonL, "log-json", false, "log JSON lines instead of text")
 	fl.BoolVar(&noDashboard, "no-dashboard", false, "do not serve the web pages at /ui/")
+	fl.BoolVar(&profiling, "profiling", false, "serve Go's runtime profiles at /debug/pprof/ to clients allowed to get /metrics")
 	fl.BoolVar(&admit, "admission", false, "also serve the validating admission webhook at /validate, deciding with --policy on the images this server has scanned (see 'credence admission serve' for a webhook of its own)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
@@ -244,6 +245,9 @@ vulnerability database (one file on a shared volume, or the same
 		}
 		if once {
 			opts = append(opts, server.WithOnce())
+		}
+		if profiling {
+			opts = append(opts, server.WithProfiling())
 		}
 		srv, err := server.New(st, cs, source, opts...)
 		if err != nil {
