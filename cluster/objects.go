@@ -17,7 +17,8 @@ import (
 // informer cache, an admission webhook's view with the incoming object
 // applied), exactly as a live read of the same objects would: secrets
 // stripped of their data, workloads expanded into pods, ClusterRoles
-// aggregated, selectors checked. The objects are copied, never changed.
+// aggregated, selectors checked. The objects are copied (pods only
+// shallowly WithSharedPods), never changed.
 // Objects of kinds credence does not read are counted in Ignored.
 func FromObjects(source string, objs []runtime.Object, opts ...Option) (*Snapshot, error) {
 	o, err := newOptions(opts)
@@ -41,6 +42,10 @@ func addObject(b *builder, obj runtime.Object) error {
 	case *corev1.Node:
 		return add(b, &b.nodes, "Node", x.DeepCopy(), "")
 	case *corev1.Pod:
+		if b.opts.sharedPods {
+			shallow := *x // scrub clears managedFields on this copy only
+			return add(b, &b.pods, "Pod", &shallow, "")
+		}
 		return add(b, &b.pods, "Pod", x.DeepCopy(), "")
 	case *corev1.ServiceAccount:
 		return add(b, &b.serviceAccounts, "ServiceAccount", x.DeepCopy(), "")

@@ -4,30 +4,27 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/credence-dev/credence/cluster"
+	"github.com/credence-dev/credence/graph"
 )
 
-// TestFromObjectsMatchesManifests decodes the sample cluster's manifests
-// into typed objects (as an informer holds them) and checks FromObjects
-// makes the snapshot FromManifests makes: same pods from templates, same
-// aggregation, secrets without data.
-func TestFromObjectsMatchesManifests(t *testing.T) {
-	dir := filepath.Join("..", "testdata", "cluster", "manifests")
-	// Objects come from a live view: no default RBAC is assumed for them.
-	want, err := cluster.FromManifests(context.Background(), dir, cluster.WithoutDefaultRBAC())
-	if err != nil {
-		t.Fatal(err)
-	}
+// decodeAll decodes every manifest in dir into typed objects, as an
+// informer holds them.
+func decodeAll(t *testing.T, dir string) []runtime.Object {
+	t.Helper()
 	var objs []runtime.Object
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -54,6 +51,82 @@ func TestFromObjectsMatchesManifests(t *testing.T) {
 			objs = append(objs, obj)
 		}
 	}
+	return objs
+}
+
+// TestSharedPodsAreNeverChanged: with WithSharedPods the snapshot keeps the
+// caller's pods, so nothing that reads it (the snapshot's own building,
+// the trust graph with its posture and counterfactual cuts) may change
+// one. Live pods (with managed fields, owners, no service account set)
+// stay deeply equal to copies taken before.
+func TestSharedPodsAreNeverChanged(t *testing.T) {
+	objs := decodeAll(t, filepath.Join("..", "testdata", "cluster", "manifests"))
+	yes := true
+	for i := range 3 {
+		p := &corev1.Pod{}
+		p.Namespace, p.Name = "shop", fmt.Sprintf("live-%d", i)
+		p.Labels = map[string]string{"app": "web"}
+		p.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
+		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5d8f", Controller: &yes}}
+		p.Spec.NodeName = "node-1"
+		p.Spec.Containers = []corev1.Container{{Name: "app", Image: "nginx:1.27", Ports: []corev1.ContainerPort{{ContainerPort: 80}},
+			SecurityContext: &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}}}}}
+		p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib"}}}}
+		p.Status.Phase = corev1.PodRunning
+		objs = append(objs, p)
+	}
+	var before []runtime.Object
+	for _, o := range objs {
+		before = append(before, o.DeepCopyObject())
+	}
+	snap, err := cluster.FromObjects("objects", objs, cluster.WithSharedPods())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := graph.Build(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range g.Containers {
+		_, _ = g.Query(g.Nodes[c].Key)
+	}
+	_ = g.RankAll()
+	for _, e := range g.Edges {
+		for _, f := range e.Fixes {
+			_, _, _ = g.Counterfactual(f)
+		}
+	}
+	for i := range objs {
+		if d := cmp.Diff(before[i], objs[i]); d != "" {
+			t.Errorf("object %d changed (-before +after):\n%s", i, d)
+		}
+	}
+	found := 0
+	for _, p := range snap.Pods {
+		if strings.HasPrefix(p.Name, "live-") {
+			found++
+			if p.ManagedFields != nil || p.Spec.ServiceAccountName != "default" || p.Owner == "" {
+				t.Errorf("pod %s: managed fields %v, service account %q, owner %q: not the snapshot's view", p.Name, p.ManagedFields, p.Spec.ServiceAccountName, p.Owner)
+			}
+		}
+	}
+	if found != 3 {
+		t.Errorf("%d live pods in the snapshot, want 3", found)
+	}
+}
+
+// TestFromObjectsMatchesManifests decodes the sample cluster's manifests
+// into typed objects (as an informer holds them) and checks FromObjects
+// makes the snapshot FromManifests makes: same pods from templates, same
+// aggregation, secrets without data.
+func TestFromObjectsMatchesManifests(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "cluster", "manifests")
+	// Objects come from a live view: no default RBAC is assumed for them.
+	want, err := cluster.FromManifests(context.Background(), dir, cluster.WithoutDefaultRBAC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := decodeAll(t, dir)
 	secret := &corev1.Secret{}
 	secret.Name, secret.Namespace, secret.Data = "s", "shop", map[string][]byte{"password": []byte("hunter2")}
 	objs = append(objs, secret)

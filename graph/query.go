@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"container/heap"
 	"fmt"
 	"math"
 	"runtime"
@@ -151,6 +150,20 @@ type search struct {
 	best   []int32 // per node, its most likely label; -1 when unreached
 	order  []NodeID
 	capped bool
+	// scratch is where labels, best and order came from.
+	scratch *searchScratch
+}
+
+// release gives the search's memory back for the next search; s is not
+// used after.
+func (s *search) release() {
+	sc := s.scratch
+	if sc == nil {
+		return
+	}
+	sc.labels, sc.best, sc.order = s.labels[:0], s.best, s.order[:0]
+	*s = search{}
+	scratchPool.Put(sc)
 }
 
 func (s *search) prob(n NodeID) float64 {
@@ -175,23 +188,78 @@ func (s *search) chain(n NodeID) []int32 {
 	return out
 }
 
-// labelQueue orders labels by likelihood, then by fewer steps.
+// searchScratch is the memory of one search, kept for the next.
+type searchScratch struct {
+	minDepth []int32
+	bestAt   []float64
+	queue    []int32
+	labels   []label
+	best     []int32
+	order    []NodeID
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(searchScratch) }}
+
+// resized returns b with length n, reusing its array when large enough.
+func resized[T any](b []T, n int) []T {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return make([]T, n)
+}
+
+// labelQueue orders labels by likelihood, then by fewer steps: a binary
+// heap of label indices (container/heap's algorithm, typed: no interface
+// calls and no boxing on the search's hottest path).
 type labelQueue struct {
 	idx    []int32
 	labels *[]label
 }
 
-func (q labelQueue) Len() int { return len(q.idx) }
-func (q labelQueue) Less(i, j int) bool {
-	a, b := (*q.labels)[q.idx[i]], (*q.labels)[q.idx[j]]
+func (q *labelQueue) Len() int { return len(q.idx) }
+
+func (q *labelQueue) less(i, j int) bool {
+	a, b := &(*q.labels)[q.idx[i]], &(*q.labels)[q.idx[j]]
 	if a.p != b.p {
 		return a.p > b.p
 	}
 	return a.depth < b.depth
 }
-func (q labelQueue) Swap(i, j int) { q.idx[i], q.idx[j] = q.idx[j], q.idx[i] }
-func (q *labelQueue) Push(x any)   { q.idx = append(q.idx, x.(int32)) }
-func (q *labelQueue) Pop() any     { o := q.idx; x := o[len(o)-1]; q.idx = o[:len(o)-1]; return x }
+
+func (q *labelQueue) push(li int32) {
+	q.idx = append(q.idx, li)
+	j := len(q.idx) - 1
+	for j > 0 {
+		i := (j - 1) / 2
+		if !q.less(j, i) {
+			break
+		}
+		q.idx[i], q.idx[j] = q.idx[j], q.idx[i]
+		j = i
+	}
+}
+
+func (q *labelQueue) pop() int32 {
+	n := len(q.idx) - 1
+	q.idx[0], q.idx[n] = q.idx[n], q.idx[0]
+	for i := 0; ; {
+		j := 2*i + 1
+		if j >= n {
+			break
+		}
+		if j2 := j + 1; j2 < n && q.less(j2, j) {
+			j = j2
+		}
+		if !q.less(j, i) {
+			break
+		}
+		q.idx[i], q.idx[j] = q.idx[j], q.idx[i]
+		i = j
+	}
+	li := q.idx[n]
+	q.idx = q.idx[:n]
+	return li
+}
 
 // labelSearch finds, for every node, the most likely path from the seeds
 // within maxDepth steps and minLikelihood. It is label-setting on (node,
@@ -202,16 +270,21 @@ func (q *labelQueue) Pop() any     { o := q.idx; x := o[len(o)-1]; q.idx = o[:le
 func (g *Graph) labelSearch(seeds []label, adj [][]int32, other func(*Edge) NodeID, o queryOptions) *search {
 	n := len(g.Nodes)
 	D := int32(o.maxDepth)
-	s := &search{best: make([]int32, n)}
+	// Working memory comes from a pool: a cluster-wide batch runs a search
+	// per workload, each as large as the graph (release gives it back).
+	sc := scratchPool.Get().(*searchScratch)
+	s := &search{best: resized(sc.best, n), labels: sc.labels[:0], order: sc.order[:0], scratch: sc}
 	for i := range s.best {
 		s.best[i] = -1
 	}
-	minDepth := make([]int32, n) // depth of the shallowest settled label
+	minDepth := resized(sc.minDepth, n) // depth of the shallowest settled label
 	for i := range minDepth {
 		minDepth[i] = math.MaxInt32
 	}
-	bestAt := make([]float64, n*int(D+1)) // best tentative likelihood at (node, depth)
-	q := &labelQueue{labels: &s.labels}
+	bestAt := resized(sc.bestAt, n*int(D+1)) // best tentative likelihood at (node, depth)
+	clear(bestAt)
+	q := &labelQueue{labels: &s.labels, idx: sc.queue[:0]}
+	defer func() { sc.minDepth, sc.bestAt, sc.queue = minDepth, bestAt, q.idx[:0] }()
 	push := func(l label) {
 		at := int(l.node)*int(D+1) + int(l.depth)
 		for d := int32(0); d <= l.depth; d++ {
@@ -221,7 +294,7 @@ func (g *Graph) labelSearch(seeds []label, adj [][]int32, other func(*Edge) Node
 		}
 		bestAt[at] = l.p
 		s.labels = append(s.labels, l)
-		heap.Push(q, int32(len(s.labels)-1))
+		q.push(int32(len(s.labels) - 1))
 	}
 	for _, l := range seeds {
 		if l.depth <= D {
@@ -230,7 +303,7 @@ func (g *Graph) labelSearch(seeds []label, adj [][]int32, other func(*Edge) Node
 	}
 	visits := 0
 	for q.Len() > 0 {
-		li := heap.Pop(q).(int32)
+		li := q.pop()
 		l := s.labels[li]
 		if l.depth >= minDepth[l.node] || l.p < bestAt[int(l.node)*int(D+1)+int(l.depth)] {
 			continue // dominated by a settled label, or superseded
@@ -341,6 +414,7 @@ func (g *Graph) Query(from string, opts ...QueryOption) (*Result, error) {
 		return nil, fmt.Errorf("query blast radius: %w: %s", ErrNoContainer, from)
 	}
 	s := g.run(start, o)
+	defer s.release()
 	res := &Result{From: g.Nodes[start].Name, Exposure: g.exposure[start], ExposureWhy: g.exposureWhy[start],
 		Unknowns: append([]string(nil), g.Unknowns...), Assumptions: g.Assumptions}
 	res.Counts = g.counts(s.order, start)

@@ -97,6 +97,21 @@ func BenchmarkQuery(b *testing.B) {
 	}
 }
 
+// BenchmarkQueryEach is the server's pattern: one query without cuts from
+// each of 100 containers spread over the graph (a batch of workloads).
+func BenchmarkQueryEach(b *testing.B) {
+	g, _ := graph.Build(synth.Generate(synth.Issue5))
+	step := max(1, len(g.Containers)/100)
+	b.ResetTimer()
+	for b.Loop() {
+		for i := 0; i < len(g.Containers); i += step {
+			if _, err := g.Query(g.Nodes[g.Containers[i]].Key, graph.WithMaxCuts(0)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
 func BenchmarkRankAll(b *testing.B) {
 	g, _ := graph.Build(synth.Generate(synth.Issue5))
 	b.ResetTimer()

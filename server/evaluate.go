@@ -384,14 +384,26 @@ func (s *Server) resync(ctx context.Context, j *store.Job) error {
 		evs = evs[:0]
 		return nil
 	}
+	// After a database update the affected workloads were assessed first;
+	// this sweep (the blast radii through the changed images) is background
+	// work and takes at most half of a core, leaving the rest to the API,
+	// the label patches and the API server.
+	background := strings.HasPrefix(p.Cause, "db:")
 	scans := map[string]bool{}
 	for _, k := range keys {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if _, in := m.groups[k]; !in {
+			continue // gone since the sweep began (see the removal below)
+		}
+		t0 := time.Now()
 		ev, err := s.evaluate(ctx, m, k, imgs)
 		if err != nil {
 			return err
+		}
+		if background {
+			s.sleep(ctx, time.Since(t0))
 		}
 		if len(ev.waiting) > 0 {
 			for _, d := range ev.waiting {
@@ -411,6 +423,11 @@ func (s *Server) resync(ctx context.Context, j *store.Job) error {
 		if len(evs) == 100 {
 			if err := flush(); err != nil {
 				return err
+			}
+			// A long sweep moves to the newest model, so that the one it
+			// began with can be freed while the cluster changes.
+			if l := s.latest.Load(); l != nil && l.gen >= m.gen && l.dbSeq >= m.dbSeq {
+				m = l
 			}
 		}
 		// Images that could not be read are tried again after a while.
@@ -436,7 +453,7 @@ func (s *Server) resync(ctx context.Context, j *store.Job) error {
 		s.logLatencies(lat, "verdict")
 		return nil
 	}
-	removed, err := s.st.RemoveWorkloadsExcept(ctx, keys)
+	removed, err := s.st.RemoveWorkloadsExcept(ctx, m.keys())
 	if err != nil {
 		return err
 	}

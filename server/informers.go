@@ -459,10 +459,12 @@ func (w *watcher) allPods() []*corev1.Pod {
 	return out
 }
 
-// snapshot builds a cluster snapshot from the caches (copies: the caches
-// are never changed), without the server's own labels and annotation.
+// snapshot builds a cluster snapshot from the caches (pods shared, the
+// rest copied; the caches are never changed), without the server's own
+// labels and annotation.
 func (w *watcher) snapshot(source string) (*cluster.Snapshot, error) {
-	snap, err := cluster.FromObjects(source, w.objects())
+	// The informers' objects never change (a new version is a new object).
+	snap, err := cluster.FromObjects(source, w.objects(), cluster.WithSharedPods())
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -55,6 +56,8 @@ func scaleImage(t testing.TB, first int, shared bool) v1.Image {
 // scaleSetup is what TestScale measures, from the environment.
 type scaleSetup struct {
 	pods, images, nodes int
+	// affected images carry libshared, which the measured advisory names.
+	affected int
 	// bin runs the server as `credence serve` in a process of its own, so
 	// its resident set is the server's alone (else the server runs in the
 	// test process, beside the registry and the test's client).
@@ -80,8 +83,11 @@ func envInt(name string, def int) int {
 // label on every affected pod, and the API's latency for one Subject while
 // pods churn. It reports; it asserts only that everything got done.
 //
+// CREDENCE_SERVER_SCALE_MEMLIMIT (the server's --memory-limit),
+// CREDENCE_SERVER_SCALE_WORKERS (its --workers, default 2 as the server's),
 // CREDENCE_SERVER_SCALE_IMAGES (default 20), CREDENCE_SERVER_SCALE_NODES
-// (with kwok, default 1000), CREDENCE_SERVER_SCALE_QPS (the server's --qps,
+// (with kwok, default 1000), CREDENCE_SERVER_SCALE_AFFECTED (images the
+// advisory affects, default half), CREDENCE_SERVER_SCALE_QPS (the server's --qps,
 // default 200), CREDENCE_SERVER_BIN (a credence binary: the server runs as
 // its own process) and CREDENCE_KWOK with CREDENCE_KWOK_STAGES (kwok and
 // its stage files, comma-separated) shape the run; bench/server-scale.sh
@@ -91,8 +97,11 @@ func TestScale(t *testing.T) {
 	if n == 0 {
 		t.Skip("a measurement: set CREDENCE_SERVER_SCALE=PODS (e.g. 2000), or run bench/server-scale.sh")
 	}
-	cfg := scaleSetup{pods: n, images: envInt("CREDENCE_SERVER_SCALE_IMAGES", 20), qps: envInt("CREDENCE_SERVER_SCALE_QPS", 200),
+	cfg := scaleSetup{pods: n, images: envInt("CREDENCE_SERVER_SCALE_IMAGES", 20), affected: envInt("CREDENCE_SERVER_SCALE_AFFECTED", 0), qps: envInt("CREDENCE_SERVER_SCALE_QPS", 200),
 		bin: os.Getenv("CREDENCE_SERVER_BIN"), kwok: os.Getenv("CREDENCE_KWOK")}
+	if cfg.affected == 0 || cfg.affected > cfg.images {
+		cfg.affected = (cfg.images + 1) / 2
+	}
 	if cfg.kwok != "" {
 		cfg.nodes = envInt("CREDENCE_SERVER_SCALE_NODES", 1000)
 		cfg.stages = strings.Split(os.Getenv("CREDENCE_KWOK_STAGES"), ",")
@@ -108,7 +117,7 @@ func TestScale(t *testing.T) {
 	reg := startRegistry(t)
 	digests := make([]string, cfg.images)
 	for i := range cfg.images {
-		digests[i] = reg.push(t, fmt.Sprintf("scale/img%03d:1", i), scaleImage(t, i*3, i%2 == 0))
+		digests[i] = reg.push(t, fmt.Sprintf("scale/img%03d:1", i), scaleImage(t, i*3, i < cfg.affected))
 	}
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -220,17 +229,30 @@ func TestScale(t *testing.T) {
 	t.Logf("assessed %d workloads in %s (server RSS then %s), every pod labelled in %s; graph rebuilds %v; server Go heap in use %.0f MiB, RSS %s",
 		deployments, assessed.Round(time.Millisecond), rssAssessed, labelled.Round(time.Millisecond), graphs, heap/(1<<20), srv.rss())
 
-	// An advisory for libshared, in half of the images.
-	affected := (cfg.images + 1) / 2
+	// An advisory for libshared, in the first cfg.affected images.
+	affected := cfg.affected
+	cpu0 := cpuByCommand()
 	rec := `{"schema_version":"1.6.0","id":"ALPINE-SCALE-SHARED","modified":"2026-01-01T00:00:00Z","published":"2026-01-01T00:00:00Z","aliases":["CVE-2021-44228"],
 "affected":[{"package":{"ecosystem":"Alpine:v3.18","name":"libshared"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.0-r1"}]}]}]}`
 	t2 := time.Now()
 	if err := os.WriteFile(filepath.Join(importDir, "ALPINE-SCALE-SHARED.json"), []byte(rec), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if p := os.Getenv("CREDENCE_SERVER_SCALE_CPUPROFILE"); p != "" && cfg.bin != "" {
+		// The server's CPU profile while it re-evaluates and relabels.
+		go func() {
+			resp, err := http.Get(srv.base + "/debug/pprof/profile?seconds=40")
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			_ = os.WriteFile(p, b, 0o644)
+		}()
+	}
 	want := 0
 	for d := range deployments {
-		if (d%cfg.images)%2 == 0 {
+		if d%cfg.images < affected {
 			want += perDeployment
 		}
 	}
@@ -239,8 +261,15 @@ func TestScale(t *testing.T) {
 	})
 	relabelled := time.Since(t2)
 	mf = scrape(t, c, "")
-	t.Logf("advisory import affecting %d of %d images (%d pods) -> KEV label on every affected pod: %s (the server's update-to-label histogram: %s); server RSS %s",
-		affected, cfg.images, want, relabelled.Round(time.Millisecond), histogramOf(mf, "credence_db_update_to_label_seconds"), srv.rss())
+	t.Logf("advisory import affecting %d of %d images (%d pods) -> KEV label on every affected pod: %s (update to verdict: %s; update to label: %s); server RSS %s",
+		affected, cfg.images, want, relabelled.Round(time.Millisecond), histogramOf(mf, "credence_db_update_to_verdict_seconds"),
+		histogramOf(mf, "credence_db_update_to_label_seconds"), srv.rss())
+	t.Logf("jobs so far, by kind: %s; CPU seconds in that time: %s", jobsByKind(mf), cpuSince(cpu0))
+	// The API server's own limit for that many pod patches: the test's
+	// client patches as many pods (an annotation of its own), 32 at a time.
+	patchLimit := timePatches(t, cs, want)
+	t.Logf("the API server's limit: %d pod patches from the test's client (32 in flight) take %s, %.0f/s; credence took %.2f× that",
+		want, patchLimit.Round(time.Millisecond), float64(want)/patchLimit.Seconds(), relabelled.Seconds()/patchLimit.Seconds())
 
 	// API latency for one Subject while pods churn: every 50 ms a pod goes
 	// and its replacement comes (a ReplicaSet's work, done by the test).
@@ -333,7 +362,10 @@ func startServeProcess(t *testing.T, api *kubeapiserver.Server, cfg scaleSetup, 
 	cmd := exec.Command(cfg.bin, "serve", "--kubeconfig", api.Kubeconfig, "--store", filepath.Join(dir, "credence.db"),
 		"--db", dbPath, "--db-import-dir", importDir, "--db-poll", "1s", "--listen", addr, "--plain-http", "--anonymous-read",
 		"--leader-elect=false", "--debounce", "2s", "--graph-interval", "5s", "--resync-interval", "0",
-		"--qps", strconv.Itoa(cfg.qps), "--burst", strconv.Itoa(2*cfg.qps), "--workers", "4", "--profiling")
+		"--qps", strconv.Itoa(cfg.qps), "--burst", strconv.Itoa(2*cfg.qps), "--workers", strconv.Itoa(envInt("CREDENCE_SERVER_SCALE_WORKERS", 2)), "--profiling")
+	if l := os.Getenv("CREDENCE_SERVER_SCALE_MEMLIMIT"); l != "" {
+		cmd.Args = append(cmd.Args, "--memory-limit", l)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "HOME="+dir)
 	if err := cmd.Start(); err != nil {
@@ -513,6 +545,103 @@ func histogramOf(mf map[string]*dto.MetricFamily, name string) string {
 		return "empty"
 	}
 	return fmt.Sprintf("%d observations, mean %.1f s", n, sum/float64(n))
+}
+
+// timePatches times n pod patches (an annotation of the test's) by the
+// test's client, 32 in flight.
+func timePatches(t *testing.T, cs kubernetes.Interface, n int) time.Duration {
+	var names []string
+	_ = listPods(context.Background(), cs, "", func(p *corev1.Pod) {
+		if len(names) < n {
+			names = append(names, p.Name)
+		}
+	})
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	patch := []byte(`{"metadata":{"annotations":{"example.com/touched":"` + strconv.FormatInt(time.Now().UnixNano(), 10) + `"}}}`)
+	for _, name := range names {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_, _ = cs.CoreV1().Pods("shop").Patch(context.Background(), name, types.MergePatchType, patch, metav1.PatchOptions{})
+		}()
+	}
+	wg.Wait()
+	return time.Since(t0)
+}
+
+// cpuByCommand reads each process's user+system CPU seconds, summed by
+// command name.
+func cpuByCommand() map[string]float64 {
+	out := map[string]float64{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		st := string(b)
+		open, end := strings.IndexByte(st, '('), strings.LastIndexByte(st, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(st[end+1:])
+		if len(f) < 13 {
+			continue
+		}
+		utime, _ := strconv.ParseFloat(f[11], 64)
+		stime, _ := strconv.ParseFloat(f[12], 64)
+		out[st[open+1:end]] += (utime + stime) / 100 // USER_HZ
+	}
+	return out
+}
+
+// cpuSince prints the CPU each command used since before, largest first.
+func cpuSince(before map[string]float64) string {
+	type use struct {
+		cmd string
+		s   float64
+	}
+	var us []use
+	for cmd, s := range cpuByCommand() {
+		if d := s - before[cmd]; d >= 0.5 {
+			us = append(us, use{cmd, d})
+		}
+	}
+	slices.SortFunc(us, func(a, b use) int { return int(b.s*100 - a.s*100) })
+	var out []string
+	for _, u := range us {
+		out = append(out, fmt.Sprintf("%s %.1f", u.cmd, u.s))
+	}
+	return strings.Join(out, ", ")
+}
+
+// jobsByKind summarises credence_job_duration_seconds by job kind.
+func jobsByKind(mf map[string]*dto.MetricFamily) string {
+	f := mf["credence_job_duration_seconds"]
+	if f == nil {
+		return "absent"
+	}
+	var out []string
+	for _, m := range f.Metric {
+		kind := ""
+		for _, l := range m.Label {
+			if l.GetName() == "kind" {
+				kind = l.GetValue()
+			}
+		}
+		if h := m.GetHistogram(); h != nil && h.GetSampleCount() > 0 {
+			out = append(out, fmt.Sprintf("%s %d in %.1f s", kind, h.GetSampleCount(), h.GetSampleSum()))
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
 }
 
 func tailOf(s string, n int) string {

@@ -17,7 +17,11 @@ import (
 // in batches (one model, many workloads).
 func (s *Server) work(ctx context.Context, n int) {
 	owner := fmt.Sprintf("%s/%d", s.o.identity, n)
-	kinds := []string{kindRematch, kindImage, kindAssess, kindResync, kindLabel}
+	// A resync (every workload again) is background work: it is taken
+	// only when no other job is ready, so that after a database update the
+	// affected workloads' verdicts and labels go out before the sweep of
+	// the blast radii that pass through them.
+	kinds := []string{kindRematch, kindImage, kindAssess, kindLabel}
 	for k := range s.o.hooks.handlers {
 		kinds = append(kinds, k)
 	}
@@ -30,6 +34,9 @@ func (s *Server) work(ctx context.Context, n int) {
 			ks = slices.DeleteFunc(slices.Clone(kinds), func(k string) bool { return k == kindImage })
 		}
 		j, err := s.st.Claim(ctx, owner, s.o.jobLease, ks...)
+		if err == nil && j == nil {
+			j, err = s.st.Claim(ctx, owner, s.o.jobLease, kindResync)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
