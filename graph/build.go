@@ -196,14 +196,31 @@ type volUse struct {
 // build's for pods a change did not touch.
 func (b *builder) profilePods() {
 	b.profiles = map[string]*posture.Profile{}
+	// A fresh build of a live view may take unchanged pods' profiles from
+	// the caller's cache (a counterfactual rebuild has its own reuse).
+	var kept, next map[string]postureEntry
+	cache := b.st.opts.postureCache
+	env, live := uint64(0), false
+	if cache != nil && b.reuse == nil {
+		if env, live = postureEnv(b.s); live {
+			kept, next = cache.begin(env), make(map[string]postureEntry, len(b.s.Pods))
+			defer cache.end(env, next)
+		}
+	}
 	for i := range b.s.Pods {
 		p := &b.s.Pods[i]
 		key := p.Key()
 		var cs []posture.Profile
-		if b.reuse != nil && !b.reuse.dirtyPods[key] {
+		switch e, ok := kept[key]; {
+		case b.reuse != nil && !b.reuse.dirtyPods[key]:
 			cs = b.reuse.base.profiles[key]
-		} else {
+		case ok && p.ResourceVersion != "" && e.uid == string(p.UID) && e.version == p.ResourceVersion:
+			cs = e.profiles
+		default:
 			cs = b.st.posture.Pod(b.s, p).Containers
+		}
+		if next != nil && p.ResourceVersion != "" {
+			next[key] = postureEntry{uid: string(p.UID), version: p.ResourceVersion, profiles: cs}
 		}
 		b.cache.profiles[key] = cs
 		for j := range cs {

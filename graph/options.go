@@ -16,6 +16,7 @@ type options struct {
 	criticalNS   map[string]bool
 	criticalSel  labels.Selector
 	websocketGet bool
+	postureCache *PostureCache
 }
 
 // DefaultCriticalNamespaceSelector marks namespaces whose workloads,

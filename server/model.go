@@ -197,7 +197,7 @@ func (s *Server) buildModel(ctx context.Context, gen, seq int64) (*model, error)
 			}
 		}
 	}
-	g, err := graph.Build(snap, graph.WithExploitability(x))
+	g, err := graph.Build(snap, graph.WithExploitability(x), graph.WithPostureCache(s.postures))
 	if err != nil {
 		return nil, fmt.Errorf("build graph: %w", err)
 	}

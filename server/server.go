@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
+	"github.com/credence-dev/credence/graph"
 	"github.com/credence-dev/credence/policy"
 	"github.com/credence-dev/credence/posture"
 	"github.com/credence-dev/credence/store"
@@ -38,6 +39,8 @@ type Server struct {
 	modelMu sync.Mutex
 	model   *model
 	latest  atomic.Pointer[model]
+	// postures keeps unchanged pods' posture from one model to the next.
+	postures *graph.PostureCache
 
 	leading  atomic.Bool
 	storeErr atomic.Pointer[error]
@@ -86,7 +89,7 @@ func New(st *store.Store, cs kubernetes.Interface, source string, opts ...Option
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{o: o, st: st, cs: cs, db: newVulnSource(o.db), pe: pe, policy: o.policy, source: source,
+	s := &Server{o: o, st: st, cs: cs, db: newVulnSource(o.db), pe: pe, policy: o.policy, source: source, postures: graph.NewPostureCache(),
 		wake: make(chan struct{}, o.workers), dbKick: make(chan struct{}, 1), dlKick: make(chan struct{}, 1), dirty: map[string]time.Time{}, latSeen: map[string]bool{}}
 	s.facts = &facts{s: s}
 	s.w = newWatcher(cs, s.changed)

@@ -1,0 +1,98 @@
+package graph
+
+import (
+	"hash/fnv"
+	"sync"
+
+	"github.com/credence-dev/credence/cluster"
+	"github.com/credence-dev/credence/posture"
+)
+
+// PostureCache keeps live pods' posture profiles from one Build to the
+// next, for a caller that builds the graph of a changing cluster again and
+// again (the server): a pod whose object did not change (same UID and
+// resourceVersion) in an unchanged environment (the namespaces, runtime
+// classes, volumes and gaps posture reads, by resourceVersion) keeps its
+// profiles, shared by both graphs, instead of being evaluated again.
+// Pods without a resourceVersion (manifests) are always evaluated. Safe
+// for concurrent use; it holds only the pods of the latest Build.
+type PostureCache struct {
+	mu      sync.Mutex
+	env     uint64
+	entries map[string]postureEntry // by pod key
+}
+
+type postureEntry struct {
+	uid, version string
+	profiles     []posture.Profile
+}
+
+// NewPostureCache returns an empty cache.
+func NewPostureCache() *PostureCache { return &PostureCache{entries: map[string]postureEntry{}} }
+
+// WithPostureCache reuses profiles kept in c by earlier builds and keeps
+// this build's in it.
+func WithPostureCache(c *PostureCache) Option {
+	return func(o *options) error { o.postureCache = c; return nil }
+}
+
+// postureEnv fingerprints what posture reads besides the pod; ok is false
+// when an object has no resourceVersion (not a live view).
+func postureEnv(s *cluster.Snapshot) (uint64, bool) {
+	h := fnv.New64a()
+	add := func(kind, ns, name, version string) bool {
+		if version == "" {
+			return false
+		}
+		for _, x := range []string{kind, ns, name, version} {
+			h.Write([]byte(x))
+			h.Write([]byte{0})
+		}
+		return true
+	}
+	for i := range s.Namespaces {
+		if !add("ns", "", s.Namespaces[i].Name, s.Namespaces[i].ResourceVersion) {
+			return 0, false
+		}
+	}
+	for i := range s.RuntimeClasses {
+		if !add("rc", "", s.RuntimeClasses[i].Name, s.RuntimeClasses[i].ResourceVersion) {
+			return 0, false
+		}
+	}
+	for i := range s.PersistentVolumes {
+		if !add("pv", "", s.PersistentVolumes[i].Name, s.PersistentVolumes[i].ResourceVersion) {
+			return 0, false
+		}
+	}
+	for i := range s.PersistentVolumeClaims {
+		c := &s.PersistentVolumeClaims[i]
+		if !add("pvc", c.Namespace, c.Name, c.ResourceVersion) {
+			return 0, false
+		}
+	}
+	for _, g := range s.Gaps {
+		add("gap", g.Namespace, g.Kind+"/"+g.Name, g.Reason)
+	}
+	return h.Sum64(), true
+}
+
+// begin starts a build: it forgets everything when the environment
+// changed and returns the entries to look in and the map to fill.
+func (c *PostureCache) begin(env uint64) map[string]postureEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.env != env {
+		c.env, c.entries = env, map[string]postureEntry{}
+	}
+	return c.entries
+}
+
+// end keeps the entries of this build only (pods gone are forgotten).
+func (c *PostureCache) end(env uint64, next map[string]postureEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.env == env {
+		c.entries = next
+	}
+}
