@@ -17,6 +17,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/internal/testutil/postgrestest"
 	"github.com/credence-dev/credence/server"
 	"github.com/credence-dev/credence/store"
@@ -46,7 +47,8 @@ func startReplica(t *testing.T, id string, env []string) *replica {
 		t.Fatal(err)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	release, err := testutil.StartOnOwnThread(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
 	logf.Close()
@@ -61,7 +63,7 @@ func startReplica(t *testing.T, id string, env []string) *replica {
 			}
 		}
 	}()
-	go func() { _ = cmd.Wait(); close(r.done) }()
+	go func() { _ = cmd.Wait(); release(); close(r.done) }()
 	t.Cleanup(func() { r.stop(); r.dumpOnFailure(t) })
 	select {
 	case <-ready:

@@ -81,6 +81,7 @@ type Server struct {
 	CAFile string
 
 	procs    []*exec.Cmd
+	releases []func() // each proc's thread (testutil.StartOnOwnThread)
 	stopOnce sync.Once
 	users    map[string]string // name -> token
 }
@@ -251,6 +252,7 @@ func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		for i := len(s.procs) - 1; i >= 0; i-- {
 			stop(s.procs[i])
+			s.releases[i]()
 		}
 	})
 }
@@ -281,12 +283,14 @@ func (s *Server) spawn(bin, logName string, args ...string) (*exec.Cmd, error) {
 	// Own process group, so a Ctrl-C to go test does not race our cleanup;
 	// the process is still stopped by its PID only.
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := c.Start(); err != nil {
+	release, err := testutil.StartOnOwnThread(c)
+	if err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
 	}
 	logf.Close() // the child holds its own descriptor
 	s.procs = append(s.procs, c)
+	s.releases = append(s.releases, release)
 	return c, nil
 }
 
