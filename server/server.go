@@ -90,7 +90,7 @@ func New(st *store.Store, cs kubernetes.Interface, source string, opts ...Option
 		return nil, err
 	}
 	s := &Server{o: o, st: st, cs: cs, db: newVulnSource(o.db), pe: pe, policy: o.policy, source: source, postures: graph.NewPostureCache(),
-		wake: make(chan struct{}, o.workers), dbKick: make(chan struct{}, 1), dlKick: make(chan struct{}, 1), dirty: map[string]time.Time{}, latSeen: map[string]bool{}}
+		wake: make(chan struct{}, o.workers+1), dbKick: make(chan struct{}, 1), dlKick: make(chan struct{}, 1), dirty: map[string]time.Time{}, latSeen: map[string]bool{}}
 	s.facts = &facts{s: s}
 	s.w = newWatcher(cs, s.changed)
 	s.m = newMetrics(s)
@@ -124,8 +124,10 @@ func (s *Server) Run(ctx context.Context) error {
 	s.o.log.Info("cluster read", "objects", sum(s.w.counts()), "replica", s.o.identity)
 	for i := range s.o.workers {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.work(ctx, i) }()
+		go func() { defer wg.Done(); s.work(ctx, i, false) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); s.work(ctx, s.o.workers, true) }()
 	if !s.o.leaderElect || s.o.once {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.lead(ctx) }()

@@ -14,16 +14,17 @@ import (
 )
 
 // work claims and works jobs until ctx ends. Jobs of kind assess are taken
-// in batches (one model, many workloads).
-func (s *Server) work(ctx context.Context, n int) {
+// in batches (one model, many workloads). The sweeper works resyncs only
+// (every workload again): a long sweep never holds a worker that the
+// affected workloads' verdicts and labels need after a database update.
+func (s *Server) work(ctx context.Context, n int, sweeper bool) {
 	owner := fmt.Sprintf("%s/%d", s.o.identity, n)
-	// A resync (every workload again) is background work: it is taken
-	// only when no other job is ready, so that after a database update the
-	// affected workloads' verdicts and labels go out before the sweep of
-	// the blast radii that pass through them.
 	kinds := []string{kindRematch, kindImage, kindAssess, kindLabel}
 	for k := range s.o.hooks.handlers {
 		kinds = append(kinds, k)
+	}
+	if sweeper {
+		owner, kinds = s.o.identity+"/sweeper", []string{kindResync}
 	}
 	failures := 0
 	for ctx.Err() == nil {
@@ -34,9 +35,6 @@ func (s *Server) work(ctx context.Context, n int) {
 			ks = slices.DeleteFunc(slices.Clone(kinds), func(k string) bool { return k == kindImage })
 		}
 		j, err := s.st.Claim(ctx, owner, s.o.jobLease, ks...)
-		if err == nil && j == nil {
-			j, err = s.st.Claim(ctx, owner, s.o.jobLease, kindResync)
-		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -215,7 +213,7 @@ func (s *Server) idle(ctx context.Context) {
 
 // wakeUp tells idle workers of this replica that jobs were queued.
 func (s *Server) wakeUp() {
-	for range s.o.workers {
+	for range s.o.workers + 1 { // and the sweeper
 		select {
 		case s.wake <- struct{}{}:
 		default:

@@ -104,7 +104,7 @@ vulnerability database (one file on a shared volume, or the same
 	fl.BoolVar(&leaderElect, "leader-elect", true, "elect the scheduling replica through a Lease (off: this process schedules; one replica only)")
 	fl.StringVar(&leaseNS, "lease-namespace", "", "namespace of the Lease (default $POD_NAMESPACE, else the context's namespace, else default)")
 	fl.StringVar(&identity, "identity", "", "this replica's name in the Lease (default $POD_NAME, else hostname-pid)")
-	fl.IntVar(&workers, "workers", 2, "jobs this replica works at once")
+	fl.IntVar(&workers, "workers", 2, "jobs this replica works at once (and one sweep of every workload beside them)")
 	fl.IntVar(&batch, "batch", 200, "workloads assessed together on one trust graph")
 	fl.DurationVar(&debounce, "debounce", 2*time.Second, "gather cluster changes this long before queueing assessments")
 	fl.DurationVar(&graphEvery, "graph-interval", 5*time.Second, "rebuild the trust graph at most this often")
