@@ -384,11 +384,14 @@ func (s *Server) resync(ctx context.Context, j *store.Job) error {
 		evs = evs[:0]
 		return nil
 	}
-	// After a database update the affected workloads were assessed first;
-	// this sweep (the blast radii through the changed images) is background
-	// work and takes at most half of a core, leaving the rest to the API,
-	// the label patches and the API server.
+	// After a database update the affected workloads are assessed by jobs
+	// of their own; this sweep (the blast radii through the changed
+	// images) is background work: it waits while other jobs run (their
+	// verdicts and labels first, for up to two minutes in all) and then
+	// takes at most half of a core, leaving the rest to the API, the label
+	// patches and the API server.
 	background := strings.HasPrefix(p.Cause, "db:")
+	yielded := time.Duration(0)
 	scans := map[string]bool{}
 	for _, k := range keys {
 		if err := ctx.Err(); err != nil {
@@ -396,6 +399,10 @@ func (s *Server) resync(ctx context.Context, j *store.Job) error {
 		}
 		if _, in := m.groups[k]; !in {
 			continue // gone since the sweep began (see the removal below)
+		}
+		for background && yielded < 2*time.Minute && s.othersRunning(ctx) {
+			s.sleep(ctx, 500*time.Millisecond)
+			yielded += 500 * time.Millisecond
 		}
 		t0 := time.Now()
 		ev, err := s.evaluate(ctx, m, k, imgs)
@@ -462,6 +469,13 @@ func (s *Server) resync(ctx context.Context, j *store.Job) error {
 	}
 	s.logLatencies(lat, "verdict")
 	return nil
+}
+
+// othersRunning reports whether jobs besides the caller's are being worked
+// (by any replica).
+func (s *Server) othersRunning(ctx context.Context) bool {
+	jc, err := s.st.JobCounts(ctx)
+	return err == nil && jc[store.JobRunning] > 1
 }
 
 // failedLongAgo reports whether digest failed to be read more than
