@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/credence-dev/credence/assess"
+	"github.com/credence-dev/credence/internal/testutil"
 	"github.com/credence-dev/credence/internal/testutil/imagetest"
 	"github.com/credence-dev/credence/internal/testutil/kubeapiserver"
 	"github.com/credence-dev/credence/server"
@@ -368,13 +369,11 @@ func startServeProcess(t *testing.T, api *kubeapiserver.Server, cfg scaleSetup, 
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "HOME="+dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	release := startChild(t, cmd)
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
+		go func() { _ = cmd.Wait(); release(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
@@ -399,6 +398,18 @@ func startServeProcess(t *testing.T, api *kubeapiserver.Server, cfg scaleSetup, 
 	return scaleServer{base: base, pid: strconv.Itoa(cmd.Process.Pid)}
 }
 
+// startChild starts cmd so that it dies with the test binary (a panic, a
+// -timeout) instead of loading the machine after it; release once it has
+// exited.
+func startChild(t *testing.T, cmd *exec.Cmd) (release func()) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	release, err := testutil.StartOnOwnThread(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return release
+}
+
 // startKwok runs kwok on the API server: it manages the nodes annotated
 // kwok.x-k8s.io/node=fake and the pods bound to them.
 func startKwok(t *testing.T, api *kubeapiserver.Server, cfg scaleSetup, dir string) {
@@ -416,12 +427,11 @@ func startKwok(t *testing.T, api *kubeapiserver.Server, cfg scaleSetup, dir stri
 	}
 	cmd := exec.Command(cfg.kwok, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	release := startChild(t, cmd)
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		release()
 		logf.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
