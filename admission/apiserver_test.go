@@ -257,6 +257,7 @@ func TestAgainstKubeAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		as := srv.ClientAs(t, self, "system:serviceaccounts", "system:serviceaccounts:credence-system", "system:authenticated")
+		srv.WaitRBAC(t, "shop")
 		before := h.Stats().Requests
 		if _, err := createPod(as, marker, dryRun); err != nil {
 			t.Errorf("the webhook's own service account was judged: %v", err)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -57,6 +58,7 @@ func TestNodeAuthorizerParity(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	waitNodeAuthorizer(t, srv)
 	snap, err := cluster.FromConfig(ctx, srv.Config, "node authorizer server")
 	if err != nil {
 		t.Fatal(err)
@@ -132,5 +134,40 @@ func TestNodeAuthorizerParity(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "evil", Namespace: "a"}, Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
 	if _, err := nc.CoreV1().Pods("a").Create(ctx, pod, metav1.CreateOptions{}); err == nil {
 		t.Error("a node created a pod that is not a mirror pod")
+	}
+}
+
+// waitNodeAuthorizer returns once the Node authorizer's graph, which the
+// API server fills from its own pod informer, holds every pod created
+// before the call: a sentinel pod created after them, on a node of its
+// own and in a namespace of its own, must become visible to a review,
+// and is then deleted.
+func waitNodeAuthorizer(t *testing.T, srv *kubeapiserver.Server) {
+	t.Helper()
+	ctx := context.Background()
+	const ns, node = "node-authz-sentinel", "node-authz-sentinel"
+	srv.Namespace(t, ns, nil)
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "sentinel", Namespace: ns}, Spec: corev1.PodSpec{NodeName: node,
+		Containers: []corev1.Container{{Name: "c", Image: "registry.example.com/sentinel@sha256:" + strings.Repeat("0", 64)}},
+		Volumes:    []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "sentinel"}}}}}}
+	if _, err := srv.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := srv.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: "system:node:" + node, Groups: []string{"system:nodes", "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "get", Resource: "secrets", Name: "sentinel"}}}, metav1.CreateOptions{})
+		if err == nil && r.Status.Allowed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Node authorizer did not see a new pod within 30 s (%v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	zero := int64(0)
+	if err := srv.Client.CoreV1().Pods(ns).Delete(ctx, "sentinel", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -63,6 +63,7 @@ func TestRBACParity(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	srv.WaitRBAC(t, "default")
 	// The snapshot is what the server holds (bootstrap roles included),
 	// read by the cluster package's live loader: the whole pipeline is
 	// under test, not only the model.

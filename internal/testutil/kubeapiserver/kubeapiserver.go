@@ -39,7 +39,9 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -357,6 +359,59 @@ func (s *Server) WriteKubeconfig(path, token string) error {
 	cfg.Contexts["credence-test"] = &clientcmdapi.Context{Cluster: "credence-test", AuthInfo: "credence-test"}
 	cfg.CurrentContext = "credence-test"
 	return clientcmd.WriteToFile(*cfg, path)
+}
+
+// WaitRBAC returns once the API server's RBAC authorizer has seen every
+// Role, RoleBinding, ClusterRole and ClusterRoleBinding created before the
+// call. The authorizer reads them from its own informers, one per kind, so
+// a binding created a moment ago may not be in force yet: WaitRBAC creates
+// one sentinel of each kind after them, waits until a SubjectAccessReview
+// shows both sentinel grants in force, and deletes the sentinels.
+func (s *Server) WaitRBAC(t testing.TB, namespace string) {
+	t.Helper()
+	ctx := context.Background()
+	rb := s.Client.RbacV1()
+	const name = "credence-test-rbac-sentinel"
+	// Two users, so each review passes through one binding only.
+	clusterUser, namespacedUser := name+"-cluster", name+"-namespaced"
+	rule := []rbacv1.PolicyRule{{APIGroups: []string{"credence.test"}, Resources: []string{"sentinels"}, Verbs: []string{"get"}}}
+	user := func(n string) []rbacv1.Subject {
+		return []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: n}}
+	}
+	meta := metav1.ObjectMeta{Name: name}
+	nsMeta := metav1.ObjectMeta{Name: name, Namespace: namespace}
+	must := func(what string, err error) {
+		if err != nil {
+			t.Fatalf("RBAC sentinel %s: %v", what, err)
+		}
+	}
+	_, err := rb.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: meta, Rules: rule}, metav1.CreateOptions{})
+	must("ClusterRole", err)
+	_, err = rb.Roles(namespace).Create(ctx, &rbacv1.Role{ObjectMeta: nsMeta, Rules: rule}, metav1.CreateOptions{})
+	must("Role", err)
+	_, err = rb.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: meta, Subjects: user(clusterUser),
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}}, metav1.CreateOptions{})
+	must("ClusterRoleBinding", err)
+	_, err = rb.RoleBindings(namespace).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: nsMeta, Subjects: user(namespacedUser),
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name}}, metav1.CreateOptions{})
+	must("RoleBinding", err)
+	allowed := func(user, ns string) bool {
+		r, err := s.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+			Spec: authorizationv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: ns, Verb: "get", Group: "credence.test", Resource: "sentinels"}}}, metav1.CreateOptions{})
+		return err == nil && r.Status.Allowed
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !allowed(clusterUser, "") || !allowed(namespacedUser, namespace) {
+		if time.Now().After(deadline) {
+			t.Fatal("the API server's RBAC authorizer did not see new bindings within 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	must("delete ClusterRoleBinding", rb.ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{}))
+	must("delete RoleBinding", rb.RoleBindings(namespace).Delete(ctx, name, metav1.DeleteOptions{}))
+	must("delete Role", rb.Roles(namespace).Delete(ctx, name, metav1.DeleteOptions{}))
+	must("delete ClusterRole", rb.ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{}))
 }
 
 // Namespace creates namespace name with labels and its "default"
