@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 
@@ -90,7 +91,10 @@ type RBAC struct {
 	// from manifests such a role is unknown.
 	live    bool
 	missing map[string]bool // roles referenced but absent
-	cache   map[string]resolved
+	// cache holds each user's resolved rules; mu guards it and missing,
+	// so that an RBAC may answer from several goroutines.
+	mu    sync.Mutex
+	cache map[string]resolved
 	// defaults: bindings and roles from the default RBAC, by ref.
 	defaults map[string]string
 }
@@ -226,7 +230,10 @@ func (a *RBAC) Missing(u User) []MissingRole { return a.resolve(u).missing }
 
 func (a *RBAC) resolve(u User) resolved {
 	key := u.Name + "\x00" + strings.Join(u.Groups, "\x00")
-	if r, ok := a.cache[key]; ok {
+	a.mu.Lock()
+	r, ok := a.cache[key]
+	a.mu.Unlock()
+	if ok {
 		return r
 	}
 	var out resolved
@@ -245,7 +252,9 @@ func (a *RBAC) resolve(u User) resolved {
 			out.rules = append(out.rules, rules...)
 		}
 	}
+	a.mu.Lock()
 	a.cache[key] = out
+	a.mu.Unlock()
 	return out
 }
 
@@ -271,6 +280,12 @@ func (a *RBAC) Live() bool { return a.live }
 // view", "ClusterRoleBinding cluster-admin") was added from.
 func (a *RBAC) Default(ref string) string { return a.defaults[ref] }
 
+func (a *RBAC) noteMissing(roleRef string) {
+	a.mu.Lock()
+	a.missing[roleRef] = true
+	a.mu.Unlock()
+}
+
 func (a *RBAC) bindingRules(b binding, proposed bool) ([]ScopedRule, bool) {
 	var rules []rbacv1.PolicyRule
 	roleRef := roleRefString(b)
@@ -278,14 +293,14 @@ func (a *RBAC) bindingRules(b binding, proposed bool) ([]ScopedRule, bool) {
 	case "Role":
 		r, ok := a.roles[b.scope+"/"+b.role.Name]
 		if !ok {
-			a.missing[roleRef] = true
+			a.noteMissing(roleRef)
 			return nil, false
 		}
 		rules = r.Rules
 	case "ClusterRole":
 		r, ok := a.clusterRoles[b.role.Name]
 		if !ok {
-			a.missing[roleRef] = true
+			a.noteMissing(roleRef)
 			return nil, false
 		}
 		rules = r.Rules
@@ -388,6 +403,8 @@ func resourceNameMatches(r *rbacv1.PolicyRule, name string) bool {
 
 // MissingRoles lists roles that bindings reference but the snapshot lacks.
 func (a *RBAC) MissingRoles() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	out := make([]string, 0, len(a.missing))
 	for k := range a.missing {
 		out = append(out, k)

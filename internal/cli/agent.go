@@ -1,3 +1,5 @@
+//go:build !scan
+
 package cli
 
 import (

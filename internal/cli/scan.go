@@ -16,7 +16,7 @@ import (
 	"github.com/credence-dev/credence/image"
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/match"
-	"github.com/credence-dev/credence/report"
+	"github.com/credence-dev/credence/report/sarif"
 	"github.com/credence-dev/credence/sbom"
 	"github.com/credence-dev/credence/vulndb"
 	sampledb "github.com/credence-dev/credence/vulndb/sample"
@@ -136,7 +136,7 @@ The database is --db, $` + vulndb.EnvDB + ` or ` + displayDefaultDB() + `;
 		case "json":
 			err = writeJSON(w, rep)
 		case "sarif":
-			err = report.WriteSARIF(w, report.SARIFInput{ImageRef: img.Reference, ImageID: img.ID(), Findings: res.Findings, Coverage: res.Coverage})
+			err = sarif.WriteImage(w, sarif.Image{ImageRef: img.Reference, ImageID: img.ID(), Findings: res.Findings, Coverage: res.Coverage})
 		case "cyclonedx-json":
 			bom := sbom.CycloneDX(img, inv)
 			sbom.AddVulnerabilities(bom, res.Findings)

@@ -113,3 +113,38 @@ func TestNodeBuildDependencies(t *testing.T) {
 		}
 	}
 }
+
+// scanForbidden are what the scan build (go build -tags scan ./cmd/credence,
+// the image commands alone) must not link.
+var scanForbidden = []string{
+	"k8s.io/", "sigs.k8s.io/", "github.com/sigstore/", "cel.dev/", "github.com/google/cel-go", "github.com/jackc/pgx",
+	"github.com/prometheus/", "github.com/google/go-tpm", "github.com/containerd/", "github.com/opencontainers/runtime-spec",
+	"github.com/credence-dev/credence/agent", "github.com/credence-dev/credence/attest",
+	"github.com/credence-dev/credence/assess", "github.com/credence-dev/credence/cluster", "github.com/credence-dev/credence/graph",
+	"github.com/credence-dev/credence/posture", "github.com/credence-dev/credence/provenance", "github.com/credence-dev/credence/policy",
+	"github.com/credence-dev/credence/store", "github.com/credence-dev/credence/server", "github.com/credence-dev/credence/admission",
+	"github.com/credence-dev/credence/report/htmlkit", "github.com/credence-dev/credence/dashboard",
+}
+
+func TestScanBuildDependencies(t *testing.T) {
+	cmd := exec.Command("go", "list", "-tags", "scan", "-deps", "./cmd/credence")
+	cmd.Dir = "../.."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -tags scan: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	for _, want := range []string{"github.com/credence-dev/credence/inventory/all", "github.com/credence-dev/credence/match",
+		"github.com/credence-dev/credence/sbom", "github.com/credence-dev/credence/vulndb"} {
+		if !slices.Contains(deps, want) {
+			t.Fatalf("the scan build does not link %s: %d packages", want, len(deps))
+		}
+	}
+	for _, d := range deps {
+		for _, f := range scanForbidden {
+			if strings.HasPrefix(d, f) {
+				t.Errorf("the scan build links %s (forbidden prefix %s)", d, f)
+			}
+		}
+	}
+}

@@ -14,7 +14,7 @@ import (
 )
 
 // The official schemas live beside the code that writes the format, with
-// their licences: sbom/testdata/schema and report/testdata/schema.
+// their licences: sbom/testdata/schema and report/sarif/testdata/schema.
 
 // CycloneDX compiles the CycloneDX 1.6 JSON schema.
 func CycloneDX(t testing.TB) *jsonschema.Schema {
@@ -32,7 +32,7 @@ func SPDX(t testing.TB) *jsonschema.Schema {
 // SARIF compiles the SARIF 2.1.0 JSON schema.
 func SARIF(t testing.TB) *jsonschema.Schema {
 	t.Helper()
-	return Compile(t, filepath.Join(testutil.RepoRoot(t), "report", "testdata", "schema", "sarif-2.1.0-rtm.5.json"))
+	return Compile(t, filepath.Join(testutil.RepoRoot(t), "report", "sarif", "testdata", "schema", "sarif-2.1.0-rtm.5.json"))
 }
 
 // Compile compiles the schema in the file main, with the schemas it refers

@@ -1,4 +1,4 @@
-package report_test
+package sarif_test
 
 import (
 	"bytes"
@@ -8,10 +8,10 @@ import (
 	"github.com/credence-dev/credence/internal/testutil/schematest"
 	"github.com/credence-dev/credence/inventory"
 	"github.com/credence-dev/credence/match"
-	"github.com/credence-dev/credence/report"
+	"github.com/credence-dev/credence/report/sarif"
 )
 
-func TestWriteSARIF(t *testing.T) {
+func TestWriteImage(t *testing.T) {
 	lodash := &inventory.Package{Name: "lodash", Version: "4.17.4", Type: "npm", Ecosystem: "npm", PURL: "pkg:npm/lodash@4.17.4",
 		Locations: []string{"app/package-lock.json"}, Layer: &inventory.Layer{Index: 1, Digest: "sha256:abc"}}
 	log4j := &inventory.Package{Name: "log4j-core", Namespace: "org.apache.logging.log4j", Version: "2.14.1", Type: "maven", Ecosystem: "Maven",
@@ -27,7 +27,7 @@ func TestWriteSARIF(t *testing.T) {
 		{ID: "X-OPEN", Package: lodash, Installed: "4.17.4", FixState: match.NoFixYet, Severity: match.Severity{Level: match.Unknown}},
 	}
 	var buf bytes.Buffer
-	if err := report.WriteSARIF(&buf, report.SARIFInput{ImageRef: "testdata/images/sample", ImageID: "sha256:1", Findings: fs, ToolVersion: "test"}); err != nil {
+	if err := sarif.WriteImage(&buf, sarif.Image{ImageRef: "testdata/images/sample", ImageID: "sha256:1", Findings: fs, ToolVersion: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Golden(t, "testdata/sample.sarif.json", buf.Bytes())

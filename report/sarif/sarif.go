@@ -1,4 +1,6 @@
-package report
+// Package sarif writes SARIF 2.1.0 logs for code scanning dashboards: the
+// object model credence's reports share, and the log of one image's findings.
+package sarif
 
 import (
 	"encoding/json"
@@ -12,9 +14,9 @@ import (
 	"github.com/credence-dev/credence/match"
 )
 
-// SARIFInput is what a SARIF log describes: one scanned image, its
+// Image is what an image's log describes: one scanned image, its
 // findings, and the packages that could not be checked.
-type SARIFInput struct {
+type Image struct {
 	ImageRef string
 	ImageID  string
 	Findings []match.Finding
@@ -24,101 +26,101 @@ type SARIFInput struct {
 }
 
 // SARIF 2.1.0 object model (the subset credence writes).
-type sarifLog struct {
-	Schema  string     `json:"$schema"`
-	Version string     `json:"version"`
-	Runs    []sarifRun `json:"runs"`
+type Log struct {
+	Schema  string `json:"$schema"`
+	Version string `json:"version"`
+	Runs    []Run  `json:"runs"`
 }
 
-type sarifRun struct {
-	Tool        sarifTool         `json:"tool"`
-	Invocations []sarifInvocation `json:"invocations,omitempty"`
-	Results     []sarifResult     `json:"results"`
+type Run struct {
+	Tool        Tool         `json:"tool"`
+	Invocations []Invocation `json:"invocations,omitempty"`
+	Results     []Result     `json:"results"`
 	// Properties of the run: the scanned image.
 	Properties map[string]any `json:"properties,omitempty"`
 }
 
-type sarifTool struct {
-	Driver sarifDriver `json:"driver"`
+type Tool struct {
+	Driver Driver `json:"driver"`
 }
 
-type sarifDriver struct {
-	Name           string      `json:"name"`
-	Version        string      `json:"version,omitempty"`
-	InformationURI string      `json:"informationUri,omitempty"`
-	Rules          []sarifRule `json:"rules"`
+type Driver struct {
+	Name           string `json:"name"`
+	Version        string `json:"version,omitempty"`
+	InformationURI string `json:"informationUri,omitempty"`
+	Rules          []Rule `json:"rules"`
 }
 
-type sarifMessage struct {
+type Message struct {
 	Text     string `json:"text"`
 	Markdown string `json:"markdown,omitempty"`
 }
 
-type sarifRule struct {
+type Rule struct {
 	ID               string         `json:"id"`
 	Name             string         `json:"name,omitempty"`
-	ShortDescription sarifMessage   `json:"shortDescription"`
-	FullDescription  *sarifMessage  `json:"fullDescription,omitempty"`
+	ShortDescription Message        `json:"shortDescription"`
+	FullDescription  *Message       `json:"fullDescription,omitempty"`
 	HelpURI          string         `json:"helpUri,omitempty"`
-	Help             *sarifMessage  `json:"help,omitempty"`
+	Help             *Message       `json:"help,omitempty"`
 	Properties       map[string]any `json:"properties,omitempty"`
 }
 
-// sarifInvocation says how the run went; its notifications carry what
+// Invocation says how the run went; its notifications carry what
 // could not be checked.
-type sarifInvocation struct {
-	ExecutionSuccessful        bool                `json:"executionSuccessful"`
-	ToolExecutionNotifications []sarifNotification `json:"toolExecutionNotifications,omitempty"`
+type Invocation struct {
+	ExecutionSuccessful        bool           `json:"executionSuccessful"`
+	ToolExecutionNotifications []Notification `json:"toolExecutionNotifications,omitempty"`
 }
 
-type sarifNotification struct {
-	Level   string       `json:"level"`
-	Message sarifMessage `json:"message"`
+type Notification struct {
+	Level   string  `json:"level"`
+	Message Message `json:"message"`
 }
 
-type sarifResult struct {
+type Result struct {
 	RuleID    string `json:"ruleId"`
 	RuleIndex int    `json:"ruleIndex"`
 	// Kind is "open" for a package that could not be checked (SARIF
 	// 2.1.0 §3.27.9: the tool could not decide); absent means "fail".
-	Kind         string             `json:"kind,omitempty"`
-	Level        string             `json:"level"`
-	Message      sarifMessage       `json:"message"`
-	Locations    []sarifLocation    `json:"locations,omitempty"`
-	Suppressions []sarifSuppression `json:"suppressions,omitempty"`
+	Kind         string        `json:"kind,omitempty"`
+	Level        string        `json:"level"`
+	Message      Message       `json:"message"`
+	Locations    []Location    `json:"locations,omitempty"`
+	Suppressions []Suppression `json:"suppressions,omitempty"`
 	// PartialFingerprints keep a result's identity across runs.
 	PartialFingerprints map[string]string `json:"partialFingerprints,omitempty"`
 	Properties          map[string]any    `json:"properties,omitempty"`
 }
 
-type sarifLocation struct {
-	PhysicalLocation *sarifPhysical `json:"physicalLocation,omitempty"`
-	LogicalLocations []sarifLogical `json:"logicalLocations,omitempty"`
+type Location struct {
+	PhysicalLocation *PhysicalLocation `json:"physicalLocation,omitempty"`
+	LogicalLocations []LogicalLocation `json:"logicalLocations,omitempty"`
 }
 
-// sarifLogical names a location that is not a file: a workload, a container.
-type sarifLogical struct {
+// LogicalLocation names a location that is not a file: a workload, a container.
+type LogicalLocation struct {
 	Name               string `json:"name,omitempty"`
 	FullyQualifiedName string `json:"fullyQualifiedName,omitempty"`
 	Kind               string `json:"kind,omitempty"`
 }
 
-type sarifPhysical struct {
-	ArtifactLocation sarifArtifact `json:"artifactLocation"`
+type PhysicalLocation struct {
+	ArtifactLocation ArtifactLocation `json:"artifactLocation"`
 }
 
-type sarifArtifact struct {
+type ArtifactLocation struct {
 	URI string `json:"uri"`
 }
 
-type sarifSuppression struct {
+type Suppression struct {
 	Kind          string `json:"kind"`
 	Status        string `json:"status,omitempty"`
 	Justification string `json:"justification,omitempty"`
 }
 
-// sarifLevel maps severity to SARIF result levels.
-func sarifLevel(l match.Level) string {
+// levelOf maps severity to SARIF result levels.
+func levelOf(l match.Level) string {
 	switch l {
 	case match.Critical, match.High:
 		return "error"
@@ -128,7 +130,7 @@ func sarifLevel(l match.Level) string {
 	return "note"
 }
 
-// WriteSARIF writes a SARIF 2.1.0 log: one rule per vulnerability id, one
+// WriteImage writes an image's SARIF 2.1.0 log: one rule per vulnerability id, one
 // result per (vulnerability, package), located at the package's paths in the
 // image. Rules carry "security-severity" (the CVSS score) as code scanning
 // dashboards expect; suppressed findings carry an external suppression; a
@@ -140,14 +142,10 @@ func sarifLevel(l match.Level) string {
 // not hidden. Each package that could not be checked is
 // a result of kind "open" under a "credence/not-checked/<reason>" rule, and
 // each gap a notification of the run's invocation.
-func WriteSARIF(w io.Writer, in SARIFInput) error {
-	toolVersion := in.ToolVersion
-	if toolVersion == "" {
-		toolVersion = version.Get().Version
-	}
-	run := sarifRun{
-		Tool:       sarifTool{Driver: sarifDriver{Name: "credence", Version: toolVersion, InformationURI: "https://github.com/credence-dev/credence", Rules: []sarifRule{}}},
-		Results:    []sarifResult{},
+func WriteImage(w io.Writer, in Image) error {
+	run := Run{
+		Tool:       Credence(in.ToolVersion, []Rule{}),
+		Results:    []Result{},
 		Properties: map[string]any{"image": in.ImageRef, "imageID": in.ImageID},
 	}
 	ruleIndex := map[string]int{}
@@ -171,7 +169,7 @@ func WriteSARIF(w io.Writer, in SARIFInput) error {
 		default:
 			msg += ". Fixed in " + strings.Join(f.Fixed, ", ") + "."
 		}
-		level := sarifLevel(f.Severity.Level)
+		level := levelOf(f.Severity.Level)
 		var accepted []map[string]string
 		var open []string
 		for _, v := range f.Vulnerabilities {
@@ -182,7 +180,7 @@ func WriteSARIF(w io.Writer, in SARIFInput) error {
 			}
 		}
 		if f.Suppressed == nil && len(accepted) > 0 {
-			level = sarifLevel(f.OpenSeverity().Level)
+			level = levelOf(f.OpenSeverity().Level)
 			var ids []string
 			for _, a := range accepted {
 				ids = append(ids, a["id"])
@@ -195,9 +193,9 @@ func WriteSARIF(w io.Writer, in SARIFInput) error {
 		if f.NotLinked() {
 			msg += " Not linked into the binary: " + f.Reachability.Reason + "."
 		}
-		res := sarifResult{
+		res := Result{
 			RuleID: f.ID, RuleIndex: idx, Level: level,
-			Message:             sarifMessage{Text: msg},
+			Message:             Message{Text: msg},
 			PartialFingerprints: map[string]string{"credence/v1": f.ID + "|" + f.Package.PURL + "|" + strings.Join(f.Package.Locations, ",")},
 			Properties: map[string]any{
 				"package": pkg, "installedVersion": f.Installed, "ecosystem": f.Package.Ecosystem, "purl": f.Package.PURL,
@@ -227,26 +225,41 @@ func WriteSARIF(w io.Writer, in SARIFInput) error {
 			res.Properties["reachability"] = f.Reachability
 		}
 		for _, loc := range f.Package.Locations {
-			res.Locations = append(res.Locations, sarifLocation{PhysicalLocation: &sarifPhysical{ArtifactLocation: sarifArtifact{URI: uriPath(loc)}}})
+			res.Locations = append(res.Locations, Location{PhysicalLocation: &PhysicalLocation{ArtifactLocation: ArtifactLocation{URI: uriPath(loc)}}})
 		}
 		if f.Suppressed != nil {
-			res.Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted", Justification: f.Suppressed.Reason}}
+			res.Suppressions = []Suppression{{Kind: "external", Status: "accepted", Justification: f.Suppressed.Reason}}
 		}
 		run.Results = append(run.Results, res)
 	}
 	addCoverage(&run, in.Coverage)
+	return Write(w, run)
+}
+
+// Credence is the tool of a run: credence at toolVersion (the running
+// binary's when empty), with rules.
+func Credence(toolVersion string, rules []Rule) Tool {
+	if toolVersion == "" {
+		toolVersion = version.Get().Version
+	}
+	return Tool{Driver: Driver{Name: "credence", Version: toolVersion, InformationURI: "https://github.com/credence-dev/credence", Rules: rules}}
+}
+
+// Write writes a SARIF 2.1.0 log of runs, indented, with "<", ">" and "&"
+// kept as they are.
+func Write(w io.Writer, runs ...Run) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}})
+	return enc.Encode(Log{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: runs})
 }
 
-func rule(f match.Finding) sarifRule {
+func rule(f match.Finding) Rule {
 	short := f.Summary
 	if short == "" {
 		short = f.ID
 	}
-	r := sarifRule{ID: f.ID, ShortDescription: sarifMessage{Text: short}, Properties: map[string]any{"tags": []string{"security", "vulnerability"}}}
+	r := Rule{ID: f.ID, ShortDescription: Message{Text: short}, Properties: map[string]any{"tags": []string{"security", "vulnerability"}}}
 	if len(f.References) > 0 {
 		r.HelpURI = f.References[0]
 	}
@@ -254,7 +267,7 @@ func rule(f match.Finding) sarifRule {
 	if len(f.Aliases) > 0 {
 		help += " (also " + strings.Join(f.Aliases, ", ") + ")"
 	}
-	r.Help = &sarifMessage{Text: help}
+	r.Help = &Message{Text: help}
 	if f.Severity.Score > 0 {
 		r.Properties["security-severity"] = strconv.FormatFloat(f.Severity.Score, 'f', 1, 64)
 	} else if s, ok := levelScore[f.Severity.Level]; ok {
@@ -288,8 +301,8 @@ func cmpOr(a, b string) string {
 
 // addCoverage adds the packages that could not be checked: one rule per
 // reason, one "open" result per package, one notification per gap.
-func addCoverage(run *sarifRun, c match.Coverage) {
-	inv := sarifInvocation{ExecutionSuccessful: true}
+func addCoverage(run *Run, c match.Coverage) {
+	inv := Invocation{ExecutionSuccessful: true}
 	for _, g := range c.Gaps {
 		id := "credence/not-checked/" + string(g.Reason)
 		idx := -1
@@ -300,25 +313,25 @@ func addCoverage(run *sarifRun, c match.Coverage) {
 		}
 		if idx < 0 {
 			idx = len(run.Tool.Driver.Rules)
-			run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sarifRule{ID: id, Name: "NotChecked",
-				ShortDescription: sarifMessage{Text: "Packages credence could not check for vulnerabilities (" + string(g.Reason) + "): unknown, not clean"},
+			run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, Rule{ID: id, Name: "NotChecked",
+				ShortDescription: Message{Text: "Packages credence could not check for vulnerabilities (" + string(g.Reason) + "): unknown, not clean"},
 				Properties:       map[string]any{"tags": []string{"security", "coverage"}}})
 		}
 		names := make([]string, 0, len(g.Packages))
 		for _, p := range g.Packages {
 			pkg := match.CanonicalName(p)
 			names = append(names, pkg+" "+p.Version)
-			res := sarifResult{RuleID: id, RuleIndex: idx, Kind: "open", Level: "none",
-				Message:             sarifMessage{Text: pkg + " " + p.Version + " could not be checked: " + g.Detail + "."},
+			res := Result{RuleID: id, RuleIndex: idx, Kind: "open", Level: "none",
+				Message:             Message{Text: pkg + " " + p.Version + " could not be checked: " + g.Detail + "."},
 				PartialFingerprints: map[string]string{"credence/v1": id + "|" + p.PURL + "|" + strings.Join(p.Locations, ",")},
 				Properties:          map[string]any{"package": pkg, "installedVersion": p.Version, "ecosystem": g.Ecosystem, "purl": p.PURL, "reason": string(g.Reason)}}
 			for _, loc := range p.Locations {
-				res.Locations = append(res.Locations, sarifLocation{PhysicalLocation: &sarifPhysical{ArtifactLocation: sarifArtifact{URI: uriPath(loc)}}})
+				res.Locations = append(res.Locations, Location{PhysicalLocation: &PhysicalLocation{ArtifactLocation: ArtifactLocation{URI: uriPath(loc)}}})
 			}
 			run.Results = append(run.Results, res)
 		}
-		inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarifNotification{Level: "error",
-			Message: sarifMessage{Text: fmt.Sprintf("%d packages not checked (%s): %s: %s", len(g.Packages), g.Reason, g.Detail, strings.Join(names, ", "))}})
+		inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, Notification{Level: "error",
+			Message: Message{Text: fmt.Sprintf("%d packages not checked (%s): %s: %s", len(g.Packages), g.Reason, g.Detail, strings.Join(names, ", "))}})
 	}
-	run.Invocations = []sarifInvocation{inv}
+	run.Invocations = []Invocation{inv}
 }
