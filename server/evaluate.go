@@ -171,6 +171,11 @@ func (s *Server) assessBatch(ctx context.Context, jobs []*store.Job) {
 		if ctx.Err() != nil {
 			return // the leases expire; another replica takes them
 		}
+		// A long batch moves to the newest model as it goes, so that the
+		// one it began with can be freed while the cluster changes (a job
+		// that sees its workload differently fails with errLag and is
+		// tried again).
+		m = s.newer(m)
 		key := strings.TrimPrefix(j.Key, kindAssess+":")
 		var p assessPayload
 		_ = json.Unmarshal(j.Payload, &p)
@@ -427,15 +432,14 @@ func (s *Server) resync(ctx context.Context, j *store.Job) error {
 			continue
 		}
 		evs = append(evs, ev)
-		if len(evs) == 100 {
+		// A long sweep moves to the newest model as soon as there is one,
+		// so that the one it began with can be freed while the cluster
+		// changes; what it evaluated on the old one is written first.
+		if n := s.newer(m); len(evs) == 100 || n != m {
 			if err := flush(); err != nil {
 				return err
 			}
-			// A long sweep moves to the newest model, so that the one it
-			// began with can be freed while the cluster changes.
-			if l := s.latest.Load(); l != nil && l.gen >= m.gen && l.dbSeq >= m.dbSeq {
-				m = l
-			}
+			m = n
 		}
 		// Images that could not be read are tried again after a while.
 		for _, c := range ev.subj.Containers {

@@ -161,7 +161,13 @@ type watcher struct {
 	notify func(change)
 
 	mu sync.Mutex
+	// ownless: each pod's labels and annotations without the server's
+	// own, by UID and resourceVersion, from the last snapshot: consecutive
+	// models share them instead of a copy each.
+	ownless map[string]ownlessMeta
 }
+
+type ownlessMeta struct{ labels, annotations map[string]string }
 
 func newWatcher(cs kubernetes.Interface, notify func(change)) *watcher {
 	w := &watcher{cs: cs, notify: notify, byName: map[string]*watchedKind{}}
@@ -470,11 +476,23 @@ func (w *watcher) snapshot(source string) (*cluster.Snapshot, error) {
 	}
 	snap.Live = true
 	snap.Gaps = append(snap.Gaps, w.gaps...)
+	// Snapshots are taken one at a time (under the server's model lock).
+	next := make(map[string]ownlessMeta, len(snap.Pods))
 	for i := range snap.Pods {
 		p := &snap.Pods[i]
-		p.Labels = withoutOwn(p.Labels)
-		p.Annotations = withoutOwn(p.Annotations)
+		if p.UID == "" || p.ResourceVersion == "" { // a workload's template
+			p.Labels, p.Annotations = withoutOwn(p.Labels), withoutOwn(p.Annotations)
+			continue
+		}
+		key := string(p.UID) + "/" + p.ResourceVersion
+		m, ok := w.ownless[key]
+		if !ok {
+			m = ownlessMeta{withoutOwn(p.Labels), withoutOwn(p.Annotations)}
+		}
+		p.Labels, p.Annotations = m.labels, m.annotations
+		next[key] = m
 	}
+	w.ownless = next
 	return snap, nil
 }
 

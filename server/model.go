@@ -118,6 +118,15 @@ func (s *Server) latestModel(ctx context.Context) (*model, error) {
 	return s.currentModel(ctx, true)
 }
 
+// newer returns the newest model when it is newer than m (a later
+// generation of the cluster, or a later database version), else m.
+func (s *Server) newer(m *model) *model {
+	if l := s.latest.Load(); l != nil && l != m && l.gen >= m.gen && l.dbSeq >= m.dbSeq {
+		return l
+	}
+	return m
+}
+
 // pendingResolved reports whether an image that was pending when m was
 // built has been scanned since (by any replica).
 func (s *Server) pendingResolved(ctx context.Context, m *model) bool {

@@ -25,11 +25,11 @@ func TestSetMemoryLimit(t *testing.T) {
 	if _, err := setMemoryLimit("lots"); err == nil || !strings.Contains(err.Error(), "450Mi") {
 		t.Errorf("a bad size: %v, want an error with an example", err)
 	}
-	// No flag: 90 % of the container's limit, none without one.
+	// No flag: 80 % of the container's limit, none without one.
 	if err := os.WriteFile(cgroupMemoryMax, []byte("1073741824\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := setMemoryLimit(""); !strings.Contains(got, "921Mi") || debug.SetMemoryLimit(-1) != 1073741824/10*9 {
+	if got, _ := setMemoryLimit(""); !strings.Contains(got, "819Mi") || debug.SetMemoryLimit(-1) != 1073741824/10*8 {
 		t.Errorf("cgroup 1Gi: %q, limit %d", got, debug.SetMemoryLimit(-1))
 	}
 	if err := os.WriteFile(cgroupMemoryMax, []byte("max\n"), 0o644); err != nil {

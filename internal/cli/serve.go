@@ -129,7 +129,7 @@ vulnerability database (one file on a shared volume, or the same
 	fl.BoolVar(&once, "once", false, "assess the cluster into the store, wait until no job is left, and exit")
 	fl.BoolVar(&jsonL, "log-json", false, "log JSON lines instead of text")
 	fl.BoolVar(&noDashboard, "no-dashboard", false, "do not serve the web pages at /ui/")
-	fl.StringVar(&memLimit, "memory-limit", "", "soft limit for the Go heap, e.g. 450Mi: the garbage collector works harder near it (default $GOMEMLIMIT, else 90% of the container's memory limit; 0 for none)")
+	fl.StringVar(&memLimit, "memory-limit", "", "soft limit for the Go heap, e.g. 450Mi: the garbage collector works harder near it (default $GOMEMLIMIT, else 80% of the container's memory limit; 0 for none)")
 	fl.BoolVar(&profiling, "profiling", false, "serve Go's runtime profiles at /debug/pprof/ to clients allowed to get /metrics")
 	fl.BoolVar(&admit, "admission", false, "also serve the validating admission webhook at /validate, deciding with --policy on the images this server has scanned (see 'credence admission serve' for a webhook of its own)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
