@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks `credence sbom` on the real fixture-app image against the floor
 # of reading it, and against peer tools found on PATH (trivy, syft,
-# osv-scanner; osv-scanner also in $CREDENCE_CACHE/osv-scanner-*/):
+# osv-scanner), or else in $CREDENCE_CACHE: osv-scanner-*/ (built by
+# scripts/setup.d/40-osv-scanner.sh) and trivy-*/ (built by
+# bench/setup-trivy.sh, benchmarks only; trivy runs offline, no DB):
 #
 #   OCI layout (gzip layers)  vs  bench/decompress-limit: every layer read and
 #                                 decompressed, layers in parallel, nothing else
@@ -28,7 +30,7 @@ RUNS=${1:-9}
 [[ -f $FX/.done ]] || { echo "fixture images missing in $FX: run scripts/setup.d/10-fixture-images.sh" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "needs GNU time: apt-get install time" >&2; exit 1; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-mkdir "$work/osvdb"
+mkdir "$work/osvdb" "$work/trivy"
 go build -o "$work/credence" ./cmd/credence
 go build -tags scan -o "$work/credence-scan" ./cmd/credence
 go build -o "$work/limit" ./bench/decompress-limit
@@ -45,7 +47,8 @@ run() {
 peers=()
 have() { command -v "$1" >/dev/null 2>&1; }
 osvs=$(command -v osv-scanner || ls -d "$CACHE"/osv-scanner-*/osv-scanner 2>/dev/null | tail -1 || true)
-have trivy && peers+=(trivy)
+trivys=$(command -v trivy || ls -d "$CACHE"/trivy-*/trivy 2>/dev/null | tail -1 || true)
+[[ -n $trivys ]] && peers+=(trivy)
 have syft && peers+=(syft)
 [[ -n $osvs ]] && peers+=(osv-scanner)
 
@@ -61,7 +64,15 @@ for _ in $(seq "$RUNS"); do
   run scan-archive "$work/credence-scan" sbom -o cyclonedx-json --no-progress "docker-archive:$tarf"
   for p in "${peers[@]}"; do
     case $p in
-    trivy) run trivy trivy -q image --input "$tarf" --format cyclonedx --offline-scan --skip-db-update --scanners license ;;
+    # Offline and cold: --offline-scan and the DB flags alone still let it
+    # phone home (version check, telemetry), hence the two --skip/--disable
+    # (and --skip-java-db-update: an image with JARs fails, never downloads);
+    # its default fs cache would keep layer results from run to run (then it
+    # reads only the config), hence a memory cache and an empty cache dir.
+    # No vulnerability DB: the SBOM is the part compared here.
+    trivy) run trivy "$trivys" -q image --input "$tarf" --format cyclonedx --scanners license \
+      --offline-scan --skip-db-update --skip-java-db-update --skip-version-check --disable-telemetry \
+      --cache-backend memory --cache-dir "$work/trivy" ;;
     syft) run syft syft -q "oci-dir:$oci" -o cyclonedx-json ;;
     # No inventory-only mode: offline without a database it reads the image,
     # lists its packages and fails at matching, the part compared here.
