@@ -3,7 +3,6 @@ package graph
 import (
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"sort"
 	"strings"
 
@@ -54,13 +53,16 @@ type buildCache struct {
 	rbac     *phaseRecord
 }
 
-// phaseRecord is what one phase of the build added, by node key,
-// replayable into another graph whose inputs to that phase are the same.
+// phaseRecord is what one phase of the build added, replayable into
+// another graph whose inputs to that phase are the same. It refers to the
+// graph the phase ran on instead of copying: nodes and edges are only ever
+// appended to a graph, and those a phase added are not changed after it, so
+// their ranges stay what the phase made.
 type phaseRecord struct {
-	nodes    []Node // nodes the phase created
-	edges    []keyedEdge
-	blocked  []Blocked
-	unknowns []string
+	g            *Graph
+	nodes, edges [2]int // the phase's ranges of g.Nodes and g.Edges
+	blocked      []Blocked
+	unknowns     []string
 	// before fingerprints the nodes that existed when the phase ran: the
 	// RBAC phase looks them up (named objects, users to impersonate).
 	before nodeSet
@@ -82,11 +84,6 @@ func (g *Graph) nodeSet() nodeSet {
 		s.xor ^= v
 	}
 	return s
-}
-
-type keyedEdge struct {
-	from, to string
-	e        Edge
 }
 
 func newBuilder(st *baseState, s *cluster.Snapshot, reuse *reuse, sizeHint int) *builder {
@@ -600,27 +597,23 @@ func (b *builder) volumes() {
 // record runs one phase of the build and records what it added, for
 // rebuilds that do not change its inputs.
 func (b *builder) record(phase func()) *phaseRecord {
-	rec := &phaseRecord{before: b.g.nodeSet()}
+	rec := &phaseRecord{g: b.g, before: b.g.nodeSet()}
 	n0, e0, bl0, u0 := len(b.g.Nodes), len(b.g.Edges), len(b.g.Blocked), len(b.g.Unknowns)
 	phase()
-	rec.nodes = slices.Clone(b.g.Nodes[n0:])
-	rec.blocked = slices.Clone(b.g.Blocked[bl0:])
-	rec.unknowns = slices.Clone(b.g.Unknowns[u0:])
-	rec.edges = make([]keyedEdge, 0, len(b.g.Edges)-e0)
-	for _, e := range b.g.Edges[e0:] {
-		rec.edges = append(rec.edges, keyedEdge{from: b.g.Nodes[e.From].Key, to: b.g.Nodes[e.To].Key, e: e})
-	}
+	rec.nodes, rec.edges = [2]int{n0, len(b.g.Nodes)}, [2]int{e0, len(b.g.Edges)}
+	rec.blocked = b.g.Blocked[bl0:len(b.g.Blocked):len(b.g.Blocked)]
+	rec.unknowns = b.g.Unknowns[u0:len(b.g.Unknowns):len(b.g.Unknowns)]
 	return rec
 }
 
 // replay adds a recorded phase to this graph.
 func (b *builder) replay(rec *phaseRecord) *phaseRecord {
-	for _, n := range rec.nodes {
+	src := rec.g
+	for _, n := range src.Nodes[rec.nodes[0]:rec.nodes[1]] {
 		b.g.node(n.Kind, n.Key, n.Name, n.Namespace)
 	}
-	for _, ke := range rec.edges {
-		e := ke.e
-		e.From, e.To = b.g.keys[ke.from], b.g.keys[ke.to]
+	for _, e := range src.Edges[rec.edges[0]:rec.edges[1]] {
+		e.From, e.To = b.g.keys[src.Nodes[e.From].Key], b.g.keys[src.Nodes[e.To].Key]
 		b.g.addEdge(e)
 	}
 	b.g.Blocked = append(b.g.Blocked, rec.blocked...)
