@@ -167,7 +167,7 @@ func (s *Server) assessBatch(ctx context.Context, jobs []*store.Job) {
 	}
 	imgs := map[string]*assess.Image{}
 	var lat latencies
-	for _, j := range jobs {
+	for i, j := range jobs {
 		if ctx.Err() != nil {
 			return // the leases expire; another replica takes them
 		}
@@ -175,7 +175,12 @@ func (s *Server) assessBatch(ctx context.Context, jobs []*store.Job) {
 		// one it began with can be freed while the cluster changes (a job
 		// that sees its workload differently fails with errLag and is
 		// tried again).
-		m = s.newer(m)
+		if m, err = s.newer(ctx, m); err != nil {
+			for _, j := range jobs[i:] {
+				s.fail(ctx, j, err)
+			}
+			return
+		}
 		key := strings.TrimPrefix(j.Key, kindAssess+":")
 		var p assessPayload
 		_ = json.Unmarshal(j.Payload, &p)
@@ -386,6 +391,7 @@ func (s *Server) resync(ctx context.Context, j *store.Job) error {
 		for _, ev := range changed {
 			lat.add(p, ev.key, ev, s.o.clock())
 		}
+		clear(evs) // what they hold of the model they were made on
 		evs = evs[:0]
 		return nil
 	}
@@ -435,11 +441,13 @@ func (s *Server) resync(ctx context.Context, j *store.Job) error {
 		// A long sweep moves to the newest model as soon as there is one,
 		// so that the one it began with can be freed while the cluster
 		// changes; what it evaluated on the old one is written first.
-		if n := s.newer(m); len(evs) == 100 || n != m {
+		if len(evs) == 100 || s.latest.Load() != m {
 			if err := flush(); err != nil {
 				return err
 			}
-			m = n
+			if m, err = s.newer(ctx, m); err != nil {
+				return err
+			}
 		}
 		// Images that could not be read are tried again after a while.
 		for _, c := range ev.subj.Containers {

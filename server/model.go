@@ -99,6 +99,15 @@ func (s *Server) currentModel(ctx context.Context, force bool) (*model, error) {
 			gen = s.w.gen.Load()
 		}
 	}
+	// The previous model is let go while this one is built: at 10,000
+	// pods each is some 100 MB, and the API's reads of Subjects do not
+	// need one. Batches and the sweep drop theirs between workloads and
+	// wait for this one (newer); blast-radius requests wait for it too.
+	done := make(chan struct{})
+	s.building.Store(&done)
+	defer func() { s.building.Store(nil); close(done) }()
+	s.model = nil
+	s.latest.Store(nil)
 	m, err := s.buildModel(ctx, gen, seq)
 	if err != nil {
 		return nil, err
@@ -112,19 +121,47 @@ func (s *Server) currentModel(ctx context.Context, force bool) (*model, error) {
 // view: at most GraphInterval behind the cluster), or a new one when there
 // is none yet.
 func (s *Server) latestModel(ctx context.Context) (*model, error) {
+	if err := s.waitBuilt(ctx); err != nil {
+		return nil, err
+	}
 	if m := s.latest.Load(); m != nil {
 		return m, nil
 	}
 	return s.currentModel(ctx, true)
 }
 
-// newer returns the newest model when it is newer than m (a later
-// generation of the cluster, or a later database version), else m.
-func (s *Server) newer(m *model) *model {
-	if l := s.latest.Load(); l != nil && l != m && l.gen >= m.gen && l.dbSeq >= m.dbSeq {
-		return l
+// waitBuilt waits until the model being built, if any, is ready.
+func (s *Server) waitBuilt(ctx context.Context) error {
+	if d := s.building.Load(); d != nil {
+		select {
+		case <-*d:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	return m
+	return nil
+}
+
+// newer returns the newest model when it is newer than m (a later
+// generation of the cluster, or a later database version), else m. While
+// a new model is built, it lets go of m (the caller must not use m after
+// the call) and returns the new one once ready.
+func (s *Server) newer(ctx context.Context, m *model) (*model, error) {
+	if s.building.Load() != nil {
+		gen, seq := m.gen, m.dbSeq
+		m = nil
+		if err := s.waitBuilt(ctx); err != nil {
+			return nil, err
+		}
+		if l := s.latest.Load(); l != nil && l.gen >= gen && l.dbSeq >= seq {
+			return l, nil
+		}
+		return s.currentModel(ctx, true) // the build failed
+	}
+	if l := s.latest.Load(); l != nil && l != m && l.gen >= m.gen && l.dbSeq >= m.dbSeq {
+		return l, nil
+	}
+	return m, nil
 }
 
 // pendingResolved reports whether an image that was pending when m was

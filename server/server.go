@@ -39,6 +39,10 @@ type Server struct {
 	modelMu sync.Mutex
 	model   *model
 	latest  atomic.Pointer[model]
+	// building is closed when the model being built is ready; nil when
+	// none is. While one is built, the previous one is let go (see
+	// currentModel), so that two are never alive at once.
+	building atomic.Pointer[chan struct{}]
 	// postures keeps unchanged pods' posture from one model to the next.
 	postures *graph.PostureCache
 
