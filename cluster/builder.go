@@ -50,6 +50,9 @@ type builder struct {
 	// RBAC it lacks is added (unless WithoutDefaultRBAC).
 	manifests bool
 
+	// sharedPods: pods given WithSharedPods, by reference (never changed).
+	sharedPods      []*corev1.Pod
+	sharedPodIndex  map[string]int
 	namespaces      store[corev1.Namespace]
 	nodes           store[corev1.Node]
 	pods            store[corev1.Pod]
@@ -126,6 +129,28 @@ func add[T any, PT interface {
 		b.snap.Gaps = append(b.snap.Gaps, Gap{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName(), Source: src,
 			Reason: "defined more than once: the later definition is kept"})
 	}
+	return nil
+}
+
+// addSharedPod keeps a pod given WithSharedPods by reference; a later one
+// of the same namespace and name replaces it, as add does.
+func (b *builder) addSharedPod(p *corev1.Pod) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.objects++
+	if b.objects > b.opts.maxObjects {
+		return errTooManyObjects{b.opts.maxObjects}
+	}
+	key := p.Namespace + "/" + p.Name
+	if i, ok := b.sharedPodIndex[key]; ok {
+		b.sharedPods[i] = p
+		return nil
+	}
+	if b.sharedPodIndex == nil {
+		b.sharedPodIndex = map[string]int{}
+	}
+	b.sharedPodIndex[key] = len(b.sharedPods)
+	b.sharedPods = append(b.sharedPods, p)
 	return nil
 }
 

@@ -43,8 +43,10 @@ func addObject(b *builder, obj runtime.Object) error {
 		return add(b, &b.nodes, "Node", x.DeepCopy(), "")
 	case *corev1.Pod:
 		if b.opts.sharedPods {
-			shallow := *x // scrub clears managedFields on this copy only
-			return add(b, &b.pods, "Pod", &shallow, "")
+			// Kept by reference until the snapshot's pods are made
+			// (expandWorkloads copies the top level, without
+			// managedFields): one copy of each pod per snapshot, not two.
+			return b.addSharedPod(x)
 		}
 		return add(b, &b.pods, "Pod", x.DeepCopy(), "")
 	case *corev1.ServiceAccount:

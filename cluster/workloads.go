@@ -72,10 +72,18 @@ func (b *builder) expandWorkloads() []Pod {
 		return byKey[ref.Kind+"/"+ns+"/"+ref.Name]
 	}
 	covered := map[string]bool{}
-	pods := make([]Pod, 0, len(b.pods.items)+len(ws))
-	taken := map[string]bool{}
+	pods := make([]Pod, 0, len(b.pods.items)+len(b.sharedPods)+len(ws))
+	for _, sp := range b.sharedPods {
+		p := Pod{Pod: *sp}
+		p.ManagedFields = nil // on this copy only
+		pods = append(pods, p)
+	}
 	for i := range b.pods.items {
-		p := Pod{Pod: b.pods.items[i]}
+		pods = append(pods, Pod{Pod: b.pods.items[i]})
+	}
+	taken := map[string]bool{}
+	for i := range pods {
+		p := &pods[i]
 		defaultServiceAccount(&p.Spec)
 		// Follow controller references up through the snapshot.
 		owner := ""
@@ -90,7 +98,6 @@ func (b *builder) expandWorkloads() []Pod {
 		}
 		p.Owner = owner
 		taken[p.Namespace+"/"+p.Name] = true
-		pods = append(pods, p)
 	}
 	for i := range ws {
 		w := &ws[i]
