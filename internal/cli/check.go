@@ -17,9 +17,9 @@ import (
 
 	"github.com/credence-dev/credence/assess"
 	"github.com/credence-dev/credence/cluster"
-	"github.com/credence-dev/credence/internal/version"
 	"github.com/credence-dev/credence/policy"
 	"github.com/credence-dev/credence/provenance"
+	"github.com/credence-dev/credence/report/sarif"
 )
 
 // CheckVersion is the version of check's JSON output.
@@ -401,65 +401,11 @@ func printPacks(w io.Writer) error {
 	return nil
 }
 
-// SARIF 2.1.0, the subset check writes: one result per rule that did not
-// pass, per workload.
-type checkSARIF struct {
-	Schema  string          `json:"$schema"`
-	Version string          `json:"version"`
-	Runs    []checkSARIFRun `json:"runs"`
-}
-
-type checkSARIFRun struct {
-	Tool       checkSARIFTool     `json:"tool"`
-	Results    []checkSARIFResult `json:"results"`
-	Properties map[string]any     `json:"properties,omitempty"`
-}
-
-type checkSARIFTool struct {
-	Driver checkSARIFDriver `json:"driver"`
-}
-
-type checkSARIFDriver struct {
-	Name           string           `json:"name"`
-	Version        string           `json:"version,omitempty"`
-	InformationURI string           `json:"informationUri,omitempty"`
-	Rules          []checkSARIFRule `json:"rules"`
-}
-
-type sarifText struct {
-	Text string `json:"text"`
-}
-
-type checkSARIFRule struct {
-	ID               string         `json:"id"`
-	ShortDescription sarifText      `json:"shortDescription"`
-	FullDescription  *sarifText     `json:"fullDescription,omitempty"`
-	Properties       map[string]any `json:"properties,omitempty"`
-}
-
-type checkSARIFResult struct {
-	RuleID              string            `json:"ruleId"`
-	RuleIndex           int               `json:"ruleIndex"`
-	Level               string            `json:"level"`
-	Message             sarifText         `json:"message"`
-	Locations           []checkSARIFLoc   `json:"locations"`
-	PartialFingerprints map[string]string `json:"partialFingerprints"`
-	Properties          map[string]any    `json:"properties,omitempty"`
-}
-
-type checkSARIFLoc struct {
-	LogicalLocations []checkSARIFLogical `json:"logicalLocations"`
-}
-
-type checkSARIFLogical struct {
-	Name               string `json:"name"`
-	FullyQualifiedName string `json:"fullyQualifiedName"`
-	Kind               string `json:"kind"`
-}
-
+// writeCheckSARIF writes SARIF 2.1.0: one rule per policy rule, one result
+// per rule that did not pass, per workload.
 func writeCheckSARIF(w io.Writer, res *checkResult, e *policy.Engine) error {
-	run := checkSARIFRun{Results: []checkSARIFResult{}, Properties: map[string]any{"source": res.Source, "policyDigest": res.PolicyDigest, "baseline": res.Baseline}}
-	run.Tool.Driver = checkSARIFDriver{Name: "credence", Version: version.Get().Version, InformationURI: "https://github.com/credence-dev/credence", Rules: []checkSARIFRule{}}
+	run := sarif.Run{Results: []sarif.Result{}, Properties: map[string]any{"source": res.Source, "policyDigest": res.PolicyDigest, "baseline": res.Baseline}}
+	run.Tool = sarif.Credence("", []sarif.Rule{})
 	index := map[string]int{}
 	for _, r := range e.Rules() {
 		if _, ok := index[r.ID]; ok {
@@ -470,8 +416,8 @@ func writeCheckSARIF(w io.Writer, res *checkResult, e *policy.Engine) error {
 		if desc == "" {
 			desc = "Policy rule " + r.ID
 		}
-		run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, checkSARIFRule{ID: r.ID, ShortDescription: sarifText{desc},
-			FullDescription: &sarifText{"CEL: " + r.Expression},
+		run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sarif.Rule{ID: r.ID, ShortDescription: sarif.Message{Text: desc},
+			FullDescription: &sarif.Message{Text: "CEL: " + r.Expression},
 			Properties:      map[string]any{"policy": r.Policy, "mode": r.Mode, "scope": r.Scope, "tags": []string{"security", "policy"}}})
 	}
 	level := map[policy.Effect]string{policy.EffectDeny: "error", policy.EffectWarn: "warning", policy.EffectAudit: "note", policy.EffectPass: "none"}
@@ -490,20 +436,17 @@ func writeCheckSARIF(w io.Writer, res *checkResult, e *policy.Engine) error {
 			if len(items) > 0 {
 				msg += " (" + strings.Join(items, "; ") + ")"
 			}
-			locs := []checkSARIFLogical{{Name: d.Workload[strings.LastIndex(d.Workload, "/")+1:], FullyQualifiedName: d.Workload, Kind: "module"}}
+			locs := []sarif.LogicalLocation{{Name: d.Workload[strings.LastIndex(d.Workload, "/")+1:], FullyQualifiedName: d.Workload, Kind: "module"}}
 			for _, ev := range f.Evidence {
 				if ev.Container != "" {
-					locs = append(locs, checkSARIFLogical{Name: ev.Container, FullyQualifiedName: d.Workload + "/" + ev.Container, Kind: "object"})
+					locs = append(locs, sarif.LogicalLocation{Name: ev.Container, FullyQualifiedName: d.Workload + "/" + ev.Container, Kind: "object"})
 				}
 			}
-			run.Results = append(run.Results, checkSARIFResult{RuleID: f.Rule, RuleIndex: index[f.Rule], Level: level[f.Effect],
-				Message: sarifText{msg}, Locations: []checkSARIFLoc{{LogicalLocations: locs}},
+			run.Results = append(run.Results, sarif.Result{RuleID: f.Rule, RuleIndex: index[f.Rule], Level: level[f.Effect],
+				Message: sarif.Message{Text: msg}, Locations: []sarif.Location{{LogicalLocations: locs}},
 				PartialFingerprints: map[string]string{"credence/v1": "check|" + d.Workload + "|" + f.Rule},
 				Properties:          map[string]any{"decision": d.Outcome, "effect": f.Effect, "result": f.Result, "mode": f.Mode}})
 		}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(checkSARIF{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []checkSARIFRun{run}})
+	return sarif.Write(w, run)
 }
