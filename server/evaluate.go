@@ -36,7 +36,14 @@ type assessPayload struct {
 	// "image:DIGEST", "resync").
 	Since time.Time `json:"since,omitzero"`
 	Cause string    `json:"cause,omitempty"`
+	// Background: the sweep after a database update, whose label changes
+	// wait behind those of the workloads the update affects.
+	Background bool `json:"background,omitempty"`
 }
+
+// sweepLabelDelay, in debounce periods (30 s by default), is how long the
+// label changes of the sweep after a database update wait.
+const sweepLabelDelay = 15
 
 // errLag: this replica's informers have not seen what the scheduler saw.
 var errLag = errors.New("this replica's view of the cluster is behind the scheduler's; retried")
@@ -124,7 +131,14 @@ func (s *Server) write(ctx context.Context, tx *store.Tx, ev *evaluation, p asse
 		lp.Since = p.Since
 	}
 	b, _ := json.Marshal(lp)
-	_, err = tx.Enqueue(ctx, store.NewJob{Key: kindLabel + ":" + ev.key, Kind: kindLabel, Payload: b})
+	job := store.NewJob{Key: kindLabel + ":" + ev.key, Kind: kindLabel, Payload: b}
+	if p.Background {
+		// Jobs run in RunAfter order: the labels of the workloads the update
+		// affects, queued over the next half minute, go out first. A job
+		// already queued keeps its earlier time.
+		job.RunAfter = tx.Now().Add(sweepLabelDelay * s.o.debounce)
+	}
+	_, err = tx.Enqueue(ctx, job)
 	return changed, err
 }
 
@@ -402,6 +416,7 @@ func (s *Server) resync(ctx context.Context, j *store.Job) error {
 	// takes at most half of a core, leaving the rest to the API, the label
 	// patches and the API server.
 	background := strings.HasPrefix(p.Cause, "db:")
+	p.Background = background
 	yielded := time.Duration(0)
 	scans := map[string]bool{}
 	for _, k := range keys {
