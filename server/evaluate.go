@@ -456,7 +456,7 @@ func (s *Server) resync(ctx context.Context, j *store.Job) error {
 		// A long sweep moves to the newest model as soon as there is one,
 		// so that the one it began with can be freed while the cluster
 		// changes; what it evaluated on the old one is written first.
-		if len(evs) == 100 || s.latest.Load() != m {
+		if l := s.latest.Load(); len(evs) == 100 || s.building.Load() != nil || (l != nil && l != m) {
 			if err := flush(); err != nil {
 				return err
 			}

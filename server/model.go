@@ -148,8 +148,7 @@ func (s *Server) waitBuilt(ctx context.Context) error {
 // the call) and returns the new one once ready.
 func (s *Server) newer(ctx context.Context, m *model) (*model, error) {
 	if s.building.Load() != nil {
-		gen, seq := m.gen, m.dbSeq
-		m = nil
+		gen, seq := m.gen, m.dbSeq // m is not used after this: it can be freed while we wait
 		if err := s.waitBuilt(ctx); err != nil {
 			return nil, err
 		}
