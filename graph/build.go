@@ -1,10 +1,8 @@
 package graph
 
 import (
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"reflect"
 	"sort"
 	"strings"
 
@@ -206,7 +204,6 @@ func (b *builder) profilePods() {
 			defer cache.end(env, next)
 		}
 	}
-	shared := newSharedParts()
 	for i := range b.s.Pods {
 		p := &b.s.Pods[i]
 		key := p.Key()
@@ -218,7 +215,6 @@ func (b *builder) profilePods() {
 			cs = e.profiles
 		default:
 			cs = b.st.posture.Pod(b.s, p).Containers
-			shared.share(cs)
 		}
 		if next != nil && p.ResourceVersion != "" {
 			next[key] = postureEntry{uid: string(p.UID), version: p.ResourceVersion, profiles: cs}
@@ -228,43 +224,6 @@ func (b *builder) profilePods() {
 			b.profiles[key+"/"+cs[j].Container] = &cs[j]
 		}
 	}
-}
-
-// sharedParts lets the profiles of containers with the same isolation
-// share their mitigations and escapes: the pods of one template differ only
-// in their names, and at 10,000 pods these parts are a sixth of a model's
-// memory. Profiles are never changed once made, so sharing is safe; equal
-// JSON is checked again with reflect.DeepEqual before anything is shared.
-type sharedParts struct {
-	mitigations map[string][]posture.Mitigation
-	escapes     map[string][]posture.Escape
-}
-
-func newSharedParts() *sharedParts {
-	return &sharedParts{mitigations: map[string][]posture.Mitigation{}, escapes: map[string][]posture.Escape{}}
-}
-
-func (s *sharedParts) share(cs []posture.Profile) {
-	for i := range cs {
-		p := &cs[i]
-		p.Mitigations = shareOne(s.mitigations, p.Mitigations)
-		p.Escapes = shareOne(s.escapes, p.Escapes)
-	}
-}
-
-func shareOne[T any](seen map[string][]T, v []T) []T {
-	if len(v) == 0 {
-		return v
-	}
-	k, err := json.Marshal(v)
-	if err != nil {
-		return v
-	}
-	if c, ok := seen[string(k)]; ok && reflect.DeepEqual(c, v) {
-		return c
-	}
-	seen[string(k)] = v
-	return v
 }
 
 func (b *builder) namespaces() {
