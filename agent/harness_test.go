@@ -65,11 +65,7 @@ func built(t testing.TB) binaries {
 			return
 		}
 		for _, b := range []struct{ path, tags string }{{filepath.Join(binDir, "credence"), ""}, {filepath.Join(binDir, "credence-node"), "node"}} {
-			cmd := exec.Command("go", "build", "-tags", b.tags, "-o", b.path, "./cmd/credence")
-			cmd.Dir = testutil.RepoRoot(t)
-			cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = errors.New("go build -tags '" + b.tags + "' ./cmd/credence: " + err.Error() + "\n" + string(out))
+			if buildErr = testutil.BuildCredence(testutil.RepoRoot(t), b.path, b.tags); buildErr != nil {
 				return
 			}
 		}

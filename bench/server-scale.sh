@@ -26,12 +26,8 @@ export GOTOOLCHAIN=local
 CACHE=${CREDENCE_CACHE:-$HOME/.cache/credence}
 KWOK_VERSION=v0.8.0
 bash scripts/setup.d/30-kube-apiserver.sh
+GOFLAGS=-mod=mod bash scripts/go-install-cached.sh kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok "~3 min"
 kwok=$CACHE/kwok-$KWOK_VERSION/kwok
-if [[ ! -x $kwok ]]; then
-  echo "== building kwok $KWOK_VERSION from the module proxy into $(dirname "$kwok") (once, ~3 min)"
-  mkdir -p "$(dirname "$kwok")"
-  GOFLAGS=-mod=mod GOBIN=$(dirname "$kwok") go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-fi
 # kwok's own "fast" stages: nodes become Ready and keep a Lease, pods run at
 # once and go when deleted.
 stages=$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage

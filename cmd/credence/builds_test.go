@@ -24,11 +24,8 @@ func TestScanBuild(t *testing.T) {
 	dir := t.TempDir()
 	build := func(name, tags string) string {
 		out := filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-tags", tags, "-o", out, "./cmd/credence")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build -tags %q: %v\n%s", tags, err, b)
+		if err := testutil.BuildCredence(root, out, tags); err != nil {
+			t.Fatal(err)
 		}
 		return out
 	}

@@ -95,23 +95,7 @@ var nodeForbidden = []string{
 }
 
 func TestNodeBuildDependencies(t *testing.T) {
-	cmd := exec.Command("go", "list", "-tags", "node", "-deps", "./cmd/credence")
-	cmd.Dir = "../.."
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list -tags node: %v\n%s", err, out)
-	}
-	deps := strings.Fields(string(out))
-	if !slices.Contains(deps, "github.com/credence-dev/credence/agent/ocihook") {
-		t.Fatalf("the node build does not link the hook: %d packages", len(deps))
-	}
-	for _, d := range deps {
-		for _, f := range nodeForbidden {
-			if strings.HasPrefix(d, f) {
-				t.Errorf("the node build links %s (forbidden prefix %s)", d, f)
-			}
-		}
-	}
+	checkBuild(t, "node", []string{"github.com/credence-dev/credence/agent/ocihook"}, nodeForbidden)
 }
 
 // scanForbidden are what the scan build (go build -tags scan ./cmd/credence,
@@ -127,23 +111,30 @@ var scanForbidden = []string{
 }
 
 func TestScanBuildDependencies(t *testing.T) {
-	cmd := exec.Command("go", "list", "-tags", "scan", "-deps", "./cmd/credence")
+	checkBuild(t, "scan", []string{"github.com/credence-dev/credence/inventory/all", "github.com/credence-dev/credence/match",
+		"github.com/credence-dev/credence/sbom", "github.com/credence-dev/credence/vulndb"}, scanForbidden)
+}
+
+// checkBuild lists what go build -tags tag ./cmd/credence links, and fails
+// unless it has every package in want and nothing under a forbidden prefix.
+func checkBuild(t *testing.T, tag string, want, forbidden []string) {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-tags", tag, "-deps", "./cmd/credence")
 	cmd.Dir = "../.."
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("go list -tags scan: %v\n%s", err, out)
+		t.Fatalf("go list -tags %s: %v\n%s", tag, err, out)
 	}
 	deps := strings.Fields(string(out))
-	for _, want := range []string{"github.com/credence-dev/credence/inventory/all", "github.com/credence-dev/credence/match",
-		"github.com/credence-dev/credence/sbom", "github.com/credence-dev/credence/vulndb"} {
-		if !slices.Contains(deps, want) {
-			t.Fatalf("the scan build does not link %s: %d packages", want, len(deps))
+	for _, w := range want {
+		if !slices.Contains(deps, w) {
+			t.Fatalf("the %s build does not link %s: %d packages", tag, w, len(deps))
 		}
 	}
 	for _, d := range deps {
-		for _, f := range scanForbidden {
+		for _, f := range forbidden {
 			if strings.HasPrefix(d, f) {
-				t.Errorf("the scan build links %s (forbidden prefix %s)", d, f)
+				t.Errorf("the %s build links %s (forbidden prefix %s)", tag, d, f)
 			}
 		}
 	}

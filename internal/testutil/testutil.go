@@ -64,6 +64,18 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
+// BuildCredence builds ./cmd/credence of the module at root into out with
+// the build tags tags ("" for the full build, "node", "scan").
+func BuildCredence(root, out, tags string) error {
+	cmd := exec.Command("go", "build", "-tags", tags, "-o", out, "./cmd/credence")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build -tags %q ./cmd/credence: %w\n%s", tags, err, b)
+	}
+	return nil
+}
+
 // MissingMarker starts the message of a test that lacks a real component;
 // scripts/test lists every test that printed it.
 const MissingMarker = "MISSING COMPONENT"
