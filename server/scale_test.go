@@ -27,6 +27,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -213,9 +214,9 @@ func TestScale(t *testing.T) {
 	})
 	assessed := time.Since(t1)
 	rssAssessed := srv.rss()
-	eventually(t, 30*time.Minute, "every pod labelled", func() error {
-		return listUntil(ctx, cs, "!"+server.LabelRisk, 0)
-	})
+	unlabelled := watchPods(ctx, t, cs, "!"+server.LabelRisk)
+	unlabelled.wait(t, 30*time.Minute, "every pod labelled", func(n int) bool { return n == 0 })
+	unlabelled.stop()
 	labelled := time.Since(t1)
 	if p := os.Getenv("CREDENCE_SERVER_SCALE_HEAP"); p != "" && cfg.bin == "" {
 		if f, err := os.Create(p); err == nil {
@@ -235,6 +236,7 @@ func TestScale(t *testing.T) {
 	cpu0 := cpuByCommand()
 	rec := `{"schema_version":"1.6.0","id":"ALPINE-SCALE-SHARED","modified":"2026-01-01T00:00:00Z","published":"2026-01-01T00:00:00Z","aliases":["CVE-2021-44228"],
 "affected":[{"package":{"ecosystem":"Alpine:v3.18","name":"libshared"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.0-r1"}]}]}]}`
+	kev := watchPods(ctx, t, cs, server.LabelKEV+"=true")
 	t2 := time.Now()
 	if err := os.WriteFile(filepath.Join(importDir, "ALPINE-SCALE-SHARED.json"), []byte(rec), 0o644); err != nil {
 		t.Fatal(err)
@@ -257,10 +259,8 @@ func TestScale(t *testing.T) {
 			want += perDeployment
 		}
 	}
-	eventually(t, 20*time.Minute, "every affected pod labelled with KEV", func() error {
-		return listUntil(ctx, cs, server.LabelKEV+"=true", want)
-	})
-	relabelled := time.Since(t2)
+	kev.wait(t, 20*time.Minute, "every affected pod labelled with KEV", func(n int) bool { return n >= want })
+	relabelled := kev.stop().Sub(t2)
 	mf = scrape(t, c, "")
 	t.Logf("advisory import affecting %d of %d images (%d pods) -> KEV label on every affected pod: %s (update to verdict: %s; update to label: %s); server RSS %s",
 		affected, cfg.images, want, relabelled.Round(time.Millisecond), histogramOf(mf, "credence_db_update_to_verdict_seconds"),
@@ -525,16 +525,120 @@ func listPods(ctx context.Context, cs kubernetes.Interface, selector string, f f
 	}
 }
 
-// listUntil is nil when the pods matching selector number want (0: none).
-func listUntil(ctx context.Context, cs kubernetes.Interface, selector string, want int) error {
-	got := 0
-	if err := listPods(ctx, cs, selector, func(*corev1.Pod) { got++ }); err != nil {
-		return err
+// podWatch follows the pods of namespace shop that match a label selector,
+// by one list and a watch. The observer must not load the API server it
+// measures: listing thousands of pods ten times a second would spend its
+// cores on the observer and slow the patches being timed.
+type podWatch struct {
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	names   map[string]bool
+	last    time.Time // when the set last changed
+	changed chan struct{}
+}
+
+func watchPods(ctx context.Context, t *testing.T, cs kubernetes.Interface, selector string) *podWatch {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	w := &podWatch{cancel: cancel, names: map[string]bool{}, changed: make(chan struct{}, 1)}
+	rv, err := w.list(ctx, cs, selector)
+	if err != nil {
+		t.Fatalf("list pods %q: %v", selector, err)
 	}
-	if (want == 0 && got > 0) || got < want {
-		return fmt.Errorf("%d pods match %q, want %d", got, selector, want)
+	go func() {
+		for ctx.Err() == nil {
+			wi, err := cs.CoreV1().Pods("shop").Watch(ctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: rv, AllowWatchBookmarks: true})
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+				if rv, err = w.list(ctx, cs, selector); err != nil {
+					time.Sleep(time.Second)
+				}
+				continue
+			}
+			for ev := range wi.ResultChan() {
+				p, ok := ev.Object.(*corev1.Pod)
+				if !ok {
+					continue // a watch error (too old a version): list again
+				}
+				rv = p.ResourceVersion
+				switch ev.Type {
+				case watch.Added, watch.Modified:
+					w.set(p.Name, true)
+				case watch.Deleted:
+					w.set(p.Name, false)
+				}
+			}
+			wi.Stop()
+		}
+	}()
+	return w
+}
+
+// list replaces the set with the pods that match now; it returns the
+// list's resource version to watch from.
+func (w *podWatch) list(ctx context.Context, cs kubernetes.Interface, selector string) (string, error) {
+	l, err := cs.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return "", err
 	}
-	return nil
+	w.mu.Lock()
+	w.names = map[string]bool{}
+	for _, p := range l.Items {
+		w.names[p.Name] = true
+	}
+	w.last = time.Now()
+	w.mu.Unlock()
+	w.notify()
+	return l.ResourceVersion, nil
+}
+
+func (w *podWatch) set(name string, in bool) {
+	w.mu.Lock()
+	if w.names[name] != in {
+		if in {
+			w.names[name] = true
+		} else {
+			delete(w.names, name)
+		}
+		w.last = time.Now()
+	}
+	w.mu.Unlock()
+	w.notify()
+}
+
+// stop ends the watch and returns when the set last changed.
+func (w *podWatch) stop() time.Time {
+	w.cancel()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
+}
+
+func (w *podWatch) notify() {
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns when done(number of matching pods) holds.
+func (w *podWatch) wait(t *testing.T, timeout time.Duration, what string, done func(int) bool) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		w.mu.Lock()
+		n := len(w.names)
+		w.mu.Unlock()
+		if done(n) {
+			return
+		}
+		select {
+		case <-w.changed:
+		case <-time.After(time.Second): // the watch may have been re-listed
+		case <-deadline:
+			t.Fatalf("%s: not after %s: %d pods match", what, timeout, n)
+		}
+	}
 }
 
 // histogramOf summarises a histogram from /metrics: count and mean.

@@ -54,6 +54,8 @@ type Server struct {
 	canScan  atomic.Bool
 	scanMu   sync.Mutex
 	scanAt   time.Time
+	// patches holds a token per label patch in flight (patchesInFlight).
+	patches chan struct{}
 
 	dirtyMu  sync.Mutex
 	dirty    map[string]time.Time
@@ -94,7 +96,7 @@ func New(st *store.Store, cs kubernetes.Interface, source string, opts ...Option
 		return nil, err
 	}
 	s := &Server{o: o, st: st, cs: cs, db: newVulnSource(o.db), pe: pe, policy: o.policy, source: source, postures: graph.NewPostureCache(),
-		wake: make(chan struct{}, o.workers+1), dbKick: make(chan struct{}, 1), dlKick: make(chan struct{}, 1), dirty: map[string]time.Time{}, latSeen: map[string]bool{}}
+		wake: make(chan struct{}, o.workers+1), patches: make(chan struct{}, patchesInFlight), dbKick: make(chan struct{}, 1), dlKick: make(chan struct{}, 1), dirty: map[string]time.Time{}, latSeen: map[string]bool{}}
 	s.facts = &facts{s: s}
 	s.w = newWatcher(cs, s.changed)
 	s.m = newMetrics(s)

@@ -168,8 +168,9 @@ type labelPayload struct {
 	Cause string    `json:"cause,omitempty"`
 }
 
-// patchConcurrency bounds the label patches of one workload in flight.
-const patchConcurrency = 8
+// patchesInFlight bounds the server's label patches in flight, over all
+// the label jobs it runs at once (a worker's batch, every worker).
+const patchesInFlight = 32
 
 // rank orders levels for "crossing a threshold".
 func rank(level string) int {
@@ -208,16 +209,24 @@ func (s *Server) label(ctx context.Context, key string, p labelPayload) error {
 	var patched atomic.Int64
 	if s.o.labels {
 		patch := patchOf(p.Summary, th)
-		// Pods are patched a few at a time: a workload of 1,000 replicas is
-		// bound by the client's rate limit, not by one round trip at a time.
+		// Pods are patched several at a time, within the server's bound: a
+		// workload of 1,000 replicas is bound by the client's rate limit,
+		// not by one round trip at a time.
 		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(patchConcurrency)
 		for _, pod := range pods {
 			if !needsPatch(pod, p.Summary, th) {
 				s.m.labelPatches.WithLabelValues("unchanged").Inc()
 				continue
 			}
+			select {
+			case s.patches <- struct{}{}:
+			case <-gctx.Done():
+			}
+			if gctx.Err() != nil {
+				break
+			}
 			g.Go(func() error {
+				defer func() { <-s.patches }()
 				_, err := s.cs.CoreV1().Pods(pod.Namespace).Patch(gctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "credence"})
 				switch {
 				case apierrors.IsNotFound(err):
@@ -234,6 +243,9 @@ func (s *Server) label(ctx context.Context, key string, p labelPayload) error {
 		}
 		if err := g.Wait(); err != nil {
 			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err // some pods were not patched: the job is not done
 		}
 	}
 	if patched.Load() > 0 && !p.Since.IsZero() {

@@ -52,9 +52,9 @@ func (s *Server) work(ctx context.Context, n int, sweeper bool) {
 		}
 		s.o.log.Debug("job claimed", "job", j.Key, "attempt", j.Attempt)
 		batch := []*store.Job{j}
-		if j.Kind == kindAssess {
-			for len(batch) < s.o.batch {
-				more, err := s.st.Claim(ctx, owner, s.o.jobLease, kindAssess)
+		if limit := batchLimit(j.Kind, s.o.batch); limit > 1 {
+			for len(batch) < limit {
+				more, err := s.st.Claim(ctx, owner, s.o.jobLease, j.Kind)
 				if err != nil || more == nil {
 					break
 				}
@@ -86,8 +86,12 @@ func (s *Server) run(ctx context.Context, jobs []*store.Job) {
 		return
 	}
 	j := jobs[0]
-	if j.Kind == kindAssess {
+	switch j.Kind {
+	case kindAssess:
 		s.assessBatch(jctx, jobs)
+		return
+	case kindLabel:
+		s.labelBatch(ctx, jctx, jobs)
 		return
 	}
 	t0 := time.Now()
@@ -101,10 +105,6 @@ func (s *Server) run(ctx context.Context, jobs []*store.Job) {
 		results, after, err = s.scan(jctx, j)
 	case kindRematch:
 		results, after, err = s.rematch(jctx, j)
-	case kindLabel:
-		var p labelPayload
-		_ = json.Unmarshal(j.Payload, &p)
-		err = s.label(jctx, strings.TrimPrefix(j.Key, kindLabel+":"), p)
 	default:
 		if h := s.o.hooks.handlers[j.Kind]; h != nil {
 			err = h(jctx, s, j)
@@ -120,6 +120,46 @@ func (s *Server) run(ctx context.Context, jobs []*store.Job) {
 	if s.complete(ctx, j, results) && after != nil {
 		after()
 	}
+}
+
+// batchLimit is how many jobs of a kind one claim takes: assessments share
+// one model of the cluster (batch of them); label jobs are a few API writes
+// each, latency-bound one at a time, so labelBatch of them run together.
+func batchLimit(kind string, batch int) int {
+	switch kind {
+	case kindAssess:
+		return batch
+	case kindLabel:
+		return labelBatch
+	}
+	return 1
+}
+
+// labelBatch is how many label jobs a worker claims at once. Their patches
+// share the server's bound (patchesInFlight), so a batch of workloads of one
+// pod each keeps the API server as busy as one workload of many pods.
+const labelBatch = 32
+
+// labelBatch runs claimed label jobs together; each completes or fails on
+// its own. ctx outlives jctx so that a job's outcome is recorded even when
+// the batch is cut short.
+func (s *Server) labelBatch(ctx, jctx context.Context, jobs []*store.Job) {
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Go(func() {
+			t0 := time.Now()
+			var p labelPayload
+			_ = json.Unmarshal(j.Payload, &p)
+			err := s.label(jctx, strings.TrimPrefix(j.Key, kindLabel+":"), p)
+			s.m.jobSeconds.WithLabelValues(j.Kind).Observe(time.Since(t0).Seconds())
+			if err != nil {
+				s.fail(ctx, j, err)
+				return
+			}
+			s.complete(ctx, j, nil)
+		})
+	}
+	wg.Wait()
 }
 
 // heartbeat extends the leases of running jobs until ctx ends; a lease
