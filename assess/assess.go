@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -469,10 +470,10 @@ func blastOf(r *graph.Result) *BlastRadius {
 		}
 		b.Critical = math.Max(b.Critical, as.Likelihood)
 	}
-	if len(r.Assets) > 5 {
-		b.Assets = r.Assets[:5]
-	} else {
-		b.Assets = r.Assets
+	// A copy: the Subject outlives the query, whose list of every critical
+	// asset reached (thousands in a big cluster) it must not keep alive.
+	if len(r.Assets) > 0 {
+		b.Assets = slices.Clone(r.Assets[:min(len(r.Assets), 5)])
 	}
 	if len(r.Paths) > 0 {
 		p := r.Paths[0]

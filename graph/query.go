@@ -188,6 +188,17 @@ func (s *search) chain(n NodeID) []int32 {
 	return out
 }
 
+// chainUnknown reports whether any edge of the best chain to n is unknown
+// (what chain lists, without listing it).
+func (s *search) chainUnknown(g *Graph, n NodeID) bool {
+	for li := s.best[n]; li >= 0 && s.labels[li].edge >= 0; li = s.labels[li].parent {
+		if g.Edges[s.labels[li].edge].Unknown {
+			return true
+		}
+	}
+	return false
+}
+
 // searchScratch is the memory of one search, kept for the next.
 type searchScratch struct {
 	minDepth []int32
@@ -367,11 +378,18 @@ func (g *Graph) counts(reached []NodeID, start NodeID) Counts {
 	return c
 }
 
-// closure lists every node reachable from start at any depth and likelihood.
-func (g *Graph) closure(start NodeID) []NodeID {
-	seen := make([]bool, len(g.Nodes))
+// closureOf counts every node reachable from start at any depth and
+// likelihood. Its memory is kept for the next query (a server queries from
+// every workload of a graph).
+func (g *Graph) closureOf(start NodeID) Counts {
+	sc := closurePool.Get().(*closureScratch)
+	defer closurePool.Put(sc)
+	if len(sc.seen) < len(g.Nodes) {
+		sc.seen = make([]bool, len(g.Nodes))
+	}
+	seen := sc.seen[:len(g.Nodes)]
 	seen[start] = true
-	out := []NodeID{start}
+	out := append(sc.out[:0], start)
 	for i := 0; i < len(out); i++ {
 		for _, ei := range g.adjacency()[out[i]] {
 			t := g.Edges[ei].To
@@ -381,8 +399,21 @@ func (g *Graph) closure(start NodeID) []NodeID {
 			}
 		}
 	}
-	return out
+	c := g.counts(out, start)
+	for _, id := range out {
+		seen[id] = false
+	}
+	sc.out = out[:0]
+	return c
 }
+
+// closureScratch is the memory of one closure, kept for the next.
+type closureScratch struct {
+	seen []bool
+	out  []NodeID
+}
+
+var closurePool = sync.Pool{New: func() any { return new(closureScratch) }}
 
 func (g *Graph) path(s *search, to NodeID) Path {
 	var steps []Step
@@ -418,7 +449,7 @@ func (g *Graph) Query(from string, opts ...QueryOption) (*Result, error) {
 	res := &Result{From: g.Nodes[start].Name, Exposure: g.exposure[start], ExposureWhy: g.exposureWhy[start],
 		Unknowns: append([]string(nil), g.Unknowns...), Assumptions: g.Assumptions}
 	res.Counts = g.counts(s.order, start)
-	res.Closure = g.counts(g.closure(start), start)
+	res.Closure = g.closureOf(start)
 	if s.capped {
 		res.Unknowns = append(res.Unknowns, fmt.Sprintf("bounded: the search stopped at %d steps / likelihood %.2g; nodes beyond are not counted above (closure counts them)", o.maxDepth, o.minLikelihood))
 	}
@@ -428,12 +459,10 @@ func (g *Graph) Query(from string, opts ...QueryOption) (*Result, error) {
 		}
 	}
 	crit := g.criticalReached(s, start)
+	res.Assets = make([]Asset, 0, len(crit))
 	for _, id := range crit {
 		n := g.Nodes[id]
-		unknown := false
-		for _, ei := range s.chain(id) {
-			unknown = unknown || g.Edges[ei].Unknown
-		}
+		unknown := s.chainUnknown(g, id)
 		res.Assets = append(res.Assets, Asset{Key: n.Key, Kind: n.Kind, Name: n.Name, Critical: n.Critical,
 			Likelihood: round(s.prob(id)), Steps: int(s.depth(id)), Unknown: unknown})
 		res.Risk += s.prob(id)
