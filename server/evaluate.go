@@ -214,7 +214,7 @@ func (s *Server) assessBatch(ctx context.Context, jobs []*store.Job) {
 				continue
 			}
 			if len(ev.waiting) > 0 {
-				if err := s.wait(ctx, m, key, ev.waiting); err != nil {
+				if err := s.wait(ctx, m, key, ev.waiting, nil); err != nil {
 					s.fail(ctx, j, err)
 					continue
 				}
@@ -247,14 +247,21 @@ func (s *Server) disagrees(m *model, jobs []*store.Job) bool {
 }
 
 // wait makes sure each digest a workload waits for is being scanned and
-// that the scan re-assesses the workload once done.
-func (s *Server) wait(ctx context.Context, m *model, key string, digests []string) error {
+// that the scan re-assesses the workload once done. queued, when not nil,
+// holds the digests whose scan the caller already queued (a sweep queues
+// each once).
+func (s *Server) wait(ctx context.Context, m *model, key string, digests []string, queued map[string]bool) error {
 	for _, d := range digests {
 		if err := s.addWaiting(ctx, d, key); err != nil {
 			return err
 		}
-		if err := s.enqueueScan(ctx, m, d, key); err != nil {
-			return err
+		if !queued[d] {
+			if err := s.enqueueScan(ctx, m, d, key); err != nil {
+				return err
+			}
+			if queued != nil {
+				queued[d] = true
+			}
 		}
 		// The scan may have finished between the evaluation and now: then
 		// nobody else will re-assess this workload.
@@ -439,16 +446,11 @@ func (s *Server) resync(ctx context.Context, j *store.Job) error {
 			s.sleep(ctx, time.Since(t0))
 		}
 		if len(ev.waiting) > 0 {
-			for _, d := range ev.waiting {
-				if err := s.addWaiting(ctx, d, k); err != nil {
-					return err
-				}
-				if !scans[d] {
-					scans[d] = true
-					if err := s.enqueueScan(ctx, m, d, k); err != nil {
-						return err
-					}
-				}
+			// The sweep's view of an image is the one it had when it first
+			// met it: the scan may have finished since (then wait queues
+			// the workload itself).
+			if err := s.wait(ctx, m, k, ev.waiting, scans); err != nil {
+				return err
 			}
 			continue
 		}
