@@ -557,8 +557,13 @@ func watchPods(ctx context.Context, t *testing.T, cs kubernetes.Interface, selec
 			}
 			for ev := range wi.ResultChan() {
 				p, ok := ev.Object.(*corev1.Pod)
-				if !ok {
-					continue // a watch error (too old a version): list again
+				if ev.Type == watch.Error || !ok {
+					// Too old a version (compacted): start over from a list.
+					wi.Stop()
+					if rv, err = w.list(ctx, cs, selector); err != nil {
+						time.Sleep(time.Second)
+					}
+					break
 				}
 				rv = p.ResourceVersion
 				switch ev.Type {
