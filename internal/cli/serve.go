@@ -19,6 +19,7 @@ import (
 	"github.com/credence-dev/credence/admission"
 	"github.com/credence-dev/credence/assess"
 	"github.com/credence-dev/credence/assess/invcache"
+	"github.com/credence-dev/credence/cluster"
 	"github.com/credence-dev/credence/dashboard"
 	"github.com/credence-dev/credence/policy"
 	"github.com/credence-dev/credence/server"
@@ -155,7 +156,7 @@ vulnerability database (one file on a shared volume, or the same
 			return err
 		}
 		cfg.QPS, cfg.Burst = qps, burst
-		cs, err := kubernetes.NewForConfig(cfg)
+		cs, err := kubernetes.NewForConfig(cluster.Protobuf(cfg))
 		if err != nil {
 			return fmt.Errorf("connect to %s: %w", cfg.Host, err)
 		}
