@@ -70,9 +70,11 @@ func TestScanBuild(t *testing.T) {
 	}
 }
 
-// withoutTimings drops the members that say how long a stage took
-// ("timing", "durationNs"), which no two runs share, from a JSON document;
-// other documents are as they are.
+// withoutTimings drops the members no two runs share from a JSON document:
+// how long a stage took ("timing", "durationNs") and when and as which
+// document an SBOM was made (SPDX "created" and "documentNamespace",
+// CycloneDX "timestamp" and "serialNumber", which follow the time: two
+// runs a second apart differ there); other documents are as they are.
 func withoutTimings(t *testing.T, b []byte) []byte {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -84,8 +86,9 @@ func withoutTimings(t *testing.T, b []byte) []byte {
 	strip = func(v any) {
 		switch v := v.(type) {
 		case map[string]any:
-			delete(v, "timing")
-			delete(v, "durationNs")
+			for _, k := range []string{"timing", "durationNs", "created", "documentNamespace", "timestamp", "serialNumber"} {
+				delete(v, k)
+			}
 			for _, x := range v {
 				strip(x)
 			}
