@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -26,11 +25,7 @@ import (
 // every job is done once its pods carry the summary.
 func TestLabelBatch(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "credence.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := tempStore(t)
 	const workloads = 3 * labelBatch
 	var objs []runtime.Object
 	for i := range workloads {

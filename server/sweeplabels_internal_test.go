@@ -17,11 +17,7 @@ import (
 // periods later (a job already queued keeps its earlier time).
 func TestSweepLabelsWait(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "credence.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := tempStore(t)
 	s := &Server{st: st, o: defaults()}
 	eval := func(name string) *evaluation {
 		w := assess.Workload{Namespace: "shop", Kind: "Deployment", Name: name}
@@ -55,4 +51,15 @@ func TestSweepLabelsWait(t *testing.T) {
 	if !again.RunAfter.Equal(affected.RunAfter) {
 		t.Errorf("a queued label job moved from %s to %s", affected.RunAfter, again.RunAfter)
 	}
+}
+
+// tempStore is an empty SQLite store in the test's temporary directory.
+func tempStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "credence.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
