@@ -208,16 +208,24 @@ func (b *builder) profilePods() {
 		p := &b.s.Pods[i]
 		key := p.Key()
 		var cs []posture.Profile
-		switch e, ok := kept[key]; {
+		e, ok := kept[key]
+		ok = ok && p.ResourceVersion != "" && e.uid == string(p.UID)
+		switch {
 		case b.reuse != nil && !b.reuse.dirtyPods[key]:
 			cs = b.reuse.base.profiles[key]
-		case ok && p.ResourceVersion != "" && e.uid == string(p.UID) && e.version == p.ResourceVersion:
+		case ok && e.version == p.ResourceVersion:
 			cs = e.profiles
+		case ok && e.sameInputs(p):
+			// Changed, but not in what posture reads (the server's
+			// own labels, the pod's status).
+			cs, e.version = e.profiles, p.ResourceVersion
 		default:
 			cs = b.st.posture.Pod(b.s, p).Containers
+			e = postureEntry{uid: string(p.UID), version: p.ResourceVersion, profiles: cs}
+			e.fingerprint, e.fingerprinted = posture.PodFingerprint(p)
 		}
 		if next != nil && p.ResourceVersion != "" {
-			next[key] = postureEntry{uid: string(p.UID), version: p.ResourceVersion, profiles: cs}
+			next[key] = e
 		}
 		b.cache.profiles[key] = cs
 		for j := range cs {

@@ -11,9 +11,11 @@ import (
 // PostureCache keeps live pods' posture profiles from one Build to the
 // next, for a caller that builds the graph of a changing cluster again and
 // again (the server): a pod whose object did not change (same UID and
-// resourceVersion) in an unchanged environment (the namespaces, runtime
-// classes, volumes and gaps posture reads, by resourceVersion) keeps its
-// profiles, shared by both graphs, instead of being evaluated again.
+// resourceVersion, or a later version with the same posture.PodFingerprint:
+// only its labels, status or other annotations changed) in an unchanged
+// environment (the namespaces, runtime classes, volumes and gaps posture
+// reads, by resourceVersion) keeps its profiles, shared by both graphs,
+// instead of being evaluated again.
 // Pods without a resourceVersion (manifests) are always evaluated. Safe
 // for concurrent use; it holds only the pods of the latest Build.
 type PostureCache struct {
@@ -25,6 +27,21 @@ type PostureCache struct {
 type postureEntry struct {
 	uid, version string
 	profiles     []posture.Profile
+	// fingerprint digests the pod's inputs to posture when it was
+	// evaluated (if fingerprinted): a later version with the same
+	// inputs keeps the profiles.
+	fingerprint   posture.Fingerprint
+	fingerprinted bool
+}
+
+// sameInputs reports whether p, a later version of the entry's pod, gives
+// posture the same inputs.
+func (e *postureEntry) sameInputs(p *cluster.Pod) bool {
+	if !e.fingerprinted {
+		return false
+	}
+	f, ok := posture.PodFingerprint(p)
+	return ok && f == e.fingerprint
 }
 
 // NewPostureCache returns an empty cache.

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,12 +15,25 @@ import (
 	"github.com/credence-dev/credence/graph"
 )
 
+// cacheStep is one build of TestPostureCache: the live view's versions and
+// what changed in it.
+type cacheStep struct {
+	name                   string
+	nsVersion, pod0Version string
+	privileged             bool
+	enforce                string
+	sandbox                bool
+	// pod0Labels and pod0Annotations are added to pod 0; the annotations
+	// are the server's own summary or the legacy AppArmor one.
+	pod0Labels, pod0Annotations map[string]string
+}
+
 // liveObjects is a small live view: a namespace and pods with UIDs and
 // resourceVersions; privileged makes pod 0 privileged; pod 1 asks for the
 // RuntimeClass gvisor, which exists (handler runsc) when sandbox is set.
-func liveObjects(nsVersion, pod0Version string, privileged bool, enforce string, sandbox bool) []runtime.Object {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", ResourceVersion: nsVersion,
-		Labels: map[string]string{"pod-security.kubernetes.io/enforce": enforce}}}
+func liveObjects(step cacheStep) []runtime.Object {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", ResourceVersion: step.nsVersion,
+		Labels: map[string]string{"pod-security.kubernetes.io/enforce": step.enforce}}}
 	objs := []runtime.Object{ns}
 	for i := range 3 {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: fmt.Sprintf("web-%d", i), UID: types.UID(fmt.Sprintf("uid-%d", i)),
@@ -31,8 +45,10 @@ func liveObjects(nsVersion, pod0Version string, privileged bool, enforce string,
 			p.Spec.RuntimeClassName = &rc
 		}
 		if i == 0 {
-			p.ResourceVersion = pod0Version
-			if privileged {
+			p.ResourceVersion = step.pod0Version
+			maps.Copy(p.Labels, step.pod0Labels)
+			p.Annotations = step.pod0Annotations
+			if step.privileged {
 				yes := true
 				p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: &yes}
 			}
@@ -40,32 +56,32 @@ func liveObjects(nsVersion, pod0Version string, privileged bool, enforce string,
 		objs = append(objs, p)
 	}
 	objs = append(objs, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1", ResourceVersion: "1"}})
-	if sandbox {
+	if step.sandbox {
 		objs = append(objs, &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "gvisor", ResourceVersion: "5"}, Handler: "runsc"})
 	}
 	return objs
 }
 
 // TestPostureCache: a graph built with the cache equals one built without
-// it, build after build, while a pod changes (a new resourceVersion), the
+// it, build after build, while a pod changes (a new resourceVersion: its
+// spec, only its labels and annotations, or an AppArmor annotation), the
 // namespace changes and a RuntimeClass a pod names appears.
 func TestPostureCache(t *testing.T) {
 	cache := graph.NewPostureCache()
-	for _, step := range []struct {
-		name                   string
-		nsVersion, pod0Version string
-		privileged             bool
-		enforce                string
-		sandbox                bool
-	}{
-		{"first build", "1", "10", false, "baseline", false},
-		{"nothing changed", "1", "10", false, "baseline", false},
-		{"pod 0 made privileged", "1", "11", true, "baseline", false},
-		{"namespace now privileged", "2", "11", true, "privileged", false},
-		{"RuntimeClass gvisor created", "2", "11", true, "privileged", true},
-		{"nothing changed again", "2", "11", true, "privileged", true},
+	summary := map[string]string{"credence.dev/summary": "risk=high"}
+	unconfined := map[string]string{"container.apparmor.security.beta.kubernetes.io/app": "unconfined"}
+	for _, step := range []cacheStep{
+		{name: "first build", nsVersion: "1", pod0Version: "10", enforce: "baseline"},
+		{name: "nothing changed", nsVersion: "1", pod0Version: "10", enforce: "baseline"},
+		{name: "pod 0 labelled", nsVersion: "1", pod0Version: "11", enforce: "baseline", pod0Labels: map[string]string{"credence.dev/risk": "high"}, pod0Annotations: summary},
+		{name: "pod 0 AppArmor unconfined", nsVersion: "1", pod0Version: "12", enforce: "baseline", pod0Annotations: unconfined},
+		{name: "pod 0 annotation gone", nsVersion: "1", pod0Version: "13", enforce: "baseline"},
+		{name: "pod 0 made privileged", nsVersion: "1", pod0Version: "14", privileged: true, enforce: "baseline"},
+		{name: "namespace now privileged", nsVersion: "2", pod0Version: "14", privileged: true, enforce: "privileged"},
+		{name: "RuntimeClass gvisor created", nsVersion: "2", pod0Version: "14", privileged: true, enforce: "privileged", sandbox: true},
+		{name: "nothing changed again", nsVersion: "2", pod0Version: "14", privileged: true, enforce: "privileged", sandbox: true},
 	} {
-		snap, err := cluster.FromObjects("live", liveObjects(step.nsVersion, step.pod0Version, step.privileged, step.enforce, step.sandbox), cluster.WithSharedPods())
+		snap, err := cluster.FromObjects("live", liveObjects(step), cluster.WithSharedPods())
 		if err != nil {
 			t.Fatal(err)
 		}
