@@ -319,13 +319,36 @@ func relevantChange(old, obj any) bool {
 	pa, ok1 := old.(*corev1.Pod)
 	pb, ok2 := obj.(*corev1.Pod)
 	if !ok1 || !ok2 {
-		return true
+		return !sameBesidesVersion(old, obj)
 	}
 	return !equality.Semantic.DeepEqual(withoutOwn(pa.Labels), withoutOwn(pb.Labels)) ||
 		!equality.Semantic.DeepEqual(withoutOwn(pa.Annotations), withoutOwn(pb.Annotations)) ||
 		!equality.Semantic.DeepEqual(pa.OwnerReferences, pb.OwnerReferences) ||
 		!equality.Semantic.DeepEqual(pa.Spec, pb.Spec) ||
 		!equality.Semantic.DeepEqual(pa.Status, pb.Status)
+}
+
+// sameBesidesVersion reports whether two versions of a cached object, as
+// the informers' transform left them, differ only in resourceVersion: a
+// node's heartbeat, a Deployment's status, whose fields slim dropped. At
+// 1,000 nodes a kubelet's status report comes every few hundred
+// milliseconds; each would otherwise rebuild the model and resync every
+// workload.
+func sameBesidesVersion(old, obj any) bool {
+	a, ok1 := old.(runtime.Object)
+	b, ok2 := obj.(runtime.Object)
+	if !ok1 || !ok2 {
+		return false
+	}
+	a, b = a.DeepCopyObject(), b.DeepCopyObject()
+	ma, ok1 := a.(metav1.Object)
+	mb, ok2 := b.(metav1.Object)
+	if !ok1 || !ok2 {
+		return false
+	}
+	ma.SetResourceVersion("")
+	mb.SetResourceVersion("")
+	return equality.Semantic.DeepEqual(a, b)
 }
 
 // get returns the cached object of a kind by namespace and name.

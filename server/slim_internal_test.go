@@ -95,3 +95,46 @@ func TestRelevantChange(t *testing.T) {
 		t.Error("a new running digest is not a change")
 	}
 }
+
+// An update to another kind counts only when it changes what the informers
+// keep of it: a node's heartbeat or a Deployment's status (dropped by
+// slim) does not; a node's labels or a Deployment's template do.
+func TestRelevantChangeBesidesPods(t *testing.T) {
+	node := func(version string, beat int64, labels map[string]string) *corev1.Node {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1", ResourceVersion: version, Labels: labels},
+			Status: corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{KernelVersion: "6.1.0"},
+				Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
+					LastHeartbeatTime: metav1.Unix(beat, 0)}}}}
+		_, _ = slim(n)
+		return n
+	}
+	deployment := func(version, image string, ready int32) *appsv1.Deployment {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", ResourceVersion: version},
+			Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "app", Image: image}}}}},
+			Status: appsv1.DeploymentStatus{ReadyReplicas: ready}}
+		_, _ = slim(d)
+		return d
+	}
+	for _, c := range []struct {
+		name     string
+		old, obj any
+		want     bool
+	}{
+		{"node heartbeat", node("1", 100, nil), node("2", 400, nil), false},
+		{"node labelled", node("1", 100, nil), node("2", 100, map[string]string{"zone": "a"}), true},
+		{"node resync", node("1", 100, nil), node("1", 100, nil), false},
+		{"deployment status", deployment("1", "web:1", 1), deployment("2", "web:1", 3), false},
+		{"deployment image", deployment("1", "web:1", 1), deployment("2", "web:2", 1), true},
+	} {
+		if got := relevantChange(c.old, c.obj); got != c.want {
+			t.Errorf("%s: relevant = %v, want %v", c.name, got, c.want)
+		}
+	}
+	// The cached objects are not changed by the comparison.
+	a, b := node("1", 100, nil), node("2", 400, nil)
+	relevantChange(a, b)
+	if a.ResourceVersion != "1" || b.ResourceVersion != "2" {
+		t.Error("the comparison changed the cached objects")
+	}
+}
