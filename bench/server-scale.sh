@@ -21,6 +21,9 @@
 #   bench/server-scale.sh                   # 10,000 pods, 1,000 nodes
 #   IMAGES=1000 bench/server-scale.sh       # 100 of 1,000 images: 1,000 pods to relabel
 #   PODS=2000 NODES=200 IMAGES=40 AFFECTED=20 bench/server-scale.sh
+#   CREDENCE_SERVER_SCALE_PROFILES=/tmp/p bench/server-scale.sh   # keep the server's heap
+#       profile every 3 s, its log and kwok's in /tmp/p; CREDENCE_SERVER_SCALE_CPUPROFILE=FILE
+#       keeps its CPU profile of the 40 s after the import
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local

@@ -29,6 +29,10 @@ func Build(s *cluster.Snapshot, opts ...Option) (*Graph, error) {
 	}
 	st := &baseState{snap: s, opts: o, posture: pe}
 	b := newBuilder(st, s, nil, 0)
+	if c := o.liveCache; c != nil {
+		b.g.reserve(c.size())
+		defer c.built(b.g)
+	}
 	b.build()
 	st.cache = b.cache
 	b.g.base = st
@@ -88,9 +92,7 @@ func (g *Graph) nodeSet() nodeSet {
 
 func newBuilder(st *baseState, s *cluster.Snapshot, reuse *reuse, sizeHint int) *builder {
 	g := &Graph{keys: map[string]NodeID{}}
-	if sizeHint > 0 {
-		g.Edges = make([]Edge, 0, sizeHint+sizeHint/16)
-	}
+	g.reserve(0, sizeHint)
 	return &builder{
 		st:       st,
 		s:        s,
@@ -196,7 +198,7 @@ func (b *builder) profilePods() {
 	// A fresh build of a live view may take unchanged pods' profiles from
 	// the caller's cache (a counterfactual rebuild has its own reuse).
 	var kept, next map[string]postureEntry
-	cache := b.st.opts.postureCache
+	cache := b.st.opts.liveCache
 	env, live := uint64(0), false
 	if cache != nil && b.reuse == nil {
 		if env, live = postureEnv(b.s); live {

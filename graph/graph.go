@@ -213,6 +213,18 @@ func (g *Graph) node(kind NodeKind, key, name, ns string) NodeID {
 	return id
 }
 
+// reserve makes room for about as many nodes and edges as a similar graph
+// had (a little more: a cluster grows).
+func (g *Graph) reserve(nodes, edges int) {
+	if nodes > 0 && g.Nodes == nil {
+		g.Nodes = make([]Node, 0, nodes+nodes/16)
+		g.keys = make(map[string]NodeID, nodes+nodes/16)
+	}
+	if edges > 0 && g.Edges == nil {
+		g.Edges = make([]Edge, 0, edges+edges/16)
+	}
+}
+
 func (g *Graph) addEdge(e Edge) {
 	if e.From == e.To {
 		return

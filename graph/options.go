@@ -16,7 +16,7 @@ type options struct {
 	criticalNS   map[string]bool
 	criticalSel  labels.Selector
 	websocketGet bool
-	postureCache *PostureCache
+	liveCache    *LiveCache
 }
 
 // DefaultCriticalNamespaceSelector marks namespaces whose workloads,

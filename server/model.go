@@ -242,7 +242,7 @@ func (s *Server) buildModel(ctx context.Context, gen, seq int64) (*model, error)
 			}
 		}
 	}
-	g, err := graph.Build(snap, graph.WithExploitability(x), graph.WithPostureCache(s.postures))
+	g, err := graph.Build(snap, graph.WithExploitability(x), graph.WithLiveCache(s.live))
 	if err != nil {
 		return nil, fmt.Errorf("build graph: %w", err)
 	}

@@ -381,6 +381,11 @@ func startServeProcess(t *testing.T, api *kubeapiserver.Server, cfg scaleSetup, 
 			<-done
 		}
 		logf.Close()
+		if d := os.Getenv("CREDENCE_SERVER_SCALE_PROFILES"); d != "" {
+			if b, err := os.ReadFile(logf.Name()); err == nil {
+				_ = os.WriteFile(filepath.Join(d, "serve.log"), b, 0o644)
+			}
+		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
 			t.Logf("credence serve's log (tail):\n%s", tailOf(string(b), 40))
@@ -433,6 +438,11 @@ func startKwok(t *testing.T, api *kubeapiserver.Server, cfg scaleSetup, dir stri
 		_ = cmd.Wait()
 		release()
 		logf.Close()
+		if d := os.Getenv("CREDENCE_SERVER_SCALE_PROFILES"); d != "" {
+			if b, err := os.ReadFile(logf.Name()); err == nil {
+				_ = os.WriteFile(filepath.Join(d, "kwok.log"), b, 0o644)
+			}
+		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
 			t.Logf("kwok's log (tail):\n%s", tailOf(string(b), 20))

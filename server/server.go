@@ -44,7 +44,7 @@ type Server struct {
 	// currentModel), so that two are never alive at once.
 	building atomic.Pointer[chan struct{}]
 	// postures keeps unchanged pods' posture from one model to the next.
-	postures *graph.PostureCache
+	live *graph.LiveCache
 
 	leading  atomic.Bool
 	storeErr atomic.Pointer[error]
@@ -95,7 +95,7 @@ func New(st *store.Store, cs kubernetes.Interface, source string, opts ...Option
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{o: o, st: st, cs: cs, db: newVulnSource(o.db), pe: pe, policy: o.policy, source: source, postures: graph.NewPostureCache(),
+	s := &Server{o: o, st: st, cs: cs, db: newVulnSource(o.db), pe: pe, policy: o.policy, source: source, live: graph.NewLiveCache(),
 		wake: make(chan struct{}, o.workers+1), patches: make(chan struct{}, patchesInFlight), dbKick: make(chan struct{}, 1), dlKick: make(chan struct{}, 1), dirty: map[string]time.Time{}, latSeen: map[string]bool{}}
 	s.facts = &facts{s: s}
 	s.w = newWatcher(cs, s.changed)

@@ -17,6 +17,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 
 	"github.com/credence-dev/credence/assess"
 )
@@ -227,7 +229,7 @@ func (s *Server) label(ctx context.Context, key string, p labelPayload) error {
 			}
 			g.Go(func() error {
 				defer func() { <-s.patches }()
-				_, err := s.cs.CoreV1().Pods(pod.Namespace).Patch(gctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "credence"})
+				err := s.patchPod(gctx, pod.Namespace, pod.Name, patch)
 				switch {
 				case apierrors.IsNotFound(err):
 					s.m.labelPatches.WithLabelValues("gone").Inc()
@@ -321,4 +323,19 @@ func apiVersionOf(kind string) string {
 		return "batch/v1"
 	}
 	return "v1"
+}
+
+// patchPod merges patch into a pod. The API server answers with the whole
+// pod; against a real one the answer is read but not decoded (the informer
+// brings the new pod anyway): at 5,000 pods that decoding was a tenth of
+// what the server allocated while relabelling. A clientset without a REST
+// client (a fake, in tests) takes the typed call.
+func (s *Server) patchPod(ctx context.Context, ns, name string, patch []byte) error {
+	opts := &metav1.PatchOptions{FieldManager: "credence"}
+	if rc, ok := s.cs.CoreV1().RESTClient().(*rest.RESTClient); ok && rc != nil {
+		return rc.Patch(types.MergePatchType).Namespace(ns).Resource("pods").Name(name).
+			VersionedParams(opts, scheme.ParameterCodec).Body(patch).Do(ctx).Error()
+	}
+	_, err := s.cs.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, patch, *opts)
+	return err
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/credence-dev/credence/graph"
 )
 
-// cacheStep is one build of TestPostureCache: the live view's versions and
+// cacheStep is one build of TestLiveCache: the live view's versions and
 // what changed in it.
 type cacheStep struct {
 	name                   string
@@ -62,12 +62,12 @@ func liveObjects(step cacheStep) []runtime.Object {
 	return objs
 }
 
-// TestPostureCache: a graph built with the cache equals one built without
+// TestLiveCache: a graph built with the cache equals one built without
 // it, build after build, while a pod changes (a new resourceVersion: its
 // spec, only its labels and annotations, or an AppArmor annotation), the
 // namespace changes and a RuntimeClass a pod names appears.
-func TestPostureCache(t *testing.T) {
-	cache := graph.NewPostureCache()
+func TestLiveCache(t *testing.T) {
+	cache := graph.NewLiveCache()
 	summary := map[string]string{"credence.dev/summary": "risk=high"}
 	unconfined := map[string]string{"container.apparmor.security.beta.kubernetes.io/app": "unconfined"}
 	for _, step := range []cacheStep{
@@ -89,7 +89,7 @@ func TestPostureCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := graph.Build(snap, graph.WithPostureCache(cache))
+		got, err := graph.Build(snap, graph.WithLiveCache(cache))
 		if err != nil {
 			t.Fatal(err)
 		}
