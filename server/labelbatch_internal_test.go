@@ -132,3 +132,44 @@ func (p *slowPods) Patch(ctx context.Context, name string, pt types.PatchType, d
 	defer p.c.after()
 	return p.PodInterface.Patch(ctx, name, pt, data, opts, sub...)
 }
+
+// TestClaimVerdictsFirst: a worker takes the oldest scan or assessment
+// before an older label job, and label jobs when nothing else waits.
+func TestClaimVerdictsFirst(t *testing.T) {
+	ctx := context.Background()
+	st := tempStore(t)
+	s := &Server{st: st, o: defaults()}
+	past := time.Now().Add(-time.Minute)
+	for i, j := range []store.NewJob{
+		{Key: "label:shop/Deployment/a", Kind: kindLabel},
+		{Key: "image:sha256:aa", Kind: kindImage},
+		{Key: "assess:shop/Deployment/b", Kind: kindAssess},
+	} {
+		j.RunAfter = past.Add(time.Duration(i) * time.Second) // oldest first
+		if _, err := st.Enqueue(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tiers := [][]string{{kindRematch, kindImage, kindAssess}, {kindLabel}}
+	for _, c := range []struct {
+		scans bool
+		want  string
+	}{
+		{false, "assess:shop/Deployment/b"}, // no scans here: the image job waits for another replica
+		{true, "image:sha256:aa"},
+		{true, "label:shop/Deployment/a"},
+		{true, ""},
+	} {
+		j, err := s.claimNext(ctx, "test/0", tiers, c.scans)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		if j != nil {
+			got = j.Key
+		}
+		if got != c.want {
+			t.Errorf("claimed %q, want %q", got, c.want)
+		}
+	}
+}
