@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -70,6 +71,11 @@ func TestScheduledDBUpdate(t *testing.T) {
 	if l, _ := podLabels(t, cs, "web"); l[server.LabelKEV] != "" || gets.Load() != 0 {
 		t.Fatalf("the update came before web was assessed (labels %v, %d requests): the test cannot see the re-match", l, gets.Load())
 	}
+	// The first version, committed before any image was read, changed no
+	// findings: no background sweep of the cluster follows it.
+	if j, err := st.GetJob(ctx, "resync:db"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a database version that changed no image's findings queued a sweep: %+v (%v)", j, err)
+	}
 	eventually(t, 60*time.Second, "web labelled with Log4Shell in KEV after the scheduled update", func() error {
 		if l, _ := podLabels(t, cs, "web"); l[server.LabelKEV] != "true" {
 			return fmt.Errorf("labels %v", l)
@@ -79,6 +85,11 @@ func TestScheduledDBUpdate(t *testing.T) {
 	v, err := st.CurrentDBVersion(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The update changed web's findings: the blast radii through it are
+	// swept again, in the background, under a key of their own.
+	if _, err := st.GetJob(ctx, "resync:db"); err != nil {
+		t.Errorf("no background sweep after an update that changed findings: %v", err)
 	}
 	eventually(t, 20*time.Second, "a later update finds nothing new", func() error {
 		if notModified.Load() < 2 {
@@ -92,5 +103,4 @@ func TestScheduledDBUpdate(t *testing.T) {
 	if logs.find("database updated") == "" || logs.find("database update reached labels") == "" {
 		t.Error("the update or its latency was not logged")
 	}
-	var _ = store.ErrNotFound
 }

@@ -26,6 +26,11 @@ const (
 	kindLabel   = "label"   // a workload's pods' labels, annotation, Events
 )
 
+// keyResyncDB is the key of the background sweep after a database update;
+// the sweeps of the cluster (start-up, interval, a change every workload
+// depends on) have kindResync as their key.
+const keyResyncDB = "resync:db"
+
 // assessPayload is an "assess" job's.
 type assessPayload struct {
 	// Exists is whether the scheduler saw the workload in the cluster: a
