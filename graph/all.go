@@ -36,9 +36,10 @@ func (g *Graph) RankAll(opts ...QueryOption) []Ranked {
 	for i := range g.Edges {
 		in[g.Edges[i].To] = append(in[g.Edges[i].To], int32(i))
 	}
-	admin := g.reverse(in, func(n *Node) bool { return n.Kind == KindClusterAdmin }, o)
-	node := g.reverse(in, func(n *Node) bool { return n.Kind == KindNode }, o)
-	crit := g.reverse(in, func(n *Node) bool { return n.Critical != "" }, o)
+	back := g.steps(in, func(e *Edge) NodeID { return e.From })
+	admin := g.reverse(in, back, func(n *Node) bool { return n.Kind == KindClusterAdmin }, o)
+	node := g.reverse(in, back, func(n *Node) bool { return n.Kind == KindNode }, o)
+	crit := g.reverse(in, back, func(n *Node) bool { return n.Critical != "" }, o)
 	closure := g.closureCounts()
 	out := make([]Ranked, 0, len(g.Containers))
 	for _, id := range g.Containers {
@@ -69,7 +70,7 @@ func (g *Graph) RankAll(opts ...QueryOption) []Ranked {
 // to any target, within the bounds: the same label-setting search as a
 // query, on reversed edges, from every target at once (a critical node
 // counts as reached from itself only through an edge).
-func (g *Graph) reverse(in [][]int32, target func(*Node) bool, o queryOptions) []float64 {
+func (g *Graph) reverse(in [][]int32, back [][]step, target func(*Node) bool, o queryOptions) []float64 {
 	var seeds []label
 	for i := range g.Nodes {
 		if !target(&g.Nodes[i]) {
@@ -80,7 +81,7 @@ func (g *Graph) reverse(in [][]int32, target func(*Node) bool, o queryOptions) [
 			seeds = append(seeds, label{node: e.From, p: e.Likelihood, depth: 1, parent: -1, edge: ei})
 		}
 	}
-	s := g.labelSearch(seeds, in, func(e *Edge) NodeID { return e.From }, o)
+	s := g.labelSearch(seeds, back, o)
 	prob := make([]float64, len(g.Nodes))
 	for i := range prob {
 		prob[i] = s.prob(NodeID(i))

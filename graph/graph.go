@@ -147,9 +147,10 @@ type Blocked struct {
 type Graph struct {
 	Nodes []Node
 	Edges []Edge
-	// out holds edge indices by source node (see adjacency); indexed is
-	// how many edges it covers.
+	// out holds edge indices by source node and forward the same edges
+	// as steps (see adjacency); indexed is how many edges they cover.
 	out     [][]int32
+	forward [][]step
 	indexed int
 	keys    map[string]NodeID
 	// Blocked edges: escapes and steps that mitigations removed.
@@ -199,7 +200,37 @@ func (g *Graph) adjacency() [][]int32 {
 		f := g.Edges[i].From
 		out[f] = append(out[f], int32(i))
 	}
-	g.out, g.indexed = out, len(g.Edges)
+	g.out, g.forward, g.indexed = out, g.steps(out, func(e *Edge) NodeID { return e.To }), len(g.Edges)
+	return out
+}
+
+// step is an edge as a search walks it from one end: its index, the node
+// at the other end and its likelihood. A search reads a node's steps, one
+// small array, instead of the edges themselves (scattered, ten times
+// larger): at 10,000 pods that read was a third of a blast-radius query.
+type step struct {
+	edge int32
+	to   NodeID
+	p    float64
+}
+
+// steps turns lists of edge indices by node into lists of steps; far is
+// the end a step leads to.
+func (g *Graph) steps(adj [][]int32, far func(*Edge) NodeID) [][]step {
+	n := 0
+	for _, list := range adj {
+		n += len(list)
+	}
+	backing := make([]step, 0, n)
+	out := make([][]step, len(adj))
+	for i, list := range adj {
+		at := len(backing)
+		for _, ei := range list {
+			e := &g.Edges[ei]
+			backing = append(backing, step{edge: ei, to: far(e), p: e.Likelihood})
+		}
+		out[i] = backing[at:len(backing):len(backing)]
+	}
 	return out
 }
 

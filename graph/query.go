@@ -203,7 +203,7 @@ func (s *search) chainUnknown(g *Graph, n NodeID) bool {
 type searchScratch struct {
 	minDepth []int32
 	bestAt   []float64
-	queue    []int32
+	queue    []queued
 	labels   []label
 	best     []int32
 	order    []NodeID
@@ -220,39 +220,46 @@ func resized[T any](b []T, n int) []T {
 }
 
 // labelQueue orders labels by likelihood, then by fewer steps: a binary
-// heap of label indices (container/heap's algorithm, typed: no interface
-// calls and no boxing on the search's hottest path).
+// heap of label indices with their keys (container/heap's algorithm,
+// typed: no interface calls and no boxing on the search's hottest path).
 type labelQueue struct {
-	idx    []int32
-	labels *[]label
+	items []queued
 }
 
-func (q *labelQueue) Len() int { return len(q.idx) }
+// queued is a label in the queue with the fields it is ordered by, so that
+// sifting reads the heap only (not the label list, a cache miss a step).
+type queued struct {
+	p     float64
+	depth int32
+	li    int32
+}
+
+func (q *labelQueue) Len() int { return len(q.items) }
 
 func (q *labelQueue) less(i, j int) bool {
-	a, b := &(*q.labels)[q.idx[i]], &(*q.labels)[q.idx[j]]
+	a, b := &q.items[i], &q.items[j]
 	if a.p != b.p {
 		return a.p > b.p
 	}
 	return a.depth < b.depth
 }
 
-func (q *labelQueue) push(li int32) {
-	q.idx = append(q.idx, li)
-	j := len(q.idx) - 1
+func (q *labelQueue) push(l *label, li int32) {
+	q.items = append(q.items, queued{p: l.p, depth: l.depth, li: li})
+	j := len(q.items) - 1
 	for j > 0 {
 		i := (j - 1) / 2
 		if !q.less(j, i) {
 			break
 		}
-		q.idx[i], q.idx[j] = q.idx[j], q.idx[i]
+		q.items[i], q.items[j] = q.items[j], q.items[i]
 		j = i
 	}
 }
 
 func (q *labelQueue) pop() int32 {
-	n := len(q.idx) - 1
-	q.idx[0], q.idx[n] = q.idx[n], q.idx[0]
+	n := len(q.items) - 1
+	q.items[0], q.items[n] = q.items[n], q.items[0]
 	for i := 0; ; {
 		j := 2*i + 1
 		if j >= n {
@@ -264,11 +271,11 @@ func (q *labelQueue) pop() int32 {
 		if !q.less(j, i) {
 			break
 		}
-		q.idx[i], q.idx[j] = q.idx[j], q.idx[i]
+		q.items[i], q.items[j] = q.items[j], q.items[i]
 		i = j
 	}
-	li := q.idx[n]
-	q.idx = q.idx[:n]
+	li := q.items[n].li
+	q.items = q.items[:n]
 	return li
 }
 
@@ -278,7 +285,7 @@ func (q *labelQueue) pop() int32 {
 // likelihood and steps, so a shorter, less likely path that can still go
 // further is never dropped for a longer, more likely one that has run out
 // of steps. adj lists a node's edges; other gives the node at the far end.
-func (g *Graph) labelSearch(seeds []label, adj [][]int32, other func(*Edge) NodeID, o queryOptions) *search {
+func (g *Graph) labelSearch(seeds []label, adj [][]step, o queryOptions) *search {
 	n := len(g.Nodes)
 	D := int32(o.maxDepth)
 	// Working memory comes from a pool: a cluster-wide batch runs a search
@@ -294,8 +301,8 @@ func (g *Graph) labelSearch(seeds []label, adj [][]int32, other func(*Edge) Node
 	}
 	bestAt := resized(sc.bestAt, n*int(D+1)) // best tentative likelihood at (node, depth)
 	clear(bestAt)
-	q := &labelQueue{labels: &s.labels, idx: sc.queue[:0]}
-	defer func() { sc.minDepth, sc.bestAt, sc.queue = minDepth, bestAt, q.idx[:0] }()
+	q := &labelQueue{items: sc.queue[:0]}
+	defer func() { sc.minDepth, sc.bestAt, sc.queue = minDepth, bestAt, q.items[:0] }()
 	push := func(l label) {
 		at := int(l.node)*int(D+1) + int(l.depth)
 		for d := int32(0); d <= l.depth; d++ {
@@ -305,7 +312,7 @@ func (g *Graph) labelSearch(seeds []label, adj [][]int32, other func(*Edge) Node
 		}
 		bestAt[at] = l.p
 		s.labels = append(s.labels, l)
-		q.push(int32(len(s.labels) - 1))
+		q.push(&l, int32(len(s.labels)-1))
 	}
 	for _, l := range seeds {
 		if l.depth <= D {
@@ -334,14 +341,12 @@ func (g *Graph) labelSearch(seeds []label, adj [][]int32, other func(*Edge) Node
 			}
 			continue
 		}
-		for _, ei := range adj[l.node] {
-			e := &g.Edges[ei]
-			p := l.p * e.Likelihood
-			to := other(e)
-			if p < o.minLikelihood || l.depth+1 >= minDepth[to] {
+		for _, st := range adj[l.node] {
+			p := l.p * st.p
+			if p < o.minLikelihood || l.depth+1 >= minDepth[st.to] {
 				continue
 			}
-			push(label{node: to, p: p, depth: l.depth + 1, parent: li, edge: ei})
+			push(label{node: st.to, p: p, depth: l.depth + 1, parent: li, edge: st.edge})
 		}
 	}
 	return s
@@ -349,7 +354,8 @@ func (g *Graph) labelSearch(seeds []label, adj [][]int32, other func(*Edge) Node
 
 // run finds the most likely path to every node from start.
 func (g *Graph) run(start NodeID, o queryOptions) *search {
-	return g.labelSearch([]label{{node: start, p: 1, parent: -1, edge: -1}}, g.adjacency(), func(e *Edge) NodeID { return e.To }, o)
+	g.adjacency()
+	return g.labelSearch([]label{{node: start, p: 1, parent: -1, edge: -1}}, g.forward, o)
 }
 
 func (g *Graph) counts(reached []NodeID, start NodeID) Counts {
