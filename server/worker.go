@@ -20,10 +20,8 @@ import (
 //
 // Verdicts come before labels: a worker takes a rematch, scan or
 // assessment, oldest first, before any label job. A label batch waits on
-// the API server's rate; taken first-come, first-served, label batches
-// held both workers while the assessments queued behind them waited (at
-// 10,000 pods the first assessment of the cluster took 10 s or 2 min by
-// the luck of the order).
+// the API server's rate; taken in arrival order, label batches could hold
+// both workers while the assessments queued behind them waited.
 func (s *Server) work(ctx context.Context, n int, sweeper bool) {
 	owner := fmt.Sprintf("%s/%d", s.o.identity, n)
 	tiers := [][]string{{kindRematch, kindImage, kindAssess}, {kindLabel}}
