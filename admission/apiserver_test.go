@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ import (
 	"github.com/credence-dev/credence/admission"
 	"github.com/credence-dev/credence/admission/vap"
 	"github.com/credence-dev/credence/attest"
+	"github.com/credence-dev/credence/cluster"
 	"github.com/credence-dev/credence/internal/testutil/kubeapiserver"
 )
 
@@ -323,14 +325,18 @@ func TestAgainstKubeAPIServer(t *testing.T) {
 			t.Fatalf("create web: %v", err)
 		}
 		pols.Set(compile(t, pathsPolicy))
-		until(t, "the view holds the web pod", func() bool {
-			objs, _ := view.Objects()
-			for _, o := range objs {
-				if p, ok := o.(*corev1.Pod); ok && p.Namespace == "graph" && p.Name == "web" {
-					return true
-				}
+		// The base graph, not only the view: a request that finds the base
+		// being rebuilt judges against the one before (at most one refresh
+		// old), which may predate the pod (each kind has its own watch).
+		until(t, "the base graph holds the web pod, its service account and the role", func() bool {
+			snap := blast.Snapshot()
+			if snap == nil {
+				return false
 			}
-			return false
+			pod := slices.ContainsFunc(snap.Pods, func(p cluster.Pod) bool { return p.Namespace == "graph" && p.Name == "web" })
+			sa := slices.ContainsFunc(snap.ServiceAccounts, func(a corev1.ServiceAccount) bool { return a.Namespace == "graph" && a.Name == "web" })
+			role := slices.ContainsFunc(snap.ClusterRoles, func(r rbacv1.ClusterRole) bool { return r.Name == "all-powerful" })
+			return pod && sa && role
 		})
 		crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "web-all-powerful"},
 			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "web", Namespace: "graph"}},
