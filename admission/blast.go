@@ -166,8 +166,19 @@ func (b *Blast) Run(ctx context.Context) {
 }
 
 // current returns the base of the view's current generation, building it
-// if needed (one build at a time).
-func (b *Blast) current() (*baseGraph, error) {
+// if needed (one build at a time). A request never waits for a rebuild
+// another goroutine is doing when a base exists: it uses the one it has
+// (at most one refresh old).
+func (b *Blast) current() (*baseGraph, error) { return b.currentBase(false) }
+
+// fresh is current for a change to RBAC or network policy: it waits for a
+// rebuild in progress instead of judging against the base before it,
+// which may lack a pod created just now (the pod's own admission did not
+// see the change, the change would not see the pod, and together they may
+// open a path). Such changes are rare; pods keep current's fast path.
+func (b *Blast) fresh() (*baseGraph, error) { return b.currentBase(true) }
+
+func (b *Blast) currentBase(wait bool) (*baseGraph, error) {
 	if !b.view.Ready() {
 		if cur := b.base.Load(); cur != nil {
 			return cur, nil
@@ -178,17 +189,15 @@ func (b *Blast) current() (*baseGraph, error) {
 	if cur := b.base.Load(); cur != nil && cur.gen == gen {
 		return cur, nil
 	}
-	// A request never waits for a rebuild another goroutine is doing when a
-	// base exists: it uses the one it has (at most one refresh old).
 	if !b.buildMu.TryLock() {
-		if cur := b.base.Load(); cur != nil {
+		if cur := b.base.Load(); cur != nil && !wait {
 			return cur, nil
 		}
 		b.buildMu.Lock()
 	}
 	defer b.buildMu.Unlock()
-	if cur := b.base.Load(); cur != nil && cur.gen == gen {
-		return cur, nil
+	if cur := b.base.Load(); cur != nil && cur.gen >= gen {
+		return cur, nil // built while this one waited (generations only grow)
 	}
 	t0 := time.Now()
 	snap, g, err := b.graphOf(objs)
@@ -512,7 +521,7 @@ type graphDelta struct {
 // whose blast radius may change: those that reach, within the query's
 // bounds, a node whose edges the change altered.
 func (b *Blast) ObjectDelta(ctx context.Context, obj runtime.Object) (*graphDelta, error) {
-	base, err := b.current()
+	base, err := b.fresh()
 	if err != nil {
 		return nil, err
 	}
