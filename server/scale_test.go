@@ -381,11 +381,7 @@ func startServeProcess(t *testing.T, api *kubeapiserver.Server, cfg scaleSetup, 
 			<-done
 		}
 		logf.Close()
-		if d := os.Getenv("CREDENCE_SERVER_SCALE_PROFILES"); d != "" {
-			if b, err := os.ReadFile(logf.Name()); err == nil {
-				_ = os.WriteFile(filepath.Join(d, "serve.log"), b, 0o644)
-			}
-		}
+		keepLog(logf.Name())
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
 			t.Logf("credence serve's log (tail):\n%s", tailOf(string(b), 40))
@@ -438,11 +434,7 @@ func startKwok(t *testing.T, api *kubeapiserver.Server, cfg scaleSetup, dir stri
 		_ = cmd.Wait()
 		release()
 		logf.Close()
-		if d := os.Getenv("CREDENCE_SERVER_SCALE_PROFILES"); d != "" {
-			if b, err := os.ReadFile(logf.Name()); err == nil {
-				_ = os.WriteFile(filepath.Join(d, "kwok.log"), b, 0o644)
-			}
-		}
+		keepLog(logf.Name())
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
 			t.Logf("kwok's log (tail):\n%s", tailOf(string(b), 20))
@@ -500,6 +492,16 @@ func profileEvery(t *testing.T, srv scaleServer, dir string, period time.Duratio
 			_ = os.WriteFile(filepath.Join(dir, name), b, 0o644)
 		}
 	}()
+}
+
+// keepLog copies a child's log into CREDENCE_SERVER_SCALE_PROFILES, when
+// set, beside the profiles.
+func keepLog(path string) {
+	if d := os.Getenv("CREDENCE_SERVER_SCALE_PROFILES"); d != "" {
+		if b, err := os.ReadFile(path); err == nil {
+			_ = os.WriteFile(filepath.Join(d, filepath.Base(path)), b, 0o644)
+		}
+	}
 }
 
 // currentRSS is a process's resident set in MB (VmRSS).
