@@ -6,9 +6,10 @@ import (
 	"sync"
 )
 
-// readahead decompresses in its own goroutine while the caller parses the
-// tar, so one layer keeps two cores busy. It holds at most
-// readaheadBuffers × readaheadSize bytes, from a pool shared by all layers.
+// readahead reads its source in its own goroutine, ahead of the caller: one
+// per layer reads and hashes the stored blob, another decompresses it while
+// the caller parses the tar. Each holds at most readaheadBuffers ×
+// readaheadSize bytes, from a pool shared by all layers.
 type readahead struct {
 	full chan []byte
 	free chan []byte
@@ -74,7 +75,7 @@ func (r *readahead) next() bool {
 	for r.off == len(r.cur) {
 		if r.cur != nil {
 			r.free <- r.cur[:cap(r.cur)]
-			r.cur = nil
+			r.cur, r.off = nil, 0 // a Read after the end must find nothing, again
 		}
 		buf, ok := <-r.full
 		if !ok {

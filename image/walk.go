@@ -98,51 +98,55 @@ func shortDigest(l Layer) string {
 	return d
 }
 
-// walkLayer reads one layer: the stored blob is counted (against the size
-// the manifest declares) and hashed on the way in, decompressed by the
-// readahead goroutine while this one parses the tar, and bounded in how far
-// it may expand relative to the bytes actually read. Hashing runs in its own
-// goroutine, off the decompressor's path.
+// walkLayer reads one layer in three goroutines, so that the decompressor,
+// the slowest stage, never waits for the others: the first reads the stored
+// blob ahead, counting it (against the size the manifest declares) and
+// hashing it; the second decompresses; this one parses the tar. The
+// decompressed bytes are bounded relative to the stored bytes the
+// decompressor has consumed.
 func walkLayer(ctx context.Context, l Layer, tree *Tree, o options, visit VisitFunc) error {
 	raw, err := l.open()
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
 	defer raw.Close()
-	stored := &storedReader{r: raw, declared: l.Size}
-	var src io.Reader = stored
+	var src io.Reader = &storedReader{r: raw, declared: l.Size}
 	if o.progress != nil {
 		src = &progressReader{r: src, index: l.Index, p: o.progress}
 	}
-	blobCheck, err := newDigestCheck(l.Digest)
+	blobDigest, err := newDigest(l.Digest)
 	if err != nil {
 		return err
 	}
-	if blobCheck != nil {
-		defer blobCheck.stop()
-		src = blobCheck.reader(src)
+	if blobDigest != nil {
+		// Hashed where it is read, ahead of the decompressor: SHA-256 runs
+		// some twenty times faster than inflate, so this goroutine idles
+		// most of the time and the decompressor finds its input ready.
+		blobAhead := newReadahead(&hashingReader{r: src, h: blobDigest.h})
+		defer blobAhead.Close()
+		src = blobAhead
 	}
+	consumed := &countingReader{r: src}
 	br := bufioPool.Get().(*bufio.Reader)
-	br.Reset(src)
+	br.Reset(consumed)
 	defer func() { br.Reset(nil); bufioPool.Put(br) }()
 	content, closeDecompressor, err := decompress(br)
 	if err != nil {
 		return err
 	}
 	defer closeDecompressor()
-	var diffCheck *digestCheck
-	if blobCheck == nil { // no blob digest (docker-archive): check the uncompressed tar
-		if diffCheck, err = newDigestCheck(l.DiffID); err != nil {
+	var diffDigest *digest
+	if blobDigest == nil { // no blob digest (docker-archive): check the uncompressed tar
+		if diffDigest, err = newDigest(l.DiffID); err != nil {
 			return err
 		}
-		if diffCheck != nil {
-			defer diffCheck.stop()
-			content = diffCheck.reader(content)
+		if diffDigest != nil {
+			content = &hashingReader{r: content, h: diffDigest.h} // in the readahead goroutine
 		}
 	}
 	ra := newReadahead(content)
 	defer ra.Close()
-	bounded := &boundedReader{r: ra, stored: &stored.n, ratio: o.maxExpansion}
+	bounded := &boundedReader{r: ra, stored: &consumed.n, ratio: o.maxExpansion}
 	if err := readTar(ctx, tar.NewReader(bounded), l.Index, tree, visit); err != nil {
 		return err
 	}
@@ -153,13 +157,15 @@ func walkLayer(ctx context.Context, l Layer, tree *Tree, o options, visit VisitF
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		return fmt.Errorf("read: %w", err)
 	}
-	if blobCheck != nil {
-		if err := blobCheck.verify("blob"); err != nil {
+	if blobDigest != nil {
+		// The read-ahead goroutine has ended: br saw its end of stream.
+		if err := blobDigest.verify("blob"); err != nil {
 			return err
 		}
 	}
-	if diffCheck != nil {
-		if err := diffCheck.verify("uncompressed layer (DiffID)"); err != nil {
+	if diffDigest != nil {
+		// The readahead goroutine has ended: bounded saw its end of stream.
+		if err := diffDigest.verify("uncompressed layer (DiffID)"); err != nil {
 			return err
 		}
 	}
@@ -289,127 +295,73 @@ func (z zstdErrors) Read(p []byte) (int, error) {
 type storedReader struct {
 	r        io.Reader
 	declared int64 // 0: unknown
-	n        atomic.Int64
+	n        int64
 }
 
 func (s *storedReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
-	total := s.n.Add(int64(n))
-	if s.declared > 0 && total > s.declared {
+	s.n += int64(n)
+	if s.declared > 0 && s.n > s.declared {
 		return n, fmt.Errorf("%w: the blob is longer than the %d bytes its descriptor declares", ErrDigestMismatch, s.declared)
 	}
 	return n, err
 }
 
-// digestCheck hashes what passes through it and compares with a digest.
-// The hashing runs in its own goroutine, on copies of the bytes.
-type digestCheck struct {
-	h    hash.Hash
-	want string
-
-	cur     []byte
-	full    chan []byte
-	free    chan []byte
-	done    chan struct{}
-	stopped bool
-}
-
-const (
-	hashChunk  = 256 << 10
-	hashChunks = 4
-)
-
-var hashChunkPool = sync.Pool{New: func() any { b := make([]byte, 0, hashChunk); return &b }}
-
-func newDigestCheck(digest string) (*digestCheck, error) {
-	if digest == "" {
-		return nil, nil
-	}
-	alg, hexDigest, ok := strings.Cut(digest, ":")
-	if !ok {
-		return nil, fmt.Errorf("malformed digest %q", digest)
-	}
-	var h hash.Hash
-	switch alg {
-	case "sha256":
-		h = sha256.New()
-	case "sha512":
-		h = sha512.New()
-	default:
-		return nil, fmt.Errorf("unsupported digest algorithm in %q", digest)
-	}
-	d := &digestCheck{h: h, want: hexDigest, full: make(chan []byte, hashChunks), free: make(chan []byte, hashChunks), done: make(chan struct{})}
-	for range hashChunks {
-		d.free <- (*hashChunkPool.Get().(*[]byte))[:0]
-	}
-	go d.run()
-	return d, nil
-}
-
-func (d *digestCheck) run() {
-	defer close(d.done)
-	for c := range d.full {
-		d.h.Write(c)
-		d.free <- c[:0]
-	}
-}
-
-// write hands a copy of p to the hashing goroutine.
-func (d *digestCheck) write(p []byte) {
-	for len(p) > 0 {
-		if d.cur == nil {
-			d.cur = <-d.free
-		}
-		n := copy(d.cur[len(d.cur):cap(d.cur)], p)
-		d.cur = d.cur[:len(d.cur)+n]
-		p = p[n:]
-		if len(d.cur) == cap(d.cur) {
-			d.full <- d.cur
-			d.cur = nil
-		}
-	}
-}
-
-// reader returns r, with every byte read through it hashed.
-func (d *digestCheck) reader(r io.Reader) io.Reader { return &hashingReader{r: r, d: d} }
-
-type hashingReader struct {
+// countingReader counts the stored bytes the decompressor has consumed, the
+// measure of a decompression bomb (the read-ahead is further on).
+type countingReader struct {
 	r io.Reader
-	d *digestCheck
+	n atomic.Int64
 }
 
-func (h *hashingReader) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	h.d.write(p[:n])
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
 	return n, err
 }
 
-// stop ends the hashing goroutine and returns the chunks to the pool; it
-// must be called after the last write.
-func (d *digestCheck) stop() {
-	if d.stopped {
-		return
-	}
-	d.stopped = true
-	if d.cur != nil && len(d.cur) > 0 {
-		d.full <- d.cur
-	}
-	d.cur = nil
-	close(d.full)
-	<-d.done
-	close(d.free)
-	for c := range d.free {
-		hashChunkPool.Put(&c)
-	}
+// digest is a hash being computed and the hex digest it must match.
+type digest struct {
+	h    hash.Hash
+	want string
 }
 
-func (d *digestCheck) verify(what string) error {
-	d.stop()
+// newDigest parses "alg:hex"; nil for an empty digest.
+func newDigest(d string) (*digest, error) {
+	if d == "" {
+		return nil, nil
+	}
+	alg, hexDigest, ok := strings.Cut(d, ":")
+	if !ok {
+		return nil, fmt.Errorf("malformed digest %q", d)
+	}
+	switch alg {
+	case "sha256":
+		return &digest{h: sha256.New(), want: hexDigest}, nil
+	case "sha512":
+		return &digest{h: sha512.New(), want: hexDigest}, nil
+	}
+	return nil, fmt.Errorf("unsupported digest algorithm in %q", d)
+}
+
+func (d *digest) verify(what string) error {
 	got := hex.EncodeToString(d.h.Sum(nil))
 	if got != d.want {
 		return fmt.Errorf("%w: %s hashes to %s, expected %s", ErrDigestMismatch, what, got, d.want)
 	}
 	return nil
+}
+
+// hashingReader hashes what is read through it, in the reading goroutine.
+type hashingReader struct {
+	r io.Reader
+	h hash.Hash
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	return n, err
 }
 
 // boundedReader stops a decompression bomb: the uncompressed bytes may not
