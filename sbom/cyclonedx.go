@@ -1,6 +1,7 @@
 package sbom
 
 import (
+	"fmt"
 	"io"
 	"strconv"
 
@@ -20,6 +21,7 @@ func CycloneDX(img *image.Image, inv *inventory.Inventory, opts ...Option) *cdx.
 	o := newOptions(opts)
 	bom := cdx.NewBOM()
 	bom.SpecVersion = cdx.SpecVersion1_6
+	bom.JSONSchema = "http://cyclonedx.org/schema/bom-1.6.schema.json"
 	bom.SerialNumber = "urn:uuid:" + uuidFor(img.ID(), o.now.String())
 	subject := cdx.Component{
 		BOMRef:  img.ID(),
@@ -129,10 +131,15 @@ func component(p *inventory.Package) cdx.Component {
 	return c
 }
 
-// WriteCycloneDX writes bom as indented CycloneDX JSON.
+// WriteCycloneDX writes bom as indented CycloneDX JSON. The BOM is built
+// for version 1.6 and written as it is: the library's EncodeVersion would
+// deep-copy it first (through gob) to strip what 1.6 lacks.
 func WriteCycloneDX(w io.Writer, bom *cdx.BOM) error {
+	if bom.SpecVersion != cdx.SpecVersion1_6 {
+		return fmt.Errorf("CycloneDX: the BOM says version %s, credence writes %s", bom.SpecVersion, cdx.SpecVersion1_6)
+	}
 	enc := cdx.NewBOMEncoder(w, cdx.BOMFileFormatJSON)
 	enc.SetPretty(true)
 	enc.SetEscapeHTML(false)
-	return enc.EncodeVersion(bom, cdx.SpecVersion1_6)
+	return enc.Encode(bom)
 }
