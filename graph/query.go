@@ -201,12 +201,12 @@ func (s *search) chainUnknown(g *Graph, n NodeID) bool {
 
 // searchScratch is the memory of one search, kept for the next.
 type searchScratch struct {
-	minDepth []int32
-	bestAt   []float64
-	queue    []queued
-	labels   []label
-	best     []int32
-	order    []NodeID
+	minDepth   []int32
+	bestWithin []float64
+	queue      []queued
+	labels     []label
+	best       []int32
+	order      []NodeID
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(searchScratch) }}
@@ -299,18 +299,23 @@ func (g *Graph) labelSearch(seeds []label, adj [][]step, o queryOptions) *search
 	for i := range minDepth {
 		minDepth[i] = math.MaxInt32
 	}
-	bestAt := resized(sc.bestAt, n*int(D+1)) // best tentative likelihood at (node, depth)
-	clear(bestAt)
+	// bestWithin[(node, d)] is the likelihood of the most likely label
+	// pushed for node in d steps or fewer: a label is dominated when it is
+	// not above bestWithin at its own depth, one read (a search checks far
+	// more labels than it keeps).
+	bestWithin := resized(sc.bestWithin, n*int(D+1))
+	clear(bestWithin)
 	q := &labelQueue{items: sc.queue[:0]}
-	defer func() { sc.minDepth, sc.bestAt, sc.queue = minDepth, bestAt, q.items[:0] }()
+	defer func() { sc.minDepth, sc.bestWithin, sc.queue = minDepth, bestWithin, q.items[:0] }()
 	push := func(l label) {
 		at := int(l.node)*int(D+1) + int(l.depth)
-		for d := int32(0); d <= l.depth; d++ {
-			if bestAt[int(l.node)*int(D+1)+int(d)] >= l.p {
-				return // a label as likely in as few steps exists
-			}
+		if bestWithin[at] >= l.p {
+			return // a label as likely in as few steps exists
 		}
-		bestAt[at] = l.p
+		end := int(l.node)*int(D+1) + int(D)
+		for i := at; i <= end && bestWithin[i] < l.p; i++ {
+			bestWithin[i] = l.p
+		}
 		s.labels = append(s.labels, l)
 		q.push(&l, int32(len(s.labels)-1))
 	}
@@ -323,8 +328,8 @@ func (g *Graph) labelSearch(seeds []label, adj [][]step, o queryOptions) *search
 	for q.Len() > 0 {
 		li := q.pop()
 		l := s.labels[li]
-		if l.depth >= minDepth[l.node] || l.p < bestAt[int(l.node)*int(D+1)+int(l.depth)] {
-			continue // dominated by a settled label, or superseded
+		if l.depth >= minDepth[l.node] || l.p < bestWithin[int(l.node)*int(D+1)+int(l.depth)] {
+			continue // dominated by a settled label, or by one pushed since
 		}
 		minDepth[l.node] = l.depth
 		if s.best[l.node] < 0 {

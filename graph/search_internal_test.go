@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -65,5 +66,59 @@ func TestDepthBoundKeepsShorterPath(t *testing.T) {
 	o.maxDepth = 4
 	if p := g.run(s, o).prob(target); p != 0 {
 		t.Errorf("T within 4 steps: %v, want unreached", p)
+	}
+}
+
+// The search agrees with a plain dynamic programme over path length on
+// random graphs: for every node, the highest likelihood of a path of at
+// most maxDepth steps whose likelihood stays at or above minLikelihood, and
+// the fewest steps that reach it. Likelihoods are powers of two, so that
+// products are exact and ties are real ties.
+func TestSearchMatchesDynamicProgramme(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	ps := []float64{1, 1, 0.5, 0.25, 0.125}
+	for trial := range 400 {
+		n := 2 + rng.IntN(14)
+		g := &Graph{keys: map[string]NodeID{}}
+		for i := range n {
+			g.node(KindScope, fmt.Sprintf("n%d", i), "n", "")
+		}
+		for range rng.IntN(4 * n) {
+			g.addEdge(Edge{From: NodeID(rng.IntN(n)), To: NodeID(rng.IntN(n)), Likelihood: ps[rng.IntN(len(ps))]})
+		}
+		o := defaultQuery()
+		o.maxDepth = 1 + rng.IntN(6)
+		o.minLikelihood = []float64{0.01, 0.2, 0.5}[rng.IntN(3)]
+		start := NodeID(0)
+		s := g.run(start, o)
+
+		// best[d][v]: the highest likelihood of a walk of exactly d steps.
+		best := make([][]float64, o.maxDepth+1)
+		for d := range best {
+			best[d] = make([]float64, n)
+		}
+		best[0][start] = 1
+		for d := range o.maxDepth {
+			for _, e := range g.Edges {
+				if p := best[d][e.From] * e.Likelihood; best[d][e.From] > 0 && p >= o.minLikelihood && p > best[d+1][e.To] {
+					best[d+1][e.To] = p
+				}
+			}
+		}
+		for v := range n {
+			want, wantDepth := 0.0, int32(-1)
+			for d := range best {
+				if best[d][v] > want {
+					want, wantDepth = best[d][v], int32(d)
+				}
+			}
+			if got := s.prob(NodeID(v)); got != want {
+				t.Fatalf("trial %d (depth %d, min %v): node %d likelihood %v, want %v", trial, o.maxDepth, o.minLikelihood, v, got, want)
+			}
+			if want > 0 && s.depth(NodeID(v)) != wantDepth {
+				t.Fatalf("trial %d: node %d reached in %d steps, want %d", trial, v, s.depth(NodeID(v)), wantDepth)
+			}
+		}
+		s.release()
 	}
 }
