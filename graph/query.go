@@ -401,12 +401,12 @@ func (g *Graph) closureOf(start NodeID) Counts {
 	seen := sc.seen[:len(g.Nodes)]
 	seen[start] = true
 	out := append(sc.out[:0], start)
+	g.adjacency()
 	for i := 0; i < len(out); i++ {
-		for _, ei := range g.adjacency()[out[i]] {
-			t := g.Edges[ei].To
-			if !seen[t] {
-				seen[t] = true
-				out = append(out, t)
+		for _, st := range g.forward[out[i]] { // compact steps, not the edges
+			if !seen[st.to] {
+				seen[st.to] = true
+				out = append(out, st.to)
 			}
 		}
 	}

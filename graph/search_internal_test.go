@@ -80,8 +80,12 @@ func TestSearchMatchesDynamicProgramme(t *testing.T) {
 	for trial := range 400 {
 		n := 2 + rng.IntN(14)
 		g := &Graph{keys: map[string]NodeID{}}
+		kinds := []NodeKind{KindScope, KindContainer, KindIdentity, KindSecret, KindNode}
 		for i := range n {
-			g.node(KindScope, fmt.Sprintf("n%d", i), "n", "")
+			id := g.node(kinds[rng.IntN(len(kinds))], fmt.Sprintf("n%d", i), "n", "")
+			if rng.IntN(4) == 0 {
+				g.Nodes[id].Critical = "critical"
+			}
 		}
 		for range rng.IntN(4 * n) {
 			g.addEdge(Edge{From: NodeID(rng.IntN(n)), To: NodeID(rng.IntN(n)), Likelihood: ps[rng.IntN(len(ps))]})
@@ -120,5 +124,26 @@ func TestSearchMatchesDynamicProgramme(t *testing.T) {
 			}
 		}
 		s.release()
+
+		// The closure: every node reachable at any depth and likelihood.
+		reached := make([]bool, n)
+		reached[start] = true
+		for changed := true; changed; {
+			changed = false
+			for _, e := range g.Edges {
+				if reached[e.From] && !reached[e.To] {
+					reached[e.To], changed = true, true
+				}
+			}
+		}
+		var all []NodeID
+		for v := range n {
+			if reached[v] {
+				all = append(all, NodeID(v))
+			}
+		}
+		if got, want := g.closureOf(start), g.counts(all, start); got != want {
+			t.Fatalf("trial %d: closure %+v, want %+v", trial, got, want)
+		}
 	}
 }
