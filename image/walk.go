@@ -99,11 +99,13 @@ func shortDigest(l Layer) string {
 }
 
 // walkLayer reads one layer in three goroutines, so that the decompressor,
-// the slowest stage, never waits for the others: the first reads the stored
+// the slowest stage, never waits for its input: the first reads the stored
 // blob ahead, counting it (against the size the manifest declares) and
-// hashing it; the second decompresses; this one parses the tar. The
-// decompressed bytes are bounded relative to the stored bytes the
-// decompressor has consumed.
+// hashing it; the second decompresses; this one parses the tar. A blob
+// without a digest of its own (a docker-archive's layer, checked against
+// its DiffID after decompression) has no first goroutine. The decompressed
+// bytes are bounded relative to the stored bytes the decompressor has
+// consumed.
 func walkLayer(ctx context.Context, l Layer, tree *Tree, o options, visit VisitFunc) error {
 	raw, err := l.open()
 	if err != nil {
