@@ -39,6 +39,9 @@ type ClusterView interface {
 	Gaps() []cluster.Gap
 	// Ready reports whether the view holds a first full copy.
 	Ready() bool
+	// PolicyGeneration is the generation at which the view last saw a
+	// Role, ClusterRole, binding or NetworkPolicy change.
+	PolicyGeneration() uint64
 }
 
 // ErrViewNotReady says the cluster view has no full copy yet.
@@ -175,7 +178,8 @@ func (b *Blast) current() (*baseGraph, error) { return b.currentBase(false) }
 // rebuild in progress instead of judging against the base before it,
 // which may lack a pod created just now (the pod's own admission did not
 // see the change, the change would not see the pod, and together they may
-// open a path). Such changes are rare; pods keep current's fast path.
+// open a path). Such changes are rare; pods keep current's fast path, and
+// leave it only while the base predates a policy change the view holds.
 func (b *Blast) fresh() (*baseGraph, error) { return b.currentBase(true) }
 
 func (b *Blast) currentBase(wait bool) (*baseGraph, error) {
@@ -190,7 +194,11 @@ func (b *Blast) currentBase(wait bool) (*baseGraph, error) {
 		return cur, nil
 	}
 	if !b.buildMu.TryLock() {
-		if cur := b.base.Load(); cur != nil && !wait {
+		// A rebuild is in progress. A pod may take the base from before it
+		// (latency) unless a policy change came since: a binding admitted
+		// a moment ago may complete a path with this very pod, and the
+		// binding's own check did not see the pod.
+		if cur := b.base.Load(); cur != nil && !wait && cur.gen >= b.view.PolicyGeneration() {
 			return cur, nil
 		}
 		b.buildMu.Lock()

@@ -13,6 +13,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,7 +39,9 @@ type InformerView struct {
 	factory informers.SharedInformerFactory
 	kinds   []viewKind
 	gen     atomic.Uint64
-	ready   atomic.Bool
+	// policyGen is gen at the last change to a policy kind (policyKinds).
+	policyGen atomic.Uint64
+	ready     atomic.Bool
 
 	mu   sync.Mutex
 	gaps []cluster.Gap
@@ -133,6 +138,12 @@ func (v *InformerView) Start(ctx context.Context) error {
 		UpdateFunc: func(any, any) { v.gen.Add(1) },
 		DeleteFunc: func(any) { v.gen.Add(1) },
 	}
+	policy := func() { v.policyGen.Store(v.gen.Add(1)) }
+	bumpPolicy := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { policy() },
+		UpdateFunc: func(any, any) { policy() },
+		DeleteFunc: func(any) { policy() },
+	}
 	var syncs []cache.InformerSynced
 	for i := range v.kinds {
 		k := &v.kinds[i]
@@ -153,7 +164,11 @@ func (v *InformerView) Start(ctx context.Context) error {
 		if err := k.informer.SetTransform(strip); err != nil {
 			return fmt.Errorf("cluster view: %s: %w", k.name, err)
 		}
-		if _, err := k.informer.AddEventHandler(bump); err != nil {
+		handler := bump
+		if policyKinds[k.name] {
+			handler = bumpPolicy
+		}
+		if _, err := k.informer.AddEventHandler(handler); err != nil {
 			return fmt.Errorf("cluster view: %s: %w", k.name, err)
 		}
 		k.usable = true
@@ -177,6 +192,24 @@ func (v *InformerView) gap(g cluster.Gap) {
 
 // Ready reports whether every usable kind is synced.
 func (v *InformerView) Ready() bool { return v.ready.Load() }
+
+// PolicyGeneration is the generation of the last change to a Role,
+// ClusterRole, binding or NetworkPolicy the view saw.
+func (v *InformerView) PolicyGeneration() uint64 { return v.policyGen.Load() }
+
+// policyKinds are the kinds whose changes open or close paths between
+// workloads that exist already: a pod must not be judged against a base
+// from before such a change (see Blast.current).
+var policyKinds = map[string]bool{"Role": true, "ClusterRole": true, "RoleBinding": true, "ClusterRoleBinding": true, "NetworkPolicy": true}
+
+// isPolicy reports whether o is of a policy kind.
+func isPolicy(o runtime.Object) bool {
+	switch o.(type) {
+	case *rbacv1.Role, *rbacv1.ClusterRole, *rbacv1.RoleBinding, *rbacv1.ClusterRoleBinding, *networkingv1.NetworkPolicy:
+		return true
+	}
+	return false
+}
 
 // Gaps are the kinds the view could not read.
 func (v *InformerView) Gaps() []cluster.Gap {
@@ -247,19 +280,44 @@ func ownerOf(ns string, refs []metav1.OwnerReference, parent func(kind, ns, name
 // StaticView is a fixed set of objects (tests, and a webhook run against
 // manifests).
 type StaticView struct {
-	mu   sync.Mutex
-	objs []runtime.Object
-	gen  uint64
+	mu        sync.Mutex
+	objs      []runtime.Object
+	gen       uint64
+	policyGen uint64
 }
 
 // NewStaticView holds objs.
-func NewStaticView(objs ...runtime.Object) *StaticView { return &StaticView{objs: objs, gen: 1} }
+func NewStaticView(objs ...runtime.Object) *StaticView {
+	return &StaticView{objs: objs, gen: 1, policyGen: 1}
+}
 
-// Set replaces the objects (a new generation).
+// Set replaces the objects (a new generation; a new policy generation too
+// when the Roles, bindings or NetworkPolicies differ).
 func (v *StaticView) Set(objs ...runtime.Object) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.objs, v.gen = objs, v.gen+1
+	policies := func(objs []runtime.Object) []runtime.Object {
+		var out []runtime.Object
+		for _, o := range objs {
+			if isPolicy(o) {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	v.gen++
+	if !equality.Semantic.DeepEqual(policies(v.objs), policies(objs)) {
+		v.policyGen = v.gen
+	}
+	v.objs = objs
+}
+
+// PolicyGeneration is the generation of the last Set that changed a policy
+// object.
+func (v *StaticView) PolicyGeneration() uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.policyGen
 }
 
 // Objects returns the objects and the generation.
