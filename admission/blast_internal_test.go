@@ -34,27 +34,9 @@ func TestFreshBaseWaitsForRebuild(t *testing.T) {
 	if got, err := b.current(); err != nil || got != old {
 		t.Errorf("a pod's request did not take the base it has: %v", err)
 	}
-	done := make(chan *baseGraph, 1)
-	go func() {
-		g, err := b.fresh()
-		if err != nil {
-			t.Error(err)
-		}
-		done <- g
-	}()
-	select {
-	case <-done:
-		t.Fatal("a binding's request took the base from before the rebuild")
-	case <-time.After(200 * time.Millisecond):
-	}
-	b.buildMu.Unlock()
-	select {
-	case got := <-done:
-		if got == nil || !slices.ContainsFunc(got.snap.Pods, func(p cluster.Pod) bool { return p.Name == "web" }) {
-			t.Error("the fresh base does not hold the pod created during the rebuild")
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the binding's request never got a base")
+	got := waitsForRebuild(t, b, b.fresh, "a binding's request")
+	if !slices.ContainsFunc(got.snap.Pods, func(p cluster.Pod) bool { return p.Name == "web" }) {
+		t.Error("the fresh base does not hold the pod created during the rebuild")
 	}
 }
 
@@ -84,27 +66,9 @@ func TestPodWaitsForRebuildAfterPolicyChange(t *testing.T) {
 		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "cluster-admin"},
 		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "shop", Name: "web"}}}
 	view.Set(ns, sa, binding)
-	done := make(chan *baseGraph, 1)
-	go func() {
-		g, err := b.current()
-		if err != nil {
-			t.Error(err)
-		}
-		done <- g
-	}()
-	select {
-	case <-done:
-		t.Fatal("a pod's request took the base from before a RoleBinding the view holds")
-	case <-time.After(200 * time.Millisecond):
-	}
-	b.buildMu.Unlock()
-	select {
-	case got := <-done:
-		if got == nil || !slices.ContainsFunc(got.snap.RoleBindings, func(rb rbacv1.RoleBinding) bool { return rb.Name == "web-admin" }) {
-			t.Error("the base the pod waited for does not hold the RoleBinding")
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the pod's request never got a base")
+	got := waitsForRebuild(t, b, b.current, "a pod's request (after a RoleBinding the view holds)")
+	if !slices.ContainsFunc(got.snap.RoleBindings, func(rb rbacv1.RoleBinding) bool { return rb.Name == "web-admin" }) {
+		t.Error("the base the pod waited for does not hold the RoleBinding")
 	}
 	// The base now holds the binding: after a change that is not to policy,
 	// a pod's request takes the fast path again.
@@ -116,4 +80,35 @@ func TestPodWaitsForRebuildAfterPolicyChange(t *testing.T) {
 	if got, err := b.current(); err != nil || got != withBinding {
 		t.Fatalf("after the rebuild a pod's request did not take the fast path again: %v", err)
 	}
+}
+
+// waitsForRebuild calls get while b's build lock is held (a rebuild in
+// progress), checks that it waits instead of taking the base from before,
+// releases the lock and returns the base get then gives.
+func waitsForRebuild(t *testing.T, b *Blast, get func() (*baseGraph, error), who string) *baseGraph {
+	t.Helper()
+	done := make(chan *baseGraph, 1)
+	go func() {
+		g, err := get()
+		if err != nil {
+			t.Error(err)
+		}
+		done <- g
+	}()
+	select {
+	case <-done:
+		t.Fatalf("%s took the base from before the rebuild", who)
+	case <-time.After(200 * time.Millisecond):
+	}
+	b.buildMu.Unlock()
+	select {
+	case got := <-done:
+		if got == nil {
+			t.Fatalf("%s got no base", who)
+		}
+		return got
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s never got a base", who)
+	}
+	return nil
 }
