@@ -12,7 +12,7 @@ import (
 // and the blob read-ahead sits under one.
 func TestReadaheadAfterEnd(t *testing.T) {
 	src := bytes.Repeat([]byte("0123456789abcdef"), readaheadSize/16*3+7) // three buffers and a bit
-	r := newReadahead(bytes.NewReader(src))
+	r := newReadahead(bytes.NewReader(src), readaheadStages{})
 	defer r.Close()
 	got, err := io.ReadAll(r)
 	if err != nil || !bytes.Equal(got, src) {

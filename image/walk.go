@@ -17,6 +17,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -31,7 +32,8 @@ import (
 // markers. r streams a regular file's content and is nil for other entries;
 // the visitor need not read it. e and r are valid only during the call (copy
 // e to keep it). Walk calls visit concurrently for different layers, and in
-// archive order within a layer.
+// archive order within a layer; a visit must never wait for the visit of
+// another layer.
 type VisitFunc func(e *Entry, r io.Reader) error
 
 // ErrDigestMismatch is returned when a layer's content does not match the
@@ -71,10 +73,16 @@ func (img *Image) Walk(ctx context.Context, visit VisitFunc) (*Tree, error) {
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(img.Layers[b].Size, img.Layers[a].Size) })
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(1, img.opts.jobs))
-	for _, i := range order {
+	// With a processor per layer in flight or more, no decompressor has to
+	// make room for the biggest layer's helpers: idle processors take them.
+	var critical *criticalPath
+	if procs := runtime.GOMAXPROCS(0); procs > 1 && min(len(order), max(1, img.opts.jobs)) >= procs {
+		critical = new(criticalPath)
+	}
+	for k, i := range order {
 		g.Go(func() error {
 			l := img.Layers[i]
-			if err := walkLayer(gctx, l, tree, img.opts, visit); err != nil {
+			if err := walkLayer(gctx, l, tree, img.opts, critical, k == 0, visit); err != nil {
 				return fmt.Errorf("layer %d (%s): %w", l.Index, shortDigest(l), err)
 			}
 			return nil
@@ -105,8 +113,10 @@ func shortDigest(l Layer) string {
 // without a digest of its own (a docker-archive's layer, checked against
 // its DiffID after decompression) has no first goroutine. The decompressed
 // bytes are bounded relative to the stored bytes the decompressor has
-// consumed.
-func walkLayer(ctx context.Context, l Layer, tree *Tree, o options, visit VisitFunc) error {
+// consumed. The first and third goroutines of the biggest layer are the
+// helpers of the walk's critical path (nil: none); the other layers'
+// decompressors step aside for them.
+func walkLayer(ctx context.Context, l Layer, tree *Tree, o options, critical *criticalPath, biggest bool, visit VisitFunc) error {
 	raw, err := l.open()
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
@@ -124,7 +134,11 @@ func walkLayer(ctx context.Context, l Layer, tree *Tree, o options, visit VisitF
 		// Hashed where it is read, ahead of the decompressor: SHA-256 runs
 		// some twenty times faster than inflate, so this goroutine idles
 		// most of the time and the decompressor finds its input ready.
-		blobAhead := newReadahead(&hashingReader{r: src, h: blobDigest.h})
+		blobStages := readaheadStages{hash: blobDigest.h}
+		if biggest {
+			blobStages.producer = critical.helper()
+		}
+		blobAhead := newReadahead(src, blobStages)
 		defer blobAhead.Close()
 		src = blobAhead
 	}
@@ -146,7 +160,13 @@ func walkLayer(ctx context.Context, l Layer, tree *Tree, o options, visit VisitF
 			content = &hashingReader{r: content, h: diffDigest.h} // in the readahead goroutine
 		}
 	}
-	ra := newReadahead(content)
+	stages := readaheadStages{yield: critical}
+	if biggest {
+		walker := critical.helper()
+		defer walker.setBusy(false) // the walker ends
+		stages = readaheadStages{consumer: walker}
+	}
+	ra := newReadahead(content, stages)
 	defer ra.Close()
 	bounded := &boundedReader{r: ra, stored: &consumed.n, ratio: o.maxExpansion}
 	if err := readTar(ctx, tar.NewReader(bounded), l.Index, tree, visit); err != nil {
