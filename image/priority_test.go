@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"io"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -116,18 +115,6 @@ func TestStepAsideLimit(t *testing.T) {
 	<-aside
 }
 
-// countingSource counts the bytes read from it.
-type countingSource struct {
-	r io.Reader
-	n atomic.Int64
-}
-
-func (c *countingSource) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
 // Another layer's decompressor does not read its source while the critical
 // path's helpers have work, and reads all of it once they rest.
 func TestReadaheadStepsAside(t *testing.T) {
@@ -136,7 +123,7 @@ func TestReadaheadStepsAside(t *testing.T) {
 	walker := p.helper()
 	walker.setBusy(true)
 	data := bytes.Repeat([]byte("layer bytes "), readaheadSize/6)
-	src := &countingSource{r: bytes.NewReader(data)}
+	src := &countingReader{r: bytes.NewReader(data)}
 	r := newReadahead(src, readaheadStages{yield: p})
 	defer r.Close()
 	time.Sleep(50 * time.Millisecond)
