@@ -269,6 +269,23 @@ func Pictures(t testing.TB, ctx context.Context) map[string]Drawn {
 			t.Fatalf("picture %s was not drawn once in view: %v", id, err)
 		}
 	}
+	// Cytoscape paints its canvas on a later animation frame: on a loaded
+	// machine the instance exists well before. Wait for two frames (not by
+	// reading the pixels again: Chromium warns of repeated readbacks).
+	frames, cancel := context.WithTimeout(ctx, 20*time.Second)
+	_, err = chromedp.Run(frames, chromedp.Poll[bool](`(() => {
+	  if (window.__credenceFrames === undefined) {
+	    window.__credenceFrames = false;
+	    requestAnimationFrame(() => requestAnimationFrame(() => { window.__credenceFrames = true; }));
+	  }
+	  return window.__credenceFrames; })()`))
+	cancel()
+	if err != nil {
+		t.Fatalf("the page drew no frame: %v", err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`delete window.__credenceFrames`)); err != nil {
+		t.Fatal(err)
+	}
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]Drawn](readGraphs))
 	if err != nil {
 		t.Fatal(err)
