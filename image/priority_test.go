@@ -74,7 +74,10 @@ func TestStepAside(t *testing.T) {
 
 	walker.setBusy(true)
 	stop := make(chan struct{})
-	stopped, _ := returnsWithin(0, func() { p.stepAside(stop) })
+	stopped, ok := returnsWithin(50*time.Millisecond, func() { p.stepAside(stop) })
+	if ok {
+		t.Fatal("stepAside did not wait for a new busy spell")
+	}
 	close(stop)
 	select {
 	case <-stopped:
